@@ -1,0 +1,100 @@
+"""Data sets that ship with the dependencies, and a reader for MNIST-style files.
+
+* ``digits_splits`` -- scikit-learn's 8x8 handwritten digits (1797 images, pixel
+  values 0..16) split exactly as in the digits protocol of J. Tomczak's
+  *Deep Generative Modeling* code: scikit-learn's fixed order, no shuffling,
+  train ``[:1000]``, validation ``[1000:1350]``, test ``[1350:]``.
+* ``read_idx`` -- the IDX format of MNIST (``train-images-idx3-ubyte`` and
+  friends), so the same models can be pointed at real MNIST files a user has.
+
+Nothing here downloads anything.
+"""
+
+from __future__ import annotations
+
+import gzip
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+DIGIT_LEVELS = 17  # pixel values of the 8x8 digits are integers 0..16
+DIGIT_SIDE = 8  # images are 8x8
+TRAIN_END, VAL_END = 1000, 1350  # the protocol's split points
+
+
+@dataclass(frozen=True)
+class Split:
+    """Images as integer pixel values and their digit labels."""
+
+    x: torch.Tensor  # (N, 64) int64, values 0..16
+    y: torch.Tensor  # (N,) int64, digit 0..9
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+
+@dataclass(frozen=True)
+class DigitSplits:
+    train: Split
+    val: Split
+    test: Split
+
+
+def digits_splits() -> DigitSplits:
+    """The 8x8 digits in the protocol's train / validation / test split."""
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    x = torch.from_numpy(bunch.data.astype(np.int64))  # (1797, 64)
+    y = torch.from_numpy(bunch.target.astype(np.int64))  # (1797,)
+    return DigitSplits(
+        train=Split(x[:TRAIN_END], y[:TRAIN_END]),
+        val=Split(x[TRAIN_END:VAL_END], y[TRAIN_END:VAL_END]),
+        test=Split(x[VAL_END:], y[VAL_END:]),
+    )
+
+
+# IDX: a big-endian header (two zero bytes, a type code, the number of
+# dimensions), one 4-byte size per dimension, then the raw values.
+_IDX_TYPES = {
+    0x08: np.uint8,
+    0x09: np.int8,
+    0x0B: np.dtype(">i2"),
+    0x0C: np.dtype(">i4"),
+    0x0D: np.dtype(">f4"),
+    0x0E: np.dtype(">f8"),
+}
+
+
+def read_idx(path: str | Path) -> np.ndarray:
+    """Read an IDX file (optionally gzip-compressed) into a NumPy array.
+
+    Raises ``ValueError`` with the file name when the header or the size of
+    the payload is wrong, so a truncated download is caught, not half-read.
+    """
+    path = Path(path)
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as f:
+        raw = f.read()
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_TYPES:
+        raise ValueError(f"{path}: not an IDX file (bad magic number)")
+    dtype, ndim = np.dtype(_IDX_TYPES[raw[2]]), raw[3]
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise ValueError(f"{path}: truncated IDX header")
+    shape = struct.unpack(f">{ndim}I", raw[4:header])
+    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    if len(raw) - header != expected:
+        raise ValueError(
+            f"{path}: IDX payload has {len(raw) - header} bytes, shape {shape} needs {expected}"
+        )
+    return np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
+
+
+def quantize_to_digit_levels(images: np.ndarray) -> torch.Tensor:
+    """Map 8-bit images (N, H, W) to the digits' 17 levels, flattened to (N, H*W)."""
+    levels = np.rint(images.astype(np.float64) * (DIGIT_LEVELS - 1) / 255.0).astype(np.int64)
+    return torch.from_numpy(levels.reshape(len(images), -1))  # (N, H*W)
