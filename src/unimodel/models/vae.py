@@ -19,6 +19,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from unimodel.data import DIGIT_LEVELS
+from unimodel.models import ModelSpec
 
 
 LIKELIHOODS = ("logistic", "categorical", "gaussian")
@@ -103,22 +104,19 @@ def log_uniform(z: torch.Tensor, center: torch.Tensor, log_half_width: torch.Ten
 
 
 # --8<-- [start:discretized-logistic]
-def discretized_logistic_log_probs(mean: torch.Tensor, log_scale: torch.Tensor, levels: int) -> torch.Tensor:
-    """log P(x = k) for k = 0..levels-1 under a logistic(mean, s) rounded to the nearest integer.
+def discretized_logistic_log_prob(k: torch.Tensor, mean: torch.Tensor, log_scale: torch.Tensor, levels: int) -> torch.Tensor:
+    """log P(x = k), k in 0..levels-1, for a logistic(mean, s) rounded to the nearest integer.
 
-    The two end levels take the tails: P(0) = sigma((0.5 - mean)/s), P(L-1) = 1 - sigma((L - 1.5 - mean)/s).
-    mean, log_scale: (..., P); returns (..., P, L).
+    The end levels take the tails: P(0) = sigma((0.5 - mean)/s), P(L-1) = 1 - sigma((L - 1.5 - mean)/s).
+    All arguments broadcast against each other.
     """
-    k = torch.arange(levels, device=mean.device, dtype=mean.dtype)  # (L,)
-    inv_s = torch.exp(-log_scale).unsqueeze(-1)  # (..., P, 1)
-    upper = (k + 0.5 - mean.unsqueeze(-1)) * inv_s  # (..., P, L)
-    lower = (k - 0.5 - mean.unsqueeze(-1)) * inv_s
-    # $\sigma(a) - \sigma(b) = \sigma(a)\,\sigma(-b)\,(1 - e^{-(a - b)})$, with $a - b = 1/s$, computed in log space
-    log_p = torch.zeros_like(upper)
-    log_p = log_p + torch.where(k < levels - 1, F.logsigmoid(upper), 0.0)  # the top level has no upper edge
-    log_p = log_p + torch.where(k > 0, F.logsigmoid(-lower), 0.0)  # the bottom level has no lower edge
-    width = torch.log(-torch.expm1(-inv_s))  # $\log(1 - e^{-1/s})$, (..., P, 1)
-    return log_p + torch.where((k > 0) & (k < levels - 1), width, 0.0)
+    inv_s = torch.exp(-log_scale)
+    upper = (k + 0.5 - mean) * inv_s  # $a = (k + \tfrac12 - \mu)/s$
+    lower = (k - 0.5 - mean) * inv_s  # $b = (k - \tfrac12 - \mu)/s$
+    # $\sigma(a) - \sigma(b) = \sigma(a)\,\sigma(-b)\,(1 - e^{-1/s})$, in log space; the end levels drop a factor
+    log_p = torch.where(k < levels - 1, F.logsigmoid(upper), 0.0)
+    log_p = log_p + torch.where(k > 0, F.logsigmoid(-lower), 0.0)
+    return log_p + torch.where((k > 0) & (k < levels - 1), torch.log(-torch.expm1(-inv_s)), 0.0)
 # --8<-- [end:discretized-logistic]
 
 
@@ -150,6 +148,11 @@ class VAE(nn.Module):
         loc, log_scale = self.encoder(self.scale(x)).chunk(2, dim=-1)  # (B, D), (B, D)
         return loc, log_scale
 
+    def draw_noise(self, shape: tuple[int, ...], generator: torch.Generator | None = None) -> torch.Tensor:
+        """The parameter-free noise of the posterior: N(0, I) for gaussian, U(0, 1) for uniform."""
+        draw = torch.randn if self.config.posterior == "gaussian" else torch.rand
+        return draw(shape, generator=generator).to(next(self.parameters()).device)
+
     def sample_posterior(self, loc: torch.Tensor, log_scale: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
         if self.config.posterior == "gaussian":
             return reparameterize(loc, log_scale, noise)
@@ -170,14 +173,23 @@ class VAE(nn.Module):
         """Raw decoder output, (..., P, outputs per pixel)."""
         return self.decoder(z).unflatten(-1, (self.config.data_dim, -1))  # (..., P, O)
 
-    def level_log_probs(self, z: torch.Tensor) -> torch.Tensor:
-        """log p(x_i = k | z) for every pixel i and level k, (..., P, L); discrete likelihoods only."""
-        out = self.decode(z)
+    def pixel_log_prob(self, k: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """log p(x_i = k_i | z); k (..., P) or (..., P, L) for every level at once."""
+        out = self.decode(z)  # (..., P, O)
+        if k.dim() > out.dim() - 1:  # all levels: align the pixel's parameters with the levels axis
+            out = out.unsqueeze(-2)  # (..., P, 1, O)
         if self.config.likelihood == "categorical":
-            return F.log_softmax(out, dim=-1)  # one free probability per level
+            # one free probability per level
+            log_probs = F.log_softmax(out, dim=-1).expand(*k.shape, -1)
+            return log_probs.gather(-1, k.unsqueeze(-1)).squeeze(-1)
         half = (self.config.levels - 1) / 2
-        mean = half + half * out[..., 0]  # (..., P), unbounded: a mean beyond an end level puts mass on that level
-        return discretized_logistic_log_probs(mean, out[..., 1], self.config.levels)
+        mean = half + half * out[..., 0]  # unbounded: a mean beyond an end level puts its mass there
+        return discretized_logistic_log_prob(k, mean, out[..., 1], self.config.levels)
+
+    def level_log_probs(self, z: torch.Tensor) -> torch.Tensor:
+        """log p(x_i = k | z) for every pixel i and level k, (..., P, L)."""
+        k = torch.arange(self.config.levels, device=z.device)
+        return self.pixel_log_prob(k.expand(*z.shape[:-1], self.config.data_dim, -1), z)
 
     # --8<-- [start:log-likelihood]
     def log_px_given_z(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
@@ -188,9 +200,8 @@ class VAE(nn.Module):
             sq_error = (self.scale(x) - torch.sigmoid(self.decode(z)[..., 0])).pow(2).sum(-1)  # (..., B)
             return -0.5 * sq_error / s**2 - x.shape[-1] * (math.log(s) + 0.5 * math.log(2 * math.pi))
         # $\log p_\theta(x \mid z) = \sum_i \log p_\theta(x_i \mid z)$: pixels independent given z
-        log_probs = self.level_log_probs(z)  # (..., B, P, L)
-        index = x.expand(*log_probs.shape[:-1]).unsqueeze(-1)  # (..., B, P, 1)
-        return log_probs.gather(-1, index).squeeze(-1).sum(-1)  # (..., B)
+        k = x.expand(*z.shape[:-1], x.shape[-1])  # (..., B, P)
+        return self.pixel_log_prob(k, z).sum(-1)  # (..., B)
     # --8<-- [end:log-likelihood]
 
     # --8<-- [start:elbo]
@@ -210,12 +221,7 @@ class VAE(nn.Module):
         A lower bound on log p(x) that tightens as K grows (K = 1 is the ELBO).
         """
         loc, log_scale = self.encode(x)  # (B, D)
-        shape = (k, *loc.shape)
-        if self.config.posterior == "gaussian":
-            noise = torch.randn(shape, generator=generator, device=loc.device)  # (K, B, D)
-        else:
-            noise = torch.rand(shape, generator=generator, device=loc.device)  # (K, B, D)
-        z = self.sample_posterior(loc, log_scale, noise)  # (K, B, D)
+        z = self.sample_posterior(loc, log_scale, self.draw_noise((k, *loc.shape), generator))  # (K, B, D)
         # $\log w_k = \log p_\theta(x \mid z_k) + \log p(z_k) - \log q_\phi(z_k \mid x)$
         log_w = self.log_px_given_z(x, z) + log_normal(z) - self.log_q(z, loc, log_scale)  # (K, B)
         return torch.logsumexp(log_w, dim=0) - math.log(k)  # $\log \frac1K \sum_k w_k$
@@ -245,3 +251,29 @@ class VAE(nn.Module):
             return torch.sigmoid(self.decode(z)[..., 0])
         levels = torch.arange(self.config.levels, device=z.device, dtype=z.dtype)
         return (self.level_log_probs(z).exp() * levels).sum(-1) / (self.config.levels - 1)  # $\mathbb{E}[x_i] / (L-1)$
+
+
+def validation_score(model: VAE, x: torch.Tensor) -> float:
+    """The training objective on held-out images (the negative ELBO when kl_weight = 1): what early stopping minimises."""
+    terms = model.elbo(x)
+    return -(terms["reconstruction"] - model.config.kl_weight * terms["kl"]).mean().item()
+
+
+@torch.no_grad()
+def evaluate(model: VAE, x: torch.Tensor, k: int = 5000, seed: int = 0, batch_size: int = 25) -> dict[str, float]:
+    """Test NLL in nats per image, bounded by the ELBO and estimated by importance sampling with K samples."""
+    generator = torch.Generator().manual_seed(seed)
+    x = x.to(next(model.parameters()).device)
+    noise = model.draw_noise((len(x), model.config.latent_dim), generator)
+    elbo = model.elbo(x, noise)["elbo"]
+    iw = torch.cat([model.importance_weighted_bound(x[i : i + batch_size], k, generator) for i in range(0, len(x), batch_size)])
+    return {"nll_elbo": -elbo.mean().item(), "nll_is": -iw.mean().item(), "k": k, "images": len(x)}
+
+
+SPEC = ModelSpec(
+    config_cls=VAEConfig,
+    model_cls=VAE,
+    validate=lambda model, splits: validation_score(model, splits.val.x),
+    evaluate=lambda model, splits, **options: evaluate(model, splits.test.x, **options),
+    sample=lambda model, n, generator: model.sample(n, generator),
+)

@@ -1,0 +1,209 @@
+"""The ``unimodel`` command: train, sample, evaluate, render figures.
+
+    unimodel train vae --latent-dim 16 --epochs 200 --seed 0 --out runs/vae
+    unimodel train vae --out runs/vae --resume --epochs 400
+    unimodel sample runs/vae --n 64 --out samples.png
+    unimodel eval runs/vae
+    unimodel figures --list
+
+Every flag of ``train`` comes from a field of the model's config or of
+``TrainConfig``, with the field's comment as its help. Bad input ends with a
+one-line error and exit status 2; an existing checkpoint is never replaced
+unless ``--resume`` continues it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import json
+import re
+import sys
+import tempfile
+from dataclasses import MISSING, asdict, fields
+from pathlib import Path
+
+from unimodel.checkpoint import CheckpointError, atomic_write, load_checkpoint
+from unimodel.models import MODELS, model_spec
+
+EXIT_USAGE = 2
+
+
+class UsageError(Exception):
+    """Bad input from the user: reported in one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, no usage dump
+        raise UsageError(f"{message} (see '{self.prog} --help')")
+
+
+def _field_comments(cls: type) -> dict[str, str]:
+    """The ``# comment`` after each field of a dataclass, for --help."""
+    pattern = re.compile(r"^\s+(\w+):[^#]*#\s*(.+)$")
+    return {m.group(1): m.group(2) for line in inspect.getsource(cls).splitlines() if (m := pattern.match(line))}
+
+
+def _add_config_flags(parser: argparse.ArgumentParser, cls: type, group: str) -> None:
+    section = parser.add_argument_group(group)
+    comments = _field_comments(cls)
+    for f in fields(cls):
+        default = f.default if f.default is not MISSING else None
+        kind = type(default) if default is not None else str
+        section.add_argument(
+            f"--{f.name.replace('_', '-')}",
+            dest=f"{group}:{f.name}",
+            type=kind,
+            default=None,
+            metavar=kind.__name__.upper(),
+            help=f"{comments.get(f.name, '')} (default: {default})",
+        )
+
+
+def _given(args: argparse.Namespace, group: str) -> dict:
+    prefix = f"{group}:"
+    return {k[len(prefix) :]: v for k, v in vars(args).items() if k.startswith(prefix) and v is not None}
+
+
+def _writable_folder(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=folder).close()
+    except OSError as error:
+        raise UsageError(f"cannot write to {folder}: {error.strerror or error}") from None
+
+
+def _train(args: argparse.Namespace) -> None:
+    from unimodel.runs import CHECKPOINT, train_run
+    from unimodel.training import TrainConfig
+
+    spec = model_spec(args.model)
+    out = Path(args.out)
+    checkpoint = out / CHECKPOINT
+    model_config = _given(args, "model")
+    if checkpoint.exists():
+        if not args.resume:
+            raise UsageError(f"{checkpoint} exists; pass --resume to continue it or choose another --out")
+        saved = load_checkpoint(checkpoint)
+        if saved["meta"].get("model") != args.model:
+            raise UsageError(f"{checkpoint} holds a {saved['meta'].get('model')!r} model, not {args.model!r}")
+        conflicts = {k for k, v in model_config.items() if saved["meta"]["config"].get(k) != v}
+        if conflicts:
+            raise UsageError(f"--resume keeps the saved model settings; drop {', '.join(sorted(conflicts))}")
+        model_config = saved["meta"]["config"]
+        train_config = TrainConfig(**{**saved["train_config"], **_given(args, "training")})
+    else:
+        train_config = TrainConfig(**_given(args, "training"))
+    config = spec.config_cls(**model_config)  # validates the values before any work
+    _writable_folder(out)
+    run = train_run(args.model, asdict(config), train_config, out, resume=args.resume)
+    r = run.result
+    print(json.dumps({"out": str(out), "epochs": len(r.history), "best_epoch": r.best_epoch, "best_val": r.best_val, "seconds": round(r.seconds, 1)}))
+
+
+def _sample(args: argparse.Namespace) -> None:
+    import numpy as np
+    import torch
+
+    from unimodel.runs import load_run
+
+    if args.n < 1:
+        raise UsageError(f"--n must be positive, got {args.n}")
+    out = Path(args.out)
+    if out.suffix not in (".png", ".npy"):
+        raise UsageError(f"--out must end in .png or .npy, got {out.name}")
+    _writable_folder(out.parent)
+    run = load_run(args.run)
+    images = run.spec.sample(run.model, args.n, torch.Generator().manual_seed(args.seed)).cpu().numpy()  # (n, 64)
+    if out.suffix == ".npy":
+        atomic_write(out, lambda tmp: np.save(open(tmp, "wb"), images))
+    else:
+        from unimodel.figures.style import save_image_grid
+
+        save_image_grid(images, out)
+    print(json.dumps({"out": str(out), "n": args.n, "shape": list(images.shape)}))
+
+
+def _eval(args: argparse.Namespace) -> None:
+    from unimodel.data import digits_splits
+    from unimodel.runs import load_run
+
+    if args.k < 1:
+        raise UsageError(f"--k must be positive, got {args.k}")
+    run = load_run(args.run)
+    metrics = run.spec.evaluate(run.model, digits_splits(), k=args.k, seed=args.seed)
+    metrics.update(model=run.name, best_epoch=run.result.best_epoch, train_seconds=round(run.result.seconds, 1))
+    print(json.dumps(metrics))
+
+
+def _figures(args: argparse.Namespace) -> None:
+    from unimodel.figures import registry
+
+    registry.load_chapters()
+    if args.list:
+        for name in sorted(registry.FIGURES):
+            print(name)
+        return
+    names = args.names or sorted(registry.FIGURES)
+    unknown = [n for n in names if n not in registry.FIGURES]
+    if unknown:
+        raise UsageError(f"unknown figure {unknown[0]!r}; see 'unimodel figures --list'")
+    for name in names:
+        for lang in registry.LANGUAGES:
+            print(registry.render_figure(name, lang))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="unimodel", description="Train, sample and evaluate the models of the unified-model notes.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    train = commands.add_parser("train", help="train a model on the 8x8 digits")
+    train.add_argument("model", help=f"one of: {', '.join(sorted(MODELS))}")
+    train.add_argument("--out", required=True, help="folder for checkpoint.pt (created if missing)")
+    train.add_argument("--resume", action="store_true", help="continue the checkpoint in --out")
+    train.set_defaults(run_command=_train)
+    from unimodel.training import TrainConfig
+
+    _add_config_flags(train, TrainConfig, "training")
+
+    sample = commands.add_parser("sample", help="draw images from a trained model")
+    sample.add_argument("run", help="folder holding checkpoint.pt")
+    sample.add_argument("--n", type=int, default=64, help="number of images (default: 64)")
+    sample.add_argument("--out", required=True, help="a .png grid or a .npy array of shape (n, 64), values in [0, 1]")
+    sample.add_argument("--seed", type=int, default=0, help="seed of the sampling noise (default: 0)")
+    sample.set_defaults(run_command=_sample)
+
+    evaluate = commands.add_parser("eval", help="test-set metrics of a trained model, as JSON")
+    evaluate.add_argument("run", help="folder holding checkpoint.pt")
+    evaluate.add_argument("--k", type=int, default=5000, help="importance samples for the NLL estimate (default: 5000)")
+    evaluate.add_argument("--seed", type=int, default=0, help="seed of the estimator's noise (default: 0)")
+    evaluate.set_defaults(run_command=_eval)
+
+    figures = commands.add_parser("figures", help="render the site's figures into the cache")
+    figures.add_argument("names", nargs="*", help="figures to render (default: all)")
+    figures.add_argument("--list", action="store_true", help="list the registered figures")
+    figures.set_defaults(run_command=_figures)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser()
+    try:
+        if len(argv) >= 2 and argv[0] == "train" and not argv[1].startswith("-"):
+            # the model's own flags exist once the model is named
+            train = parser._subparsers._group_actions[0].choices["train"]
+            _add_config_flags(train, model_spec(argv[1]).config_cls, "model")
+        args = parser.parse_args(argv)
+        args.run_command(args)
+    except (UsageError, CheckpointError, ValueError) as error:
+        print(f"unimodel: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("unimodel: interrupted; the last checkpoint written is intact", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

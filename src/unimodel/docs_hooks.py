@@ -1,0 +1,336 @@
+"""MkDocs hooks for the study site (loaded by path from ``mkdocs.yml``: ``hooks:``).
+
+MkDocs calls these module-level functions at the matching build events; the
+i18n plugin runs the whole build once per language (zh into ``site/``, then en
+into ``site/en/``), so every hook below runs once per language.
+
+What each hook does:
+
+``on_config``
+    1. Fails the build at once, with a message that says to run ``npm ci``
+       (or ``make setup``), when MathJax is not in ``node_modules/``.
+    2. Gives the search plugin the settings of the language being built
+       (Chinese: jieba segmentation + ``lang: zh``-free pipeline; English:
+       ``lang: en`` with the stemmer), so English search is not broken by the
+       Chinese defaults and vice versa.
+    3. Makes the i18n plugin treat ``.ipynb`` files as pages, not assets
+       (mkdocs-static-i18n issue #198: otherwise a notebook is copied into the
+       site as raw JSON).
+    4. Silences one i18n warning that does not apply here: the language
+       switcher after instant navigation is kept right by
+       ``docs/javascripts/language.js``.
+
+``on_files``
+    Adds MathJax (``tex-svg.js`` and the TeX extensions it autoloads) from
+    ``node_modules/mathjax/es5/`` to the built site as generated files, so
+    ``docs/`` never holds a copy and no page needs a CDN.
+
+``on_page_content``
+    On notebook pages, removes the MathJax 2 and mermaid ``<script>`` blocks
+    nbconvert adds (both load from a CDN); the site's own MathJax typesets the
+    notebook's markdown cells. Fails the build if a CDN script survives.
+
+``on_post_build``
+    Writes one search index per language (``search/search_index.json`` for zh,
+    ``en/search/search_index.json`` for en) and points English pages at theirs,
+    so a search only returns pages in the reader's language.
+"""
+
+from __future__ import annotations
+
+import functools
+import gzip
+import json
+import logging
+import re
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from mkdocs.config.defaults import MkDocsConfig
+from mkdocs.exceptions import PluginError
+from mkdocs.plugins import event_priority
+from mkdocs.structure.files import File, Files
+from mkdocs.structure.pages import Page
+
+ROOT = Path(__file__).resolve().parents[2]  # the repository root (src/unimodel/ -> ..)
+MATHJAX_DIR = ROOT / "node_modules" / "mathjax" / "es5"
+MATHJAX_SITE_DIR = "javascripts/mathjax"  # where tex-svg.js lives in the built site
+
+# Search settings per language. Chinese text is cut into words by jieba at
+# build time (Material does it when jieba is installed) and joined with
+# U+200B, which the separator splits on. English uses lunr's English stemmer
+# so "reparameterization" matches "reparameterize".
+SEARCH = {
+    "zh": {
+        "lang": ["zh", "en"],
+        "separator": r'[\s\u200b\u3000\-、。，．？！；：（）“”《》]+|\.(?!\d)',
+        "pipeline": ["stemmer"],
+    },
+    "en": {
+        "lang": ["en"],
+        "separator": r"[\s\-]+",
+        "pipeline": ["stemmer", "stopWordFilter", "trimmer"],
+    },
+}
+
+
+def _i18n(config: MkDocsConfig):
+    """The mkdocs-static-i18n plugin instance, or None when it is not enabled."""
+    return config.plugins.get("i18n")
+
+
+def _current_language(config: MkDocsConfig) -> str:
+    """The language this pass of the build renders ("zh" for the default pass)."""
+    i18n = _i18n(config)
+    if i18n is None:
+        return "zh"
+    return i18n.current_language or i18n.default_language
+
+
+# --------------------------------------------------------------------- on_config
+
+
+def _require_mathjax() -> None:
+    """Stop the build with a clear message when ``npm ci`` has not been run."""
+    if not (MATHJAX_DIR / "tex-svg.js").is_file():
+        raise PluginError(
+            f"MathJax not found at {MATHJAX_DIR / 'tex-svg.js'}. "
+            "The site serves its own MathJax from node_modules/: run `npm ci` "
+            "in the repository root (or `make setup`), then build again."
+        )
+
+
+def _configure_search(config: MkDocsConfig) -> None:
+    """Set lang/separator/pipeline of the search plugin for the language being built.
+
+    Runs before the search plugin's own ``on_config``, which only fills in
+    settings that are still empty.
+    """
+    search = config.plugins.get("material/search") or config.plugins.get("search")
+    if search is None:
+        return
+    settings = SEARCH.get(_current_language(config), SEARCH["en"])
+    search.config.lang = list(settings["lang"])
+    search.config.separator = settings["separator"]
+    search.config.pipeline = list(settings["pipeline"])
+
+
+class NotebookPageFile(File):
+    """A ``.ipynb`` file the i18n plugin has localized, kept a documentation page."""
+
+    def is_documentation_page(self) -> bool:
+        return True
+
+
+def _keep_notebooks_as_pages() -> None:
+    """Make the i18n plugin's localized copy of a notebook stay a page.
+
+    mkdocs-jupyter marks notebooks as pages in its ``on_files``; the i18n
+    plugin then rebuilds every file as a plain ``File`` (``.ipynb`` is not
+    Markdown, so it becomes an asset and is copied as JSON). Wrapping its file
+    factory keeps notebooks pages *before* it sorts pages from assets, so
+    ``x.ipynb`` / ``x.en.ipynb`` get the same language handling (alternates,
+    language switcher, sitemap) as ``x.md`` / ``x.en.md``.
+    """
+    from mkdocs_static_i18n import folder, suffix
+
+    for module in (suffix, folder):
+        create = module.create_i18n_file
+        if getattr(create, "keeps_notebooks", False):
+            continue
+
+        @functools.wraps(create)
+        def create_i18n_file(file, *args, _create=create, **kwargs):
+            i18n_file = _create(file, *args, **kwargs)
+            if i18n_file.src_uri.endswith(".ipynb"):
+                i18n_file.__class__ = NotebookPageFile
+            return i18n_file
+
+        create_i18n_file.keeps_notebooks = True
+        module.create_i18n_file = create_i18n_file
+
+
+class _DropMessage(logging.Filter):
+    """Drop log records whose message contains ``text``."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return self.text not in record.getMessage()
+
+
+_INSTANT_WARNING = _DropMessage("mkdocs-material language switcher contextual link is not compatible")
+
+
+def _silence_instant_navigation_warning() -> None:
+    """The i18n plugin warns that its per-page language links go stale under
+    ``navigation.instant`` (the header is not re-rendered). ``language.js``
+    re-points them after every navigation, so the warning, which would fail
+    ``--strict``, does not apply."""
+    logger = logging.getLogger("mkdocs.plugins.mkdocs_static_i18n.reconfigure")
+    if _INSTANT_WARNING not in logger.filters:
+        logger.addFilter(_INSTANT_WARNING)
+
+
+@event_priority(100)  # before the search plugin (0) and the i18n plugin (-100)
+def on_config(config: MkDocsConfig) -> MkDocsConfig:
+    _require_mathjax()
+    _configure_search(config)
+    _keep_notebooks_as_pages()
+    _silence_instant_navigation_warning()
+    return config
+
+
+# ---------------------------------------------------------------------- on_files
+
+
+@event_priority(-200)  # after the i18n plugin (-100) has localized the docs files
+def on_files(files: Files, config: MkDocsConfig) -> Files:
+    """Add MathJax from node_modules/ to the site (never copied into docs/)."""
+    sources = [MATHJAX_DIR / "tex-svg.js", *sorted((MATHJAX_DIR / "input" / "tex" / "extensions").glob("*.js"))]
+    for source in sources:
+        src_uri = f"{MATHJAX_SITE_DIR}/{source.relative_to(MATHJAX_DIR).as_posix()}"
+        if files.get_file_from_path(src_uri) is None:
+            files.append(File.generated(config, src_uri, abs_src_path=str(source)))
+    return files
+
+
+# --------------------------------------------------------------- on_page_content
+
+# nbconvert's MathJax 2 block (base/mathjax.html.j2) and mermaid block
+# (base/mermaidjs.html.j2): both fetch from cdnjs.cloudflare.com.
+_NBCONVERT_CDN_BLOCKS = (
+    re.compile(r"<!-- Load mathjax -->.*?<!-- End of mathjax configuration -->", re.S),
+    re.compile(r'<script type="module">\s*document\.addEventListener\("DOMContentLoaded".*?'
+               r"<!-- End of mermaid configuration -->", re.S),
+)
+_REMOTE_SCRIPT = re.compile(r"""<script[^>]+src=["']?(?:https?:)?//""", re.I)
+
+
+def on_page_content(html: str, page: Page, config: MkDocsConfig, files: Files) -> str:
+    """Strip nbconvert's CDN scripts from notebook pages."""
+    if not page.file.src_uri.endswith(".ipynb"):
+        return html
+    for block in _NBCONVERT_CDN_BLOCKS:
+        html = block.sub("", html)
+    if _REMOTE_SCRIPT.search(html) or "cdnjs.cloudflare.com" in html:
+        raise PluginError(
+            f"{page.file.src_uri}: the rendered notebook still loads a script from a CDN; "
+            "nbconvert's template changed, update _NBCONVERT_CDN_BLOCKS in docs_hooks.py"
+        )
+    return html
+
+
+# ------------------------------------------------- one site per language, in full
+#
+# The i18n plugin builds every language into one site directory and, left
+# alone, shares a few files between them: one search index (with the search
+# settings of whichever language was built last), one sitemap listing every
+# language, one 404 page (the last language's). The hooks below give each
+# language its own, under its own root (``/`` for zh, ``/en/`` for en), and
+# point Material's ``__config.base`` of each page at that root: Material looks
+# for ``search/search_index.json`` and ``sitemap.xml`` relative to it, and
+# its instant navigation only follows links listed in that sitemap, so going
+# to another language is a full page load that brings that language's search.
+
+_CONFIG_SCRIPT = re.compile(r'(<script id="__config" type="application/json">)(.*?)(</script>)', re.S)
+_SITEMAP_URL = re.compile(r"\s*<url>.*?</url>", re.S)
+_SITEMAP_LOC = re.compile(r"<loc>(.*?)</loc>")
+_404_pages: dict[str, str] = {}  # language -> rendered 404.html, kept until on_post_build
+
+
+def _language_root(config: MkDocsConfig, language: str) -> str:
+    """The site path of a language's root: "" for the default language, "en/" for en."""
+    i18n = _i18n(config)
+    if i18n is None or language == i18n.default_language:
+        return ""
+    return i18n.get_language_config(language).link.strip("/") + "/"
+
+
+def _rebase(html: str, base: str) -> str:
+    """Set ``base`` in Material's ``<script id="__config">`` JSON."""
+
+    def replace(match: re.Match) -> str:
+        data = json.loads(match.group(2))
+        data["base"] = base
+        return match.group(1) + json.dumps(data, ensure_ascii=False) + match.group(3)
+
+    return _CONFIG_SCRIPT.sub(replace, html, count=1)
+
+
+def on_post_page(output: str, page: Page, config: MkDocsConfig) -> str:
+    """Point an English page's ``__config.base`` at ``/en/`` instead of ``/``."""
+    root = _language_root(config, _current_language(config))
+    if not root:
+        return output
+    from mkdocs.utils import get_relative_url
+
+    return _rebase(output, get_relative_url(root, page.url).rstrip("/") or ".")
+
+
+def on_post_template(output: str, template_name: str, config: MkDocsConfig) -> str | None:
+    """Keep each language's 404 page: every pass writes ``site/404.html``."""
+    if template_name == "404.html":
+        language = _current_language(config)
+        root = _language_root(config, language)
+        if root:  # 404.html uses absolute links: base is the site's path, e.g. "/"
+            base = json.loads(_CONFIG_SCRIPT.search(output).group(2))["base"]
+            output = _rebase(output, base.rstrip("/") + "/" + root)
+        _404_pages[language] = output
+    return output
+
+
+def _search_entries(config: MkDocsConfig) -> list[dict]:
+    search = config.plugins.get("material/search") or config.plugins.get("search")
+    return list(search.search_index.entries) if search is not None else []
+
+
+@event_priority(-150)  # after the i18n plugin (-100), which builds the other languages in its own on_post_build
+def on_post_build(config: MkDocsConfig) -> None:
+    """Write each language's search index, sitemap and 404 page under its root."""
+    i18n = _i18n(config)
+    if i18n is None or i18n.building:
+        return  # a pass the i18n plugin runs inside the first one; that one ends last
+    site = Path(config.site_dir)
+    roots = {language: _language_root(config, language) for language in i18n.build_languages}
+
+    def language_of(location: str) -> str:
+        for language, root in roots.items():
+            if root and location.startswith(root):
+                return language
+        return i18n.default_language
+
+    search = config.plugins.get("material/search") or config.plugins.get("search")
+    entries = _search_entries(config)
+    sitemap = (site / "sitemap.xml").read_text(encoding="utf-8") if (site / "sitemap.xml").is_file() else None
+    site_path = urlsplit(config.site_url or "/").path
+
+    for language, root in roots.items():
+        out = site / root
+        out.mkdir(parents=True, exist_ok=True)
+        if search is not None:
+            settings = SEARCH.get(language, SEARCH["en"])
+            docs = [
+                {**entry, "location": entry["location"][len(root):]}
+                for entry in entries
+                if language_of(entry["location"]) == language
+            ]
+            index = {"config": {**settings, "fields": search.config.fields}, "docs": docs}
+            (out / "search").mkdir(exist_ok=True)
+            (out / "search" / "search_index.json").write_text(
+                json.dumps(index, separators=(",", ":"), default=str), encoding="utf-8"
+            )
+        if sitemap is not None:
+            def keep(match: re.Match) -> str:
+                loc = _SITEMAP_LOC.search(match.group(0))
+                path = urlsplit(loc.group(1)).path if loc else ""
+                path = path[len(site_path):] if path.startswith(site_path) else path.lstrip("/")
+                return match.group(0) if language_of(path) == language else ""
+
+            text = _SITEMAP_URL.sub(keep, sitemap)
+            (out / "sitemap.xml").write_text(text, encoding="utf-8")
+            (out / "sitemap.xml.gz").write_bytes(gzip.compress(text.encode("utf-8"), mtime=0))
+        if language in _404_pages:
+            (out / "404.html").write_text(_404_pages[language], encoding="utf-8")

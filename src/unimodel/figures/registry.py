@@ -1,0 +1,89 @@
+"""Registered figures and results, rendered into the cache.
+
+A chapter module decorates ``draw(lang) -> matplotlib Figure`` functions with
+``@figure("chapter/name")`` and ``compute() -> dict`` functions with
+``@result("chapter-name")``. A page shows ``figures/chapter/name.png`` (the
+i18n plugin serves ``name.en.png`` on English pages) and writes a number as
+``[[chapter-name.key:.1f]]``. Each item is cached under a hash of its
+module's code (and of everything it imports from unimodel), so editing a
+model re-renders exactly the figures that depend on it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from unimodel import cache
+from unimodel.figures import style
+
+LANGUAGES = ("zh", "en")
+CHAPTERS = ("unimodel.figures.vae",)
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Item:
+    name: str
+    function: Callable
+    module: str
+
+
+FIGURES: dict[str, Item] = {}
+RESULTS: dict[str, Item] = {}
+
+
+def _register(table: dict[str, Item], name: str):
+    def decorate(function: Callable) -> Callable:
+        if name in table:
+            raise ValueError(f"{name!r} is registered twice")
+        table[name] = Item(name, function, function.__module__)
+        return function
+
+    return decorate
+
+
+def figure(name: str):
+    """Register ``draw(lang)`` as the figure ``name`` (``chapter/figure-name``)."""
+    return _register(FIGURES, name)
+
+
+def result(name: str):
+    """Register ``compute()`` as the result ``name``, a dict of numbers pages can cite."""
+    return _register(RESULTS, name)
+
+
+def load_chapters() -> None:
+    for module in CHAPTERS:
+        importlib.import_module(module)
+
+
+def site_path(name: str, lang: str) -> str:
+    """Where the figure lives in the site: ``figures/<name>.png``, ``.en.png`` for English."""
+    return f"figures/{name}.png" if lang == LANGUAGES[0] else f"figures/{name}.{lang}.png"
+
+
+def render_figure(name: str, lang: str) -> Path:
+    """The cached PNG of figure ``name`` in language ``lang``, drawn on a miss."""
+    load_chapters()
+    item = FIGURES[name]
+    key = cache.artifact_key(item.module, "figure", name, lang)
+
+    def produce(tmp: str) -> None:
+        started = time.perf_counter()
+        style.setup(lang)
+        style.save(item.function(lang), tmp)
+        log.info("unimodel: drew %s (%s) in %.1f s", name, lang, time.perf_counter() - started)
+
+    return cache.cached_path("figures", f"{name.replace('/', '--')}-{lang}-{key}", ".png", produce)
+
+
+def compute_result(name: str) -> dict:
+    """The cached numbers of result ``name``."""
+    load_chapters()
+    item = RESULTS[name]
+    return cache.cached_json("results", f"{name}-{cache.artifact_key(item.module, 'result', name)}", item.function)

@@ -1,0 +1,40 @@
+"""The models the CLI and the site can train, looked up by name.
+
+Each model module defines a ``SPEC``: how to build the model from its config,
+which data it trains on, how it is scored. Modules are imported only when
+asked for, so the cache key of one chapter's figures does not depend on the
+code of another chapter's model.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from unimodel.data import DigitSplits
+
+MODELS = {"vae": "unimodel.models.vae"}
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    config_cls: type  # the model's @dataclass config
+    model_cls: Callable[[Any], nn.Module]  # builds the model from a config
+    validate: Callable[[nn.Module, DigitSplits], float]  # validation score, lower is better
+    evaluate: Callable[..., dict]  # test metrics as a JSON-able dict
+    sample: Callable[[nn.Module, int, torch.Generator], torch.Tensor]  # n images in [0, 1], (n, 64)
+
+    @property
+    def module(self) -> str:
+        return self.model_cls.__module__
+
+
+def model_spec(name: str) -> ModelSpec:
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}; choose from: {', '.join(sorted(MODELS))}")
+    return importlib.import_module(MODELS[name]).SPEC

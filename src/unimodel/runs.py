@@ -1,0 +1,90 @@
+"""Training runs: a model, its settings and its checkpoint, in one folder.
+
+The CLI trains into a folder the user names; the site trains into the cache,
+under a key that hashes the model's code, the training loop and the
+settings, so a figure never waits for a model it has trained before.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from torch import nn
+
+from unimodel import cache
+from unimodel.checkpoint import CheckpointError, load_checkpoint
+from unimodel.data import DigitSplits, digits_splits
+from unimodel.models import ModelSpec, model_spec
+from unimodel.training import TrainConfig, TrainResult, fit
+
+CHECKPOINT = "checkpoint.pt"
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Run:
+    name: str  # the model's name in unimodel.models.MODELS
+    model: nn.Module  # holding the best validation weights
+    result: TrainResult
+
+    @property
+    def spec(self) -> ModelSpec:
+        return model_spec(self.name)
+
+
+def train_run(
+    name: str,
+    model_config: dict,
+    train_config: TrainConfig,
+    out: str | Path,
+    *,
+    resume: bool = False,
+    progress: bool = True,
+    splits: DigitSplits | None = None,
+) -> Run:
+    """Train model ``name`` on the digits, writing ``out/checkpoint.pt`` after every epoch."""
+    spec = model_spec(name)
+    splits = splits or digits_splits()
+    model = spec.model_cls(spec.config_cls(**model_config))
+    result = fit(
+        model,
+        (splits.train.x, splits.train.y),
+        train_config,
+        validate=lambda m: spec.validate(m, splits),
+        checkpoint=Path(out) / CHECKPOINT,
+        resume=resume,
+        meta={"model": name, "config": dict(model_config)},
+        progress=progress,
+    )
+    return Run(name, model, result)
+
+
+def load_run(folder: str | Path) -> Run:
+    """The best-validation model of a finished or interrupted run."""
+    saved = load_checkpoint(Path(folder) / CHECKPOINT)
+    try:
+        name, config = saved["meta"]["model"], saved["meta"]["config"]
+        spec = model_spec(name)
+        model = spec.model_cls(spec.config_cls(**config))
+        model.load_state_dict(saved["best_state"])
+    except (KeyError, TypeError, RuntimeError, ValueError) as error:
+        raise CheckpointError(f"{Path(folder) / CHECKPOINT} does not match any known model ({error})") from None
+    model.eval()
+    loop = saved["loop"]
+    result = TrainResult(loop["history"], loop["best_epoch"], loop["best_val"], loop["seconds"], loop["stopped_early"])
+    return Run(name, model, result)
+
+
+def cached_run(name: str, model_config: dict, train_config: TrainConfig) -> Run:
+    """Train once per (code, settings) into the cache; later calls load the checkpoint."""
+    spec = model_spec(name)
+    key = cache.artifact_key((spec.module, __name__), name, model_config, asdict(train_config))
+    folder = cache.cache_dir() / "runs" / key
+    done = folder / "done"
+    if not done.exists():
+        log.info("unimodel: training %s %s (cache key %s)", name, model_config, key)
+        train_run(name, model_config, train_config, folder, resume=True, progress=False)
+        done.touch()
+    return load_run(folder)
