@@ -38,7 +38,7 @@ def _module_path(name: str) -> Path:
     return Path(spec.origin)
 
 
-def _unimodel_imports(name: str, source: str, is_package: bool) -> set[str]:
+def unimodel_imports(name: str, source: str, is_package: bool) -> set[str]:
     """Names of the ``unimodel`` modules that ``source`` imports (absolute or relative)."""
     found: set[str] = set()
     package = name if is_package else name.rpartition(".")[0]
@@ -75,7 +75,7 @@ def code_fingerprint(module: str) -> str:
         path = _module_path(name)
         source = path.read_text(encoding="utf-8")
         seen[name] = source
-        todo.extend(_unimodel_imports(name, source, path.name == "__init__.py"))
+        todo.extend(unimodel_imports(name, source, path.name == "__init__.py"))
     digest = hashlib.sha256()
     for name in sorted(seen):
         digest.update(name.encode() + b"\0" + seen[name].encode() + b"\0")

@@ -138,7 +138,8 @@ def fit(
     trainer = nn.parallel.DistributedDataParallel(model) if proc.world_size > 1 else model
     n = len(train_data[0])
     epochs = range(state["epoch"] + 1, config.epochs + 1)
-    bar = tqdm(epochs, desc="train", unit="epoch", disable=not (progress and proc.is_main), dynamic_ncols=True)
+    # disable=None: a bar on a terminal, none in a log file or pipe
+    bar = tqdm(epochs, desc="train", unit="epoch", disable=None if progress and proc.is_main else True, dynamic_ncols=True)
     for epoch in bar:
         if state["stopped_early"]:
             break
@@ -146,13 +147,15 @@ def fit(
         model.train()
         sums: dict[str, float] = {}
         shard = _epoch_shard(n, epoch, config.seed, proc)
+        # --8<-- [start:train-step]
         for start in range(0, len(shard), config.batch_size):
             index = shard[start : start + config.batch_size]
             batch = tuple(t[index].to(proc.device) for t in train_data)
-            loss, metrics = trainer(batch)
+            loss, metrics = trainer(batch)  # the model computes its own loss
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            loss.backward()  # under DDP, gradients are averaged across processes here
             optimizer.step()
+        # --8<-- [end:train-step]
             for name, value in {"loss": loss.item(), **metrics}.items():
                 sums[name] = sums.get(name, 0.0) + value * len(index)
         record = {name: total / len(shard) for name, total in sums.items()}

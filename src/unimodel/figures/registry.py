@@ -12,6 +12,7 @@ model re-renders exactly the figures that depend on it.
 from __future__ import annotations
 
 import importlib
+import re
 import logging
 import time
 from collections.abc import Callable
@@ -87,3 +88,39 @@ def compute_result(name: str) -> dict:
     load_chapters()
     item = RESULTS[name]
     return cache.cached_json("results", f"{name}-{cache.artifact_key(item.module, 'result', name)}", item.function)
+
+
+def site_figures() -> list[tuple[str, Path]]:
+    """Every registered figure in every language, as (path in the site, cached PNG)."""
+    load_chapters()
+    return [(site_path(name, lang), render_figure(name, lang)) for name in sorted(FIGURES) for lang in LANGUAGES]
+
+
+PLACEHOLDER = re.compile(r"\[\[([a-z0-9-]+)\.([A-Za-z0-9_.-]+?)(?::([^\]]*))?\]\]")
+
+
+def lookup(name: str, path: str):
+    """The value at ``path`` (dot-separated keys or list indices) in result ``name``."""
+    load_chapters()
+    if name not in RESULTS:
+        raise KeyError(f"unknown result {name!r}")
+    value = compute_result(name)
+    for part in path.split("."):
+        try:
+            value = value[int(part)] if isinstance(value, list) else value[part]
+        except (KeyError, IndexError, ValueError):
+            raise KeyError(f"result {name!r} has no {path!r}") from None
+    return value
+
+
+def substitute_results(markdown: str, where: str = "") -> str:
+    """Replace every ``[[result.path:format]]`` by the computed value; an unknown one raises."""
+
+    def replace(match: re.Match) -> str:
+        try:
+            value = lookup(match.group(1), match.group(2))
+        except KeyError as error:
+            raise KeyError(f"{where}: {match.group(0)}: {error.args[0]}") from None
+        return format(value, match.group(3) or "")
+
+    return PLACEHOLDER.sub(replace, markdown)

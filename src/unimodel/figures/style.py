@@ -5,13 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib
+import numpy as np
+from matplotlib import font_manager
+from matplotlib import pyplot as plt
 
-matplotlib.use("Agg")
-import numpy as np  # noqa: E402
-from matplotlib import font_manager  # noqa: E402
-from matplotlib import pyplot as plt  # noqa: E402
-
-from unimodel.checkpoint import atomic_write  # noqa: E402
+from unimodel.checkpoint import atomic_write
 
 CJK_FONTS = ("Noto Sans CJK SC", "Noto Sans CJK JP", "Noto Sans SC", "Source Han Sans SC", "WenQuanYi Zen Hei")
 PALETTE = ["#3b6ea8", "#d9822b", "#3f9a5a", "#c4473d", "#7d5ba6", "#8c6d46", "#d16fae", "#6f6f6f", "#a7a83a", "#35a3b5"]

@@ -120,6 +120,17 @@ def discretized_logistic_log_prob(k: torch.Tensor, mean: torch.Tensor, log_scale
 # --8<-- [end:discretized-logistic]
 
 
+# --8<-- [start:importance-sampling]
+def importance_weighted_bound(log_px_given_z: torch.Tensor, log_pz: torch.Tensor, log_qz: torch.Tensor) -> torch.Tensor:
+    """log (1/K) sum_k p(x|z_k) p(z_k) / q(z_k|x) from K samples z_k ~ q(z|x); inputs (K, B), output (B,).
+
+    A lower bound on log p(x) in expectation that tightens as K grows; K = 1 is the ELBO.
+    """
+    log_w = log_px_given_z + log_pz - log_qz  # $\log w_k = \log p_\theta(x \mid z_k) + \log p(z_k) - \log q_\phi(z_k \mid x)$
+    return torch.logsumexp(log_w, dim=0) - math.log(log_w.shape[0])  # $\log \frac1K \sum_k w_k$
+# --8<-- [end:importance-sampling]
+
+
 class VAE(nn.Module):
     """An MLP encoder q(z|x), an MLP decoder p(x|z) and the prior p(z) = N(0, I)."""
 
@@ -214,18 +225,11 @@ class VAE(nn.Module):
         return {"elbo": reconstruction - kl, "reconstruction": reconstruction, "kl": kl}
     # --8<-- [end:elbo]
 
-    # --8<-- [start:importance-sampling]
     def importance_weighted_bound(self, x: torch.Tensor, k: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """log (1/K) sum_k p(x, z_k) / q(z_k|x) with z_k ~ q(z|x), per image (B,).
-
-        A lower bound on log p(x) that tightens as K grows (K = 1 is the ELBO).
-        """
+        """The importance-weighted bound on log p(x) with K samples from q(z|x), per image (B,)."""
         loc, log_scale = self.encode(x)  # (B, D)
         z = self.sample_posterior(loc, log_scale, self.draw_noise((k, *loc.shape), generator))  # (K, B, D)
-        # $\log w_k = \log p_\theta(x \mid z_k) + \log p(z_k) - \log q_\phi(z_k \mid x)$
-        log_w = self.log_px_given_z(x, z) + log_normal(z) - self.log_q(z, loc, log_scale)  # (K, B)
-        return torch.logsumexp(log_w, dim=0) - math.log(k)  # $\log \frac1K \sum_k w_k$
-    # --8<-- [end:importance-sampling]
+        return importance_weighted_bound(self.log_px_given_z(x, z), log_normal(z), self.log_q(z, loc, log_scale))
 
     def forward(self, batch: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, dict[str, float]]:
         """Training loss (mean negative bound, nats per image) and metrics to log."""
