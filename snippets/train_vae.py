@@ -13,6 +13,7 @@ import torch
 from unimodel.data import digits_splits
 from unimodel.figures.style import save_image_grid
 from unimodel.models.vae import VAE, VAEConfig, evaluate, validation_score
+from unimodel.runtime import set_seed
 from unimodel.training import TrainConfig, fit
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -22,6 +23,7 @@ parser.add_argument("--out", default="vae-samples.png", help="where to save 64 s
 args = parser.parse_args()
 
 splits = digits_splits()  # train [:1000], validation [1000:1350], test [1350:]
+set_seed(0)  # the same initial weights on every run
 model = VAE(VAEConfig(latent_dim=16, hidden_dim=256, likelihood="logistic"))
 result = fit(
     model,

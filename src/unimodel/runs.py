@@ -17,6 +17,7 @@ from unimodel import cache
 from unimodel.checkpoint import CheckpointError, load_checkpoint
 from unimodel.data import DigitSplits, digits_splits
 from unimodel.models import ModelSpec, model_spec
+from unimodel.runtime import set_seed
 from unimodel.training import TrainConfig, TrainResult, fit
 
 CHECKPOINT = "checkpoint.pt"
@@ -47,6 +48,7 @@ def train_run(
     """Train model ``name`` on the digits, writing ``out/checkpoint.pt`` after every epoch."""
     spec = model_spec(name)
     splits = splits or digits_splits()
+    set_seed(train_config.seed)  # the initial weights depend on the seed alone
     model = spec.model_cls(spec.config_cls(**model_config))
     result = fit(
         model,

@@ -40,7 +40,7 @@ class TrainConfig:
     lr: float = 1e-3  # learning rate
     optimizer: str = "adamax"  # "adamax", "adam" or "adamw"
     patience: int = 20  # stop after this many epochs without a better validation score; 0 never stops early
-    seed: int = 0  # seeds parameters, shuffling and noise
+    seed: int = 0  # seeds shuffling and noise (seed the initial weights with runtime.set_seed before building the model)
     device: str = "auto"  # "auto", "cpu" or "cuda"
 
     def __post_init__(self) -> None:
