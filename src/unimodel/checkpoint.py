@@ -15,6 +15,16 @@ from pathlib import Path
 import torch
 
 
+def _new_file_mode() -> int:
+    """The mode ``open()`` gives a new file: 0o666 less the umask (``mkstemp`` makes it 0o600)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+_NEW_FILE_MODE = _new_file_mode()
+
+
 class CheckpointError(Exception):
     """A checkpoint is missing, unreadable or not one of ours."""
 
@@ -24,6 +34,7 @@ def atomic_write(path: str | Path, write) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.fchmod(fd, _NEW_FILE_MODE)  # else every checkpoint, figure and sample is private to its owner
     os.close(fd)
     try:
         write(tmp)
