@@ -131,6 +131,8 @@ def fit(
         saved = load_checkpoint(checkpoint)
         model.load_state_dict(saved["model_state"])
         optimizer.load_state_dict(saved["optimizer_state"])
+        for group in optimizer.param_groups:  # load_state_dict brings back the saved lr; the config's wins
+            group["lr"] = config.lr
         best_weights = saved["best_state"]
         torch.set_rng_state(saved["rng_state"])
         state = saved["loop"]
