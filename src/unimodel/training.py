@@ -101,6 +101,18 @@ def _epoch_shard(n: int, epoch: int, seed: int, proc: _Process) -> torch.Tensor:
     return order[proc.rank :: proc.world_size]
 
 
+def _from_rank0(value: float, proc: _Process) -> float:
+    """Rank 0's ``value`` in every process, so that all take the same early-stopping and best-weights decisions.
+
+    Each process draws its own noise, so a validation score differs between them.
+    """
+    if proc.world_size == 1:
+        return value
+    shared = torch.tensor([value], dtype=torch.float64, device=proc.device)
+    dist.broadcast(shared, src=0)
+    return shared.item()
+
+
 def fit(
     model: nn.Module,
     train_data: Sequence[torch.Tensor],
@@ -165,7 +177,7 @@ def fit(
         if validate is not None:
             model.eval()
             with torch.no_grad():
-                record["val"] = float(validate(model))
+                record["val"] = _from_rank0(float(validate(model)), proc)
             if record["val"] < state["best_val"]:
                 state.update(best_val=record["val"], best_epoch=epoch, bad_epochs=0)
                 best_weights = copy.deepcopy(model.state_dict())
