@@ -133,4 +133,4 @@ def test_quantize_to_digit_levels():
     assert all_values.min() == 0 and all_values.max() == 16
     assert set(all_values.flatten().tolist()) == set(range(DIGIT_LEVELS))
     assert torch.all(all_values.flatten().diff() >= 0)  # monotone
-    torch.testing.assert_close(levels.double(), torch.from_numpy(images.reshape(2, 4) * 16 / 255).round(), rtol=0, atol=0)
+    torch.testing.assert_close(levels.double(), torch.from_numpy(images.reshape(2, 4).astype(np.float64) * 16 / 255).round(), rtol=0, atol=0)
