@@ -1,0 +1,164 @@
+"""The content-addressed cache: keys follow the code, artifacts are written atomically."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from unimodel import cache
+
+
+@pytest.fixture(autouse=True)
+def _fresh(tmp_path, monkeypatch):
+    """A private cache folder, and no fingerprint remembered from another test."""
+    monkeypatch.setenv("UNIMODEL_CACHE", str(tmp_path / "cache"))
+    cache.code_fingerprint.cache_clear()
+    yield
+    cache.code_fingerprint.cache_clear()
+
+
+def _edited(monkeypatch, tmp_path, module: str) -> None:
+    """Make the cache read ``module`` from a copy with one more line, as after an edit."""
+    real_path = cache._module_path
+    copy = tmp_path / "edited" / real_path(module).name
+    copy.parent.mkdir()
+    shutil.copy(real_path(module), copy)
+    with copy.open("a", encoding="utf-8") as f:
+        f.write("\n# an edit\n")
+    monkeypatch.setattr(cache, "_module_path", lambda name: copy if name == module else real_path(name))
+    cache.code_fingerprint.cache_clear()
+
+
+# ------------------------------------------------------------------ fingerprints
+
+
+def test_fingerprint_is_stable_and_differs_between_modules():
+    runs = cache.code_fingerprint("unimodel.runs")
+    assert len(runs) == 64 and int(runs, 16) >= 0  # a sha256 hex digest
+    assert cache.code_fingerprint("unimodel.runs") == runs
+    cache.code_fingerprint.cache_clear()
+    assert cache.code_fingerprint("unimodel.runs") == runs  # recomputed, not just remembered
+    assert cache.code_fingerprint("unimodel.data") != runs
+    assert cache.code_fingerprint("unimodel.training") not in (runs, cache.code_fingerprint("unimodel.data"))
+
+
+def test_fingerprint_follows_the_unimodel_modules_a_module_imports(monkeypatch, tmp_path):
+    before = {name: cache.code_fingerprint(name) for name in ("unimodel.runs", "unimodel.training", "unimodel.data", "unimodel.models.vae")}
+    _edited(monkeypatch, tmp_path, "unimodel.training")
+    after = {name: cache.code_fingerprint(name) for name in before}
+    assert after["unimodel.training"] != before["unimodel.training"]  # its own source
+    assert after["unimodel.runs"] != before["unimodel.runs"]  # runs imports training
+    assert after["unimodel.data"] == before["unimodel.data"]  # data does not
+    assert after["unimodel.models.vae"] == before["unimodel.models.vae"]  # nor does the VAE
+
+
+def test_fingerprint_follows_imports_transitively(monkeypatch, tmp_path):
+    before = cache.code_fingerprint("unimodel.runs")
+    _edited(monkeypatch, tmp_path, "unimodel.runtime")  # runs -> training -> runtime (and runs -> runtime)
+    assert cache.code_fingerprint("unimodel.runs") != before
+    monkeypatch.undo()  # the edit reverted: the old key again
+    cache.code_fingerprint.cache_clear()
+    assert cache.code_fingerprint("unimodel.runs") == before
+
+
+def test_fingerprint_ignores_modules_that_are_not_imported(monkeypatch, tmp_path):
+    before = cache.code_fingerprint("unimodel.runs")
+    _edited(monkeypatch, tmp_path, "unimodel.metrics")
+    assert cache.code_fingerprint("unimodel.runs") == before
+    assert cache.code_fingerprint("unimodel.metrics") != before
+
+
+def test_unimodel_imports_resolves_relative_and_absolute_imports():
+    source = "\n".join(
+        [
+            "import os, unimodel.data",
+            "from numpy import array",
+            "from .registry import FIGURES",
+            "from . import style",
+            "from ..models import vae",
+            "from unimodel.checkpoint import atomic_write",
+            "def later():",
+            "    from unimodel import runs",
+        ]
+    )
+    found = cache.unimodel_imports("unimodel.figures.vae", source, is_package=False)
+    assert found == {
+        "unimodel",
+        "unimodel.data",
+        "unimodel.figures",
+        "unimodel.figures.registry",
+        "unimodel.figures.style",
+        "unimodel.models",
+        "unimodel.models.vae",
+        "unimodel.checkpoint",
+        "unimodel.runs",
+    }
+
+
+def test_artifact_key_depends_on_arguments_and_is_stable():
+    key = cache.artifact_key("unimodel.data", "digits", {"a": 1, "b": [1, 2]})
+    assert key == cache.artifact_key(("unimodel.data",), "digits", {"b": [1, 2], "a": 1})  # dict order does not matter
+    assert key != cache.artifact_key("unimodel.data", "digits", {"a": 2, "b": [1, 2]})
+    assert key != cache.artifact_key(("unimodel.data", "unimodel.runs"), "digits", {"a": 1, "b": [1, 2]})
+    assert len(key) == 20
+
+
+def test_artifact_key_depends_on_library_versions(monkeypatch):
+    key = cache.artifact_key("unimodel.data", 1)
+    monkeypatch.setattr(cache, "library_versions", lambda: "torch=0.0")
+    assert cache.artifact_key("unimodel.data", 1) != key
+
+
+# ------------------------------------------------------------------ artifacts
+
+
+def test_cache_dir_follows_the_environment(tmp_path, monkeypatch):
+    assert cache.cache_dir() == tmp_path / "cache"
+    monkeypatch.delenv("UNIMODEL_CACHE")
+    assert str(cache.cache_dir()) == ".cache"
+
+
+def test_cached_json_computes_once(tmp_path):
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return {"nll": 88.5, "k": 5000, "per_class": [1.0, 2.0]}
+
+    first = cache.cached_json("tables", "abc", compute)
+    second = cache.cached_json("tables", "abc", compute)
+    assert len(calls) == 1
+    assert first == second == {"nll": 88.5, "k": 5000, "per_class": [1.0, 2.0]}
+    stored = tmp_path / "cache" / "tables" / "abc.json"
+    assert json.loads(stored.read_text(encoding="utf-8")) == first
+    cache.cached_json("tables", "other", compute)  # another key: computed again
+    assert len(calls) == 2
+
+
+def test_cached_path_is_atomic_when_produce_fails(tmp_path):
+    attempts = []
+
+    def failing(tmp):
+        attempts.append(tmp)
+        with open(tmp, "w") as f:
+            f.write("half a fig")
+        raise RuntimeError("the figure crashed")
+
+    with pytest.raises(RuntimeError, match="crashed"):
+        cache.cached_path("figures", "k1", ".png", failing)
+    folder = tmp_path / "cache" / "figures"
+    assert list(folder.iterdir()) == []  # neither the artifact nor a temporary file
+
+    def working(tmp):
+        attempts.append(tmp)
+        with open(tmp, "w") as f:
+            f.write("a whole fig")
+
+    path = cache.cached_path("figures", "k1", ".png", working)  # recomputed, not served half-written
+    assert path == folder / "k1.png" and path.read_text() == "a whole fig"
+    assert len(attempts) == 2
+    assert cache.cached_path("figures", "k1", ".png", failing) == path  # a hit: produce not called
+    assert len(attempts) == 2
+    assert [p.name for p in folder.iterdir()] == ["k1.png"]
