@@ -1,39 +1,36 @@
 """MkDocs hooks for the study site (loaded by path from ``mkdocs.yml``: ``hooks:``).
 
-MkDocs calls these module-level functions at the matching build events; the
-i18n plugin runs the whole build once per language (zh into ``site/``, then en
-into ``site/en/``), so every hook below runs once per language.
+MkDocs calls these module-level functions at the matching build events. The
+i18n plugin builds the site once per language (zh into ``site/``, en into
+``site/en/``), the second pass from inside the first one's ``on_post_build``,
+so every hook runs once per language.
 
 What each hook does:
 
 ``on_config``
-    1. Fails the build at once, with a message that says to run ``npm ci``
-       (or ``make setup``), when MathJax is not in ``node_modules/``.
+    1. Stops the build, with a message that says to run ``npm ci`` (or
+       ``make setup``), when MathJax is not in ``node_modules/``.
     2. Gives the search plugin the settings of the language being built
-       (Chinese: jieba segmentation + ``lang: zh``-free pipeline; English:
-       ``lang: en`` with the stemmer), so English search is not broken by the
-       Chinese defaults and vice versa.
-    3. Makes the i18n plugin treat ``.ipynb`` files as pages, not assets
-       (mkdocs-static-i18n issue #198: otherwise a notebook is copied into the
-       site as raw JSON).
-    4. Silences one i18n warning that does not apply here: the language
-       switcher after instant navigation is kept right by
-       ``docs/javascripts/language.js``.
+       (``SEARCH``), so that neither language's search breaks the other's.
+    3. Makes the i18n plugin keep ``.ipynb`` files as pages (mkdocs-static-i18n
+       issue #198: otherwise a notebook is copied into the site as raw JSON).
+    4. Silences one i18n warning that does not apply here (the language links
+       after instant navigation are kept right by ``docs/javascripts/language.js``).
 
 ``on_files``
     Adds MathJax (``tex-svg.js`` and the TeX extensions it autoloads) from
-    ``node_modules/mathjax/es5/`` to the built site as generated files, so
-    ``docs/`` never holds a copy and no page needs a CDN.
+    ``node_modules/mathjax/es5/`` to the site as generated files: ``docs/``
+    never holds a copy, no page needs a CDN.
 
 ``on_page_content``
     On notebook pages, removes the MathJax 2 and mermaid ``<script>`` blocks
-    nbconvert adds (both load from a CDN); the site's own MathJax typesets the
+    nbconvert adds (both load from a CDN); the site's MathJax typesets the
     notebook's markdown cells. Fails the build if a CDN script survives.
 
-``on_post_build``
-    Writes one search index per language (``search/search_index.json`` for zh,
-    ``en/search/search_index.json`` for en) and points English pages at theirs,
-    so a search only returns pages in the reader's language.
+``on_post_page``, ``on_post_template``, ``on_post_build``
+    Give each language its own search index, sitemap and 404 page under its
+    own root, and point English pages' ``__config.base`` at ``/en/`` (see the
+    comment above ``on_post_page``).
 """
 
 from __future__ import annotations
@@ -56,20 +53,26 @@ ROOT = Path(__file__).resolve().parents[2]  # the repository root (src/unimodel/
 MATHJAX_DIR = ROOT / "node_modules" / "mathjax" / "es5"
 MATHJAX_SITE_DIR = "javascripts/mathjax"  # where tex-svg.js lives in the built site
 
-# Search settings per language. Chinese text is cut into words by jieba at
+# Search settings per language (one index each, see on_post_build).
+#
+# No "stemmer" in either pipeline: with lunr's English stemmer in it, Material's
+# search (which turns each query term into a prefix query) finds nothing for
+# "reparameterization" or "variational" (checked in Chromium; "trick" still
+# matched). Material's Chinese defaults (lang en + stemmer) thus break the
+# English words on Chinese pages. Chinese text is cut into words by jieba at
 # build time (Material does it when jieba is installed) and joined with
-# U+200B, which the separator splits on. English uses lunr's English stemmer
-# so "reparameterization" matches "reparameterize".
+# U+200B, which the Chinese separator splits on; the trimmer of lunr's zh + en
+# keeps the CJK characters that the English trimmer alone would strip.
 SEARCH = {
     "zh": {
         "lang": ["zh", "en"],
-        "separator": r'[\s\u200b\u3000\-、。，．？！；：（）“”《》]+|\.(?!\d)',
-        "pipeline": ["stemmer"],
+        "separator": r'[\s\u200b\u3000\-、。，．？！；：（）“”‘’《》,:;!?=\[\]()"/]+|\.(?!\d)|&[lg]t;',
+        "pipeline": ["stopWordFilter", "trimmer"],
     },
     "en": {
         "lang": ["en"],
-        "separator": r"[\s\-]+",
-        "pipeline": ["stemmer", "stopWordFilter", "trimmer"],
+        "separator": r'[\s\-,:;!?=\[\]()"/]+|\.(?!\d)|&[lg]t;',
+        "pipeline": ["stopWordFilter", "trimmer"],
     },
 }
 
@@ -255,7 +258,8 @@ def _rebase(html: str, base: str) -> str:
     def replace(match: re.Match) -> str:
         data = json.loads(match.group(2))
         data["base"] = base
-        return match.group(1) + json.dumps(data, ensure_ascii=False) + match.group(3)
+        text = json.dumps(data, ensure_ascii=False).replace("<", "\\u003c")  # never "</script>"
+        return match.group(1) + text + match.group(3)
 
     return _CONFIG_SCRIPT.sub(replace, html, count=1)
 
@@ -270,67 +274,68 @@ def on_post_page(output: str, page: Page, config: MkDocsConfig) -> str:
     return _rebase(output, get_relative_url(root, page.url).rstrip("/") or ".")
 
 
-def on_post_template(output: str, template_name: str, config: MkDocsConfig) -> str | None:
-    """Keep each language's 404 page: every pass writes ``site/404.html``."""
+def on_post_template(output: str, template_name: str, config: MkDocsConfig) -> str:
+    """Keep each language's 404 page (every pass writes ``site/404.html``)."""
     if template_name == "404.html":
         language = _current_language(config)
         root = _language_root(config, language)
-        if root:  # 404.html uses absolute links: base is the site's path, e.g. "/"
-            base = json.loads(_CONFIG_SCRIPT.search(output).group(2))["base"]
-            output = _rebase(output, base.rstrip("/") + "/" + root)
+        found = _CONFIG_SCRIPT.search(output)
+        if root and found:  # 404.html links absolutely: its base is the site's path, "/"
+            output = _rebase(output, json.loads(found.group(2))["base"].rstrip("/") + "/" + root)
         _404_pages[language] = output
     return output
 
 
-def _search_entries(config: MkDocsConfig) -> list[dict]:
-    search = config.plugins.get("material/search") or config.plugins.get("search")
-    return list(search.search_index.entries) if search is not None else []
+def _write_search_index(search, entries: list[dict], language: str, root: str, out: Path) -> None:
+    """One language's search index, locations relative to its root, its SEARCH settings."""
+    docs = [{**entry, "location": entry["location"][len(root):]} for entry in entries]
+    index = {"config": {**SEARCH.get(language, SEARCH["en"]), "fields": search.config.fields}, "docs": docs}
+    (out / "search").mkdir(parents=True, exist_ok=True)
+    (out / "search" / "search_index.json").write_text(
+        json.dumps(index, separators=(",", ":"), default=str), encoding="utf-8"
+    )
 
 
-@event_priority(-150)  # after the i18n plugin (-100), which builds the other languages in its own on_post_build
+def _write_sitemap(sitemap: str, keep, out: Path) -> None:
+    """The ``<url>`` entries of ``sitemap`` whose site path ``keep`` accepts, as sitemap.xml(.gz)."""
+
+    def filter_url(match: re.Match) -> str:
+        loc = _SITEMAP_LOC.search(match.group(0))
+        return match.group(0) if loc and keep(urlsplit(loc.group(1)).path) else ""
+
+    text = _SITEMAP_URL.sub(filter_url, sitemap)
+    (out / "sitemap.xml").write_text(text, encoding="utf-8")
+    (out / "sitemap.xml.gz").write_bytes(gzip.compress(text.encode("utf-8"), mtime=0))
+
+
+@event_priority(-150)  # after the i18n plugin (-100), which builds the other languages in its on_post_build
 def on_post_build(config: MkDocsConfig) -> None:
     """Write each language's search index, sitemap and 404 page under its root."""
     i18n = _i18n(config)
     if i18n is None or i18n.building:
-        return  # a pass the i18n plugin runs inside the first one; that one ends last
+        return  # a pass the i18n plugin runs inside the first one, which ends last
     site = Path(config.site_dir)
+    site_path = urlsplit(config.site_url or "/").path  # "/" or e.g. "/notes/"
     roots = {language: _language_root(config, language) for language in i18n.build_languages}
 
-    def language_of(location: str) -> str:
+    def language_of(path: str) -> str:
+        """The language of a site path relative to the site root ("en/vae/" -> "en")."""
         for language, root in roots.items():
-            if root and location.startswith(root):
+            if root and path.startswith(root):
                 return language
         return i18n.default_language
 
     search = config.plugins.get("material/search") or config.plugins.get("search")
-    entries = _search_entries(config)
-    sitemap = (site / "sitemap.xml").read_text(encoding="utf-8") if (site / "sitemap.xml").is_file() else None
-    site_path = urlsplit(config.site_url or "/").path
+    entries = list(search.search_index.entries) if search is not None else []  # every language's
+    sitemap_file = site / "sitemap.xml"
+    sitemap = sitemap_file.read_text(encoding="utf-8") if sitemap_file.is_file() else None
 
     for language, root in roots.items():
         out = site / root
-        out.mkdir(parents=True, exist_ok=True)
         if search is not None:
-            settings = SEARCH.get(language, SEARCH["en"])
-            docs = [
-                {**entry, "location": entry["location"][len(root):]}
-                for entry in entries
-                if language_of(entry["location"]) == language
-            ]
-            index = {"config": {**settings, "fields": search.config.fields}, "docs": docs}
-            (out / "search").mkdir(exist_ok=True)
-            (out / "search" / "search_index.json").write_text(
-                json.dumps(index, separators=(",", ":"), default=str), encoding="utf-8"
-            )
+            mine = [entry for entry in entries if language_of(entry["location"]) == language]
+            _write_search_index(search, mine, language, root, out)
         if sitemap is not None:
-            def keep(match: re.Match) -> str:
-                loc = _SITEMAP_LOC.search(match.group(0))
-                path = urlsplit(loc.group(1)).path if loc else ""
-                path = path[len(site_path):] if path.startswith(site_path) else path.lstrip("/")
-                return match.group(0) if language_of(path) == language else ""
-
-            text = _SITEMAP_URL.sub(keep, sitemap)
-            (out / "sitemap.xml").write_text(text, encoding="utf-8")
-            (out / "sitemap.xml.gz").write_bytes(gzip.compress(text.encode("utf-8"), mtime=0))
+            _write_sitemap(sitemap, lambda path, language=language: language_of(path.removeprefix(site_path)) == language, out)
         if language in _404_pages:
             (out / "404.html").write_text(_404_pages[language], encoding="utf-8")
