@@ -1,0 +1,47 @@
+# Build, serve and test the study site.  `make` alone lists the targets.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+# what `setup` leaves behind; each is redone when its lock file changes
+VENV_STAMP := $(VENV)/.setup-stamp
+NODE_STAMP := node_modules/.package-lock.json
+
+# Material for MkDocs prints a banner about its successor on every build
+export NO_MKDOCS_2_WARNING := 1
+
+.DEFAULT_GOAL := help
+.PHONY: help setup serve site test clean
+
+help:
+	@echo "make setup   create .venv (CPU PyTorch, the package, docs and test tools) and install MathJax (npm ci)"
+	@echo "make serve   build the site and serve it at http://127.0.0.1:8000/ (rebuilds on changes)"
+	@echo "make site    build the site into site/ with --strict"
+	@echo "make test    run all the tests (pytest; the browser tests need /usr/bin/chromium)"
+	@echo "make clean   remove site/ and .cache/ (built site, cached figures)"
+
+setup: $(VENV_STAMP) $(NODE_STAMP)
+
+# torch first, pinned: that resolves to the CPU build; left to the package's
+# dependencies pip would pull the CUDA packages (gigabytes).
+$(VENV_STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install torch==2.13.0
+	$(BIN)/pip install -e '.[docs,test]'
+	touch $@
+
+$(NODE_STAMP): package-lock.json package.json
+	npm ci
+	touch $@
+
+serve: setup
+	$(BIN)/mkdocs serve -a 127.0.0.1:8000
+
+site: setup
+	$(BIN)/mkdocs build --strict
+
+test: setup
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf site/ .cache/
