@@ -1,0 +1,110 @@
+"""Shared fixtures: the built site, a local server for it, a headless Chromium.
+
+``built_site``      Path of the site built once per test session with
+                    ``mkdocs build --strict`` into a temporary directory.
+``served_site``     Base URL (``http://127.0.0.1:PORT``, no trailing slash) of a
+                    server for that directory, in a background thread.
+``chromium``        A headless Chromium (the system one, ``/usr/bin/chromium``,
+                    driven by playwright). Skipped when it is missing, unless
+                    the ``CI`` environment variable is set: then it fails.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format, *args):  # noqa: A002 - the stdlib's name
+        pass
+
+
+@pytest.fixture(scope="session")
+def _site_server(tmp_path_factory):
+    """A server bound now to a free port on 127.0.0.1, not serving yet.
+
+    The port is known before the build, so the site can be built for its
+    real address (Material's instant navigation compares links against the
+    sitemap, port included).
+    """
+    site = tmp_path_factory.mktemp("site")
+    handler = functools.partial(_QuietHandler, directory=str(site))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    try:
+        yield server, site
+    finally:
+        server.server_close()
+
+
+@pytest.fixture(scope="session")
+def built_site(_site_server) -> Path:
+    """Build the site once per session with ``mkdocs build --strict``; its directory."""
+    server, site = _site_server
+    port = server.server_address[1]
+    env = {**os.environ, "SITE_URL": f"http://127.0.0.1:{port}/", "NO_MKDOCS_2_WARNING": "1"}
+    result = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(site)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    if result.returncode != 0:
+        pytest.fail(
+            f"mkdocs build --strict failed (exit {result.returncode}):\n{result.stdout}\n{result.stderr}",
+            pytrace=False,
+        )
+    return site
+
+
+@pytest.fixture(scope="session")
+def served_site(built_site, _site_server) -> str:
+    """Serve the built site on 127.0.0.1; the base URL, without a trailing slash."""
+    server, _ = _site_server
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """A headless Chromium browser (playwright ``Browser``)."""
+    in_ci = bool(os.environ.get("CI"))
+    if not CHROMIUM.exists():
+        if in_ci:
+            pytest.fail(f"{CHROMIUM} is missing; in CI the browser tests must run", pytrace=False)
+        pytest.skip(f"{CHROMIUM} is missing (install Debian's chromium to run the browser tests)")
+    from playwright.sync_api import sync_playwright  # in the `test` extra
+
+    playwright = sync_playwright().start()
+    try:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+    finally:
+        playwright.stop()

@@ -1,0 +1,254 @@
+"""The site: strict build, self-hosted MathJax, no external requests, math,
+language switch and search, checked in the built HTML and in headless Chromium.
+
+The browser tests open pages of the site served on 127.0.0.1 (fixtures in
+conftest.py); every request to another host is recorded and aborted.
+"""
+
+from __future__ import annotations
+
+import filecmp
+import importlib.util
+import json
+import re
+from contextlib import contextmanager
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+LOCAL_HOST = "127.0.0.1"
+
+
+# ------------------------------------------------------------------ the build
+
+
+def test_strict_build_passes(built_site: Path) -> None:
+    for page in ("index.html", "vae/index.html", "en/index.html", "en/vae/index.html"):
+        assert (built_site / page).is_file(), f"{page} was not built"
+    assert '<html lang="zh"' in (built_site / "index.html").read_text(encoding="utf-8")
+    assert '<html lang="en"' in (built_site / "en" / "index.html").read_text(encoding="utf-8")
+
+
+def test_mathjax_is_served_by_the_site(built_site: Path) -> None:
+    served = built_site / "javascripts" / "mathjax" / "tex-svg.js"
+    assert served.is_file(), "tex-svg.js is not in the built site"
+    assert filecmp.cmp(served, ROOT / "node_modules" / "mathjax" / "es5" / "tex-svg.js", shallow=False)
+    assert (built_site / "javascripts" / "mathjax" / "input" / "tex" / "extensions" / "boldsymbol.js").is_file()
+    assert not list((ROOT / "docs").rglob("tex-svg.js")), "docs/ must hold no generated files"
+
+
+def test_build_stops_with_advice_when_mathjax_is_missing(tmp_path: Path, monkeypatch) -> None:
+    from mkdocs.exceptions import PluginError
+
+    spec = importlib.util.spec_from_file_location("docs_hooks_under_test", ROOT / "src" / "unimodel" / "docs_hooks.py")
+    hooks = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(hooks)
+    monkeypatch.setattr(hooks, "MATHJAX_DIR", tmp_path / "node_modules" / "mathjax" / "es5")
+    with pytest.raises(PluginError, match="npm ci"):
+        hooks._require_mathjax()
+
+
+class _References(HTMLParser):
+    """Collect the URLs a page loads: <script src>, <link href>, <img src>, ..."""
+
+    LOADS = {"script": "src", "link": "href", "img": "src", "source": "src", "iframe": "src", "video": "src", "audio": "src"}
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.urls: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        wanted = self.LOADS.get(tag)
+        for name, value in attrs:
+            if name == wanted and value:
+                self.urls.append(value)
+
+
+def _is_remote(url: str) -> bool:
+    parts = urlsplit(url.strip())
+    if parts.scheme in ("http", "https", "ws", "wss") or url.strip().startswith("//"):
+        return parts.hostname != LOCAL_HOST
+    return False
+
+
+def test_no_page_references_another_host(built_site: Path) -> None:
+    remote = []
+    for html in sorted(built_site.rglob("*.html")):
+        parser = _References()
+        parser.feed(html.read_text(encoding="utf-8"))
+        remote += [f"{html.relative_to(built_site)}: {url}" for url in parser.urls if _is_remote(url)]
+    for css in sorted(built_site.rglob("*.css")):
+        for url in re.findall(r"""(?:url\(\s*["']?|@import\s+["'])([^"')\s]+)""", css.read_text(encoding="utf-8")):
+            if _is_remote(url):
+                remote.append(f"{css.relative_to(built_site)}: {url}")
+    assert not remote, "pages load from other hosts:\n" + "\n".join(remote)
+
+
+def test_each_language_has_its_own_search_index(built_site: Path) -> None:
+    zh = json.loads((built_site / "search" / "search_index.json").read_text(encoding="utf-8"))
+    en = json.loads((built_site / "en" / "search" / "search_index.json").read_text(encoding="utf-8"))
+    zh_pages = {doc["location"].split("#")[0] for doc in zh["docs"]}
+    en_pages = {doc["location"].split("#")[0] for doc in en["docs"]}
+    assert "vae/" in zh_pages and "vae/" in en_pages  # en locations are relative to /en/
+    assert not any(page.startswith("en/") for page in zh_pages), "English pages in the Chinese index"
+    assert en["config"]["lang"] == ["en"]
+    assert "zh" in zh["config"]["lang"]
+    for config in (zh["config"], en["config"]):
+        assert "stemmer" not in config["pipeline"], "the stemmer breaks prefix search (see docs_hooks.SEARCH)"
+    zh_titles = " ".join(doc["title"] for doc in zh["docs"])
+    assert "\u200b" in zh_titles, "Chinese text was not segmented by jieba"
+
+
+def _notebooks() -> list[Path]:
+    return sorted(p for p in (ROOT / "docs").rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
+
+
+def test_notebooks_are_rendered_as_pages(built_site: Path) -> None:
+    notebooks = _notebooks()
+    if not notebooks:
+        pytest.skip("no notebook in docs/")
+    for notebook in notebooks:
+        rel = notebook.relative_to(ROOT / "docs")
+        stem, _, language = notebook.stem.partition(".")
+        page_dir = built_site / (f"{language}/" if language else "") / rel.parent / stem
+        html = (page_dir / "index.html").read_text(encoding="utf-8")
+        assert "jp-Cell" in html, f"{rel} is not rendered as a notebook page"
+        assert '"cell_type"' not in html, f"{rel} is rendered as raw JSON"
+        assert (page_dir / notebook.name).is_file(), f"{rel} is not downloadable next to its page"
+
+
+# ---------------------------------------------------------------- the browser
+
+
+@contextmanager
+def _browse(chromium, served_site: str):
+    """A fresh browser context; yields (page, log). Other hosts are aborted and logged."""
+    context = chromium.new_context(viewport={"width": 1280, "height": 900})
+    log: dict[str, list[str]] = {"remote": [], "failed": [], "errors": []}
+
+    def route(route):
+        if urlsplit(route.request.url).hostname == LOCAL_HOST:
+            route.continue_()
+        else:
+            log["remote"].append(route.request.url)
+            route.abort()
+
+    context.route("**/*", route)
+    page = context.new_page()
+
+    def response(response):
+        path = urlsplit(response.url).path
+        # Material fetches sitemap.xml under every <link rel="alternate">; the
+        # i18n plugin's are per page (/en/vae/), only the language roots have one.
+        if response.status >= 400 and not (path.endswith("/sitemap.xml") and path not in ("/sitemap.xml", "/en/sitemap.xml")):
+            log["failed"].append(f"{response.status} {response.url}")
+
+    page.on("response", response)
+    page.on("pageerror", lambda error: log["errors"].append(str(error)))
+    try:
+        yield page, log
+    finally:
+        context.close()
+
+
+def _site_pages(built_site: Path) -> list[str]:
+    """Paths of every page in the sitemaps of both languages."""
+    paths = []
+    for sitemap in (built_site / "sitemap.xml", built_site / "en" / "sitemap.xml"):
+        paths += [urlsplit(loc).path for loc in re.findall(r"<loc>(.*?)</loc>", sitemap.read_text(encoding="utf-8"))]
+    return paths
+
+
+def test_pages_load_without_other_hosts(chromium, served_site: str, built_site: Path) -> None:
+    paths = _site_pages(built_site)
+    assert {"/", "/en/", "/vae/", "/en/vae/"} <= set(paths)
+    with _browse(chromium, served_site) as (page, log):
+        for path in paths:
+            page.goto(served_site + path, wait_until="networkidle")
+        assert not log["remote"], f"requests to other hosts: {log['remote']}"
+        assert not log["failed"], f"failed requests: {log['failed']}"
+        assert not log["errors"], f"JavaScript errors: {log['errors']}"
+
+
+_MATH_TYPESET = """() => {
+    const math = [...document.querySelectorAll('article .arithmatex')];
+    return math.length > 0 && math.every(el => el.querySelector('mjx-container'));
+}"""
+_MATH_ERRORS = "() => document.querySelectorAll('mjx-merror, [data-mml-node=\"merror\"]').length"
+
+
+@pytest.mark.parametrize("path", ["/vae/", "/en/vae/"])
+def test_math_is_typeset(chromium, served_site: str, path: str) -> None:
+    with _browse(chromium, served_site) as (page, log):
+        page.goto(served_site + path)
+        page.wait_for_function(_MATH_TYPESET, timeout=20_000)
+        assert page.evaluate(_MATH_ERRORS) == 0, "MathJax reported an error in the math"
+        assert not log["errors"], f"JavaScript errors: {log['errors']}"
+
+
+def _switch_language(page, language: str) -> None:
+    page.hover(".md-header__option .md-select")
+    page.click(f'.md-select__link[hreflang="{language}"]')
+
+
+def test_language_switch_keeps_the_page(chromium, served_site: str) -> None:
+    with _browse(chromium, served_site) as (page, log):
+        page.goto(served_site + "/vae/")
+        _switch_language(page, "en")
+        page.wait_for_url(served_site + "/en/vae/")
+        _switch_language(page, "zh")
+        page.wait_for_url(served_site + "/vae/")
+        assert not log["errors"], f"JavaScript errors: {log['errors']}"
+
+
+def test_instant_navigation_typesets_math_and_updates_the_language_switch(chromium, served_site: str) -> None:
+    with _browse(chromium, served_site) as (page, log):
+        page.goto(served_site + "/", wait_until="networkidle")
+        page.evaluate("window.__sameDocument = true")
+        page.click('article a[href$="vae/"]')
+        page.wait_for_url(served_site + "/vae/")
+        page.wait_for_function(_MATH_TYPESET, timeout=20_000)
+        assert page.evaluate("window.__sameDocument === true"), "the link was not followed by instant navigation"
+        assert page.evaluate(_MATH_ERRORS) == 0
+        _switch_language(page, "en")
+        page.wait_for_url(served_site + "/en/vae/")
+        assert not log["errors"], f"JavaScript errors: {log['errors']}"
+
+
+def _search(page, query: str) -> list[str]:
+    """Type a query into Material's search box; the paths of the results."""
+    page.wait_for_function(
+        "() => { const m = document.querySelector('.md-search-result__meta');"
+        " return m && !/初始化|Initializing/.test(m.textContent); }",
+        timeout=20_000,
+    )
+    page.fill("input.md-search__input", query)
+    page.press("input.md-search__input", "End")  # Material searches on keyup
+    try:
+        page.wait_for_function(
+            "() => document.querySelectorAll('.md-search-result__item').length > 0", timeout=10_000
+        )
+    except Exception:
+        meta = page.text_content(".md-search-result__meta")
+        pytest.fail(f"no search result for {query!r} on {page.url}: {meta!r}")
+    hrefs = page.eval_on_selector_all(".md-search-result__item > a", "links => links.map(a => a.href)")
+    return sorted({urlsplit(href).path for href in hrefs})
+
+
+def test_chinese_search_finds_chinese_pages(chromium, served_site: str) -> None:
+    with _browse(chromium, served_site) as (page, log):
+        page.goto(served_site + "/")
+        results = _search(page, "变分")
+        assert "/vae/" in results
+        assert not [path for path in results if path.startswith("/en/")], results
+
+
+def test_english_search_finds_english_pages(chromium, served_site: str) -> None:
+    with _browse(chromium, served_site) as (page, log):
+        page.goto(served_site + "/en/")
+        results = _search(page, "reparameterization")
+        assert "/en/vae/" in results
+        assert all(path.startswith("/en/") for path in results), results
