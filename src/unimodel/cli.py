@@ -116,7 +116,12 @@ def _sample(args: argparse.Namespace) -> None:
     run = load_run(args.run)
     images = run.spec.sample(run.model, args.n, torch.Generator().manual_seed(args.seed)).cpu().numpy()  # (n, 64)
     if out.suffix == ".npy":
-        atomic_write(out, lambda tmp: np.save(open(tmp, "wb"), images))
+
+        def write_npy(tmp: str) -> None:
+            with open(tmp, "wb") as f:  # a file, not a name: np.save would append .npy to the temporary name
+                np.save(f, images)
+
+        atomic_write(out, write_npy)
     else:
         from unimodel.figures.style import save_image_grid
 
