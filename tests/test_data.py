@@ -121,6 +121,23 @@ def test_read_idx_truncated_gzip(tmp_path, images):
         read_idx(path)
 
 
+def test_read_idx_cut_off_gzip_download(tmp_path):
+    images = np.zeros((50, 28, 28), dtype=np.uint8)
+    packed = gzip.compress(_idx_bytes(images, 0x08))
+    path = tmp_path / "train-images-idx3-ubyte.gz"
+    path.write_bytes(packed[: len(packed) // 2])  # the download stopped half-way
+    with pytest.raises(ValueError, match="truncated or damaged gzip") as raised:
+        read_idx(path)
+    assert str(path) in str(raised.value)
+
+
+def test_read_idx_gz_name_without_gzip_content(tmp_path, images):
+    path = tmp_path / "images-idx3-ubyte.gz"
+    path.write_bytes(_idx_bytes(images, 0x08))  # not compressed, despite the name
+    with pytest.raises(ValueError, match="gzip"):
+        read_idx(path)
+
+
 # ------------------------------------------------------------------ levels
 
 
