@@ -148,6 +148,8 @@ def fit(
         best_weights = saved["best_state"]
         torch.set_rng_state(saved["rng_state"])
         state = saved["loop"]
+        # judged by this call's patience: a run stopped early goes on when resumed with more patience (or 0)
+        state["stopped_early"] = bool(config.patience and state["bad_epochs"] >= config.patience)
 
     trainer = nn.parallel.DistributedDataParallel(model) if proc.world_size > 1 else model
     n = len(train_data[0])
