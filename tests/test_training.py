@@ -88,6 +88,18 @@ def test_early_stopping_when_patience_is_exceeded(data):
     assert result.best_epoch == 1 and result.best_val == 1.0
 
 
+def test_resume_with_more_patience_continues_a_run_that_stopped_early(data, tmp_path):
+    path = tmp_path / "checkpoint.pt"
+    scores = [float(i) for i in range(1, 100)]
+    first = fit(_vae(hidden_dim=16), data, _config(epochs=20, patience=2), validate=_scores(scores), checkpoint=path, progress=False)
+    assert first.stopped_early and len(first.history) == 3
+    same = fit(_vae(hidden_dim=16), data, _config(epochs=20, patience=2), validate=_scores(scores[3:]), checkpoint=path, resume=True, progress=False)
+    assert same.stopped_early and len(same.history) == 3  # the same patience: nothing more to do
+    more = fit(_vae(hidden_dim=16), data, _config(epochs=20, patience=4), validate=_scores(scores[3:]), checkpoint=path, resume=True, progress=False)
+    assert more.stopped_early and len(more.history) == 5  # two more epochs without improvement
+    assert more.best_epoch == 1
+
+
 def test_patience_zero_never_stops_early(data):
     result = fit(_vae(hidden_dim=16), data, _config(epochs=5, patience=0), validate=_scores(float(i) for i in range(1, 100)), progress=False)
     assert not result.stopped_early and len(result.history) == 5
