@@ -165,6 +165,7 @@ def _site_pages(built_site: Path) -> list[str]:
 def test_pages_load_without_other_hosts(chromium, served_site: str, built_site: Path) -> None:
     paths = _site_pages(built_site)
     assert {"/", "/en/", "/vae/", "/en/vae/"} <= set(paths)
+    paths += ["/404.html", "/en/404.html"]
     with _browse(chromium, served_site) as (page, log):
         for path in paths:
             page.goto(served_site + path, wait_until="networkidle")
