@@ -92,6 +92,8 @@ def _train(args: argparse.Namespace) -> None:
             raise UsageError(f"--resume keeps the saved model settings; drop {', '.join(sorted(conflicts))}")
         model_config = saved["meta"]["config"]
         train_config = TrainConfig(**{**saved["train_config"], **_given(args, "training")})
+        if train_config.optimizer != saved["train_config"]["optimizer"]:  # its saved state would not fit
+            raise UsageError(f"--resume keeps the optimizer {saved['train_config']['optimizer']!r}; drop --optimizer")
     else:
         train_config = TrainConfig(**_given(args, "training"))
     config = spec.config_cls(**model_config)  # validates the values before any work
