@@ -105,6 +105,14 @@ def test_resume_refuses_other_model_settings(capsys, trained):
     assert (out / "checkpoint.pt").read_bytes() == before
 
 
+def test_resume_refuses_another_optimizer(capsys, trained):
+    out, _ = trained
+    before = (out / "checkpoint.pt").read_bytes()
+    line = _error(capsys, ["train", "vae", "--resume", "--optimizer", "adam", "--epochs", "3", "--out", out])
+    assert "optimizer" in line
+    assert (out / "checkpoint.pt").read_bytes() == before
+
+
 # ------------------------------------------------------------------ sample and eval
 
 
