@@ -5,6 +5,7 @@ repository): about half a minute on a laptop CPU.
 
     python snippets/train_vae.py --epochs 300 --out vae-samples.png
 """
+# quick: --epochs 3 --k 10 --out quick.png
 
 import argparse
 

@@ -75,16 +75,11 @@ def test_level_log_probs_are_distributions_over_the_levels(likelihood):
     torch.testing.assert_close(model.decode_mean(z), (log_p.exp() * levels).sum(-1) / (L - 1))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug in models/vae.py: level_log_probs (via pixel_log_prob) takes the logistic branch for the "
-    "'gaussian' likelihood and indexes out[..., 1] of a 1-channel decoder output (IndexError)",
-)
-def test_level_log_probs_for_the_gaussian_likelihood():
+def test_level_log_probs_refuses_the_gaussian_likelihood():
+    """A density has no probability per level: a clear error, not an IndexError."""
     model = _model("gaussian")
-    log_p = model.level_log_probs(torch.zeros(B, D))
-    assert log_p.shape == (B, P, L)
-    torch.testing.assert_close(log_p.exp().sum(-1), torch.ones(B, P), rtol=0, atol=1e-5)
+    with pytest.raises(ValueError, match="density"):
+        model.level_log_probs(torch.zeros(B, D))
 
 
 # ------------------------------------------------------------------ the bounds
@@ -121,12 +116,6 @@ def test_one_sample_importance_bound_has_the_mean_of_the_elbo(posterior, splits)
     assert iw50.mean().item() > iw.mean().item() + 4 * se
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug in models/vae.py: log_uniform tests |z - c| <= w in float32, and z = a + (b - a) u rounds "
-    "outside the box for u near 0 or 1, so log q(z|x) = -inf for a sample of q, log w = +inf and "
-    "evaluate() can report nll_is = -inf for a uniform posterior (seen with k=5000 on the test set)",
-)
 def test_uniform_posterior_density_is_finite_at_its_own_samples(splits):
     model = _model("logistic", "uniform")
     loc, log_scale = model.encode(splits.train.x[:200])

@@ -5,6 +5,7 @@
     unimodel sample runs/vae --n 64 --out samples.png
     unimodel eval runs/vae
     unimodel figures --list
+    unimodel figures --json --notebooks docs/*.ipynb
 
 Every flag of ``train`` comes from a field of the model's config or of
 ``TrainConfig``, with the field's comment as its help. Bad input ends with a
@@ -144,12 +145,22 @@ def _eval(args: argparse.Namespace) -> None:
 
 
 def _figures(args: argparse.Namespace) -> None:
+    import logging
+
     from unimodel.figures import registry
 
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     registry.load_chapters()
     if args.list:
         for name in sorted(registry.FIGURES):
             print(name)
+        return
+    if args.json:
+        notebooks = [Path(p) for p in args.notebooks]
+        missing = [p for p in notebooks if not p.is_file()]
+        if missing:
+            raise UsageError(f"no notebook at {missing[0]}")
+        print(json.dumps(registry.manifest(notebooks)))
         return
     names = args.names or sorted(registry.FIGURES)
     unknown = [n for n in names if n not in registry.FIGURES]
@@ -189,6 +200,8 @@ def build_parser() -> argparse.ArgumentParser:
     figures = commands.add_parser("figures", help="render the site's figures into the cache")
     figures.add_argument("names", nargs="*", help="figures to render (default: all)")
     figures.add_argument("--list", action="store_true", help="list the registered figures")
+    figures.add_argument("--json", action="store_true", help="render every figure and result, execute --notebooks, print where they are as JSON (what the site build uses)")
+    figures.add_argument("--notebooks", nargs="*", default=[], metavar="IPYNB", help="notebooks to execute, with --json")
     figures.set_defaults(run_command=_figures)
     return parser
 

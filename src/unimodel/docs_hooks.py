@@ -40,6 +40,8 @@ import gzip
 import json
 import logging
 import re
+import subprocess
+import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -189,15 +191,62 @@ def on_config(config: MkDocsConfig) -> MkDocsConfig:
 # ---------------------------------------------------------------------- on_files
 
 
+@functools.lru_cache(maxsize=1)
+def _site_assets(docs_dir: str) -> dict:
+    """Figures, results and executed notebooks, from ``unimodel figures --json``.
+
+    A fresh process, not an import: under ``mkdocs serve`` this process keeps
+    the package it imported first, and a figure drawn by stale code must
+    never be cached under the key of the new code. Run once per build (the
+    hooks module is loaded anew for every build; the i18n passes share it).
+    """
+    notebooks = sorted(str(p) for p in Path(docs_dir).rglob("*.ipynb"))
+    command = [sys.executable, "-m", "unimodel.cli", "figures", "--json", "--notebooks", *notebooks]
+    done = subprocess.run(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=None, text=True)  # progress goes to the terminal
+    if done.returncode != 0:
+        raise PluginError(f"rendering the figures failed (exit {done.returncode}): {' '.join(command[1:5])} ...")
+    return json.loads(done.stdout)
+
+
+def _add_figures(files: Files, config: MkDocsConfig, assets: dict) -> None:
+    """Each language's figures at ``figures/<name>.png`` under that language's root."""
+    language = _current_language(config)
+    root = _language_root(config, language)
+    for name, png in assets["figures"][language].items():
+        figure = File.generated(config, f"figures/{name}.png", abs_src_path=png)
+        figure.dest_uri = root + figure.dest_uri
+        files.append(figure)
+
+
+def _use_executed_notebooks(files: Files, assets: dict) -> None:
+    """Render (and offer for download) the executed copy of each notebook."""
+    for file in files:
+        if file.src_uri.endswith(".ipynb"):
+            file.abs_src_path = assets["notebooks"][str(Path(file.abs_src_path))]
+
+
 @event_priority(-200)  # after the i18n plugin (-100) has localized the docs files
 def on_files(files: Files, config: MkDocsConfig) -> Files:
-    """Add MathJax from node_modules/ to the site (never copied into docs/)."""
+    """Add MathJax from node_modules/ and the figures from the cache (neither is ever copied into docs/)."""
     sources = [MATHJAX_DIR / "tex-svg.js", *sorted((MATHJAX_DIR / "input" / "tex" / "extensions").glob("*.js"))]
     for source in sources:
         src_uri = f"{MATHJAX_SITE_DIR}/{source.relative_to(MATHJAX_DIR).as_posix()}"
         if files.get_file_from_path(src_uri) is None:
             files.append(File.generated(config, src_uri, abs_src_path=str(source)))
+    assets = _site_assets(config.docs_dir)
+    _add_figures(files, config, assets)
+    _use_executed_notebooks(files, assets)
     return files
+
+
+def on_page_markdown(markdown: str, page: Page, config: MkDocsConfig, files: Files) -> str:
+    """Write the computed numbers into the page: ``[[result.key:format]]``."""
+    from unimodel.figures.registry import substitute_results
+
+    try:
+        return substitute_results(markdown, _site_assets(config.docs_dir)["results"], page.file.src_uri)
+    except KeyError as error:
+        raise PluginError(str(error.args[0])) from None
 
 
 # --------------------------------------------------------------- on_page_content

@@ -44,4 +44,4 @@ def executed_notebook(path: str | Path) -> Path:
         nbformat.write(notebook, tmp)
         log.info("unimodel: executed %s in %.1f s", path.name, time.perf_counter() - started)
 
-    return cache.cached_path("notebooks", f"{path.stem}-{key}", ".ipynb", produce)
+    return cache.cached_path(f"notebooks/{key}", path.stem, ".ipynb", produce)  # keeps the file name for downloads

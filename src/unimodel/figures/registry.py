@@ -2,8 +2,8 @@
 
 A chapter module decorates ``draw(lang) -> matplotlib Figure`` functions with
 ``@figure("chapter/name")`` and ``compute() -> dict`` functions with
-``@result("chapter-name")``. A page shows ``figures/chapter/name.png`` (the
-i18n plugin serves ``name.en.png`` on English pages) and writes a number as
+``@result("chapter-name")``. A page shows ``figures/chapter/name.png`` (each
+language gets the figure drawn with its own labels) and writes a number as
 ``[[chapter-name.key:.1f]]``. Each item is cached under a hash of its
 module's code (and of everything it imports from unimodel), so editing a
 model re-renders exactly the figures that depend on it.
@@ -63,11 +63,6 @@ def load_chapters() -> None:
         importlib.import_module(module)
 
 
-def site_path(name: str, lang: str) -> str:
-    """Where the figure lives in the site: ``figures/<name>.png``, ``.en.png`` for English."""
-    return f"figures/{name}.png" if lang == LANGUAGES[0] else f"figures/{name}.{lang}.png"
-
-
 def render_figure(name: str, lang: str) -> Path:
     """The cached PNG of figure ``name`` in language ``lang``, drawn on a miss."""
     load_chapters()
@@ -90,21 +85,30 @@ def compute_result(name: str) -> dict:
     return cache.cached_json("results", f"{name}-{cache.artifact_key(item.module, 'result', name)}", item.function)
 
 
-def site_figures() -> list[tuple[str, Path]]:
-    """Every registered figure in every language, as (path in the site, cached PNG)."""
+def manifest(notebooks: list[Path] = ()) -> dict:
+    """Render everything the site shows, and say where it is (JSON-able).
+
+    figures: {lang: {name: cached PNG}}; results: {name: dict};
+    notebooks: {source path: executed copy}.
+    """
+    from unimodel.notebooks import executed_notebook
+
     load_chapters()
-    return [(site_path(name, lang), render_figure(name, lang)) for name in sorted(FIGURES) for lang in LANGUAGES]
+    return {
+        "figures": {lang: {name: str(render_figure(name, lang)) for name in sorted(FIGURES)} for lang in LANGUAGES},
+        "results": {name: compute_result(name) for name in sorted(RESULTS)},
+        "notebooks": {str(path): str(executed_notebook(path)) for path in notebooks},
+    }
 
 
 PLACEHOLDER = re.compile(r"\[\[([a-z0-9-]+)\.([A-Za-z0-9_.-]+?)(?::([^\]]*))?\]\]")
 
 
-def lookup(name: str, path: str):
+def lookup(results: dict, name: str, path: str):
     """The value at ``path`` (dot-separated keys or list indices) in result ``name``."""
-    load_chapters()
-    if name not in RESULTS:
+    if name not in results:
         raise KeyError(f"unknown result {name!r}")
-    value = compute_result(name)
+    value = results[name]
     for part in path.split("."):
         try:
             value = value[int(part)] if isinstance(value, list) else value[part]
@@ -113,12 +117,12 @@ def lookup(name: str, path: str):
     return value
 
 
-def substitute_results(markdown: str, where: str = "") -> str:
-    """Replace every ``[[result.path:format]]`` by the computed value; an unknown one raises."""
+def substitute_results(markdown: str, results: dict, where: str = "") -> str:
+    """Replace every ``[[result.path:format]]`` by its value in ``results``; an unknown one raises."""
 
     def replace(match: re.Match) -> str:
         try:
-            value = lookup(match.group(1), match.group(2))
+            value = lookup(results, match.group(1), match.group(2))
         except KeyError as error:
             raise KeyError(f"{where}: {match.group(0)}: {error.args[0]}") from None
         return format(value, match.group(3) or "")

@@ -45,7 +45,9 @@ class VAEConfig:
             raise ValueError(f"posterior must be 'gaussian' or 'uniform', got {self.posterior!r}")
         if self.likelihood not in LIKELIHOODS:
             raise ValueError(f"likelihood must be one of {LIKELIHOODS}, got {self.likelihood!r}")
-        if self.kl_weight < 0 or self.obs_std <= 0:
+        if self.levels < 2:
+            raise ValueError(f"levels must be at least 2, got {self.levels}")
+        if not (self.kl_weight >= 0 and self.obs_std > 0):  # also rejects NaN
             raise ValueError("kl_weight must be >= 0 and obs_std > 0")
 
 
@@ -98,7 +100,8 @@ def log_normal(z: torch.Tensor, mu: torch.Tensor | float = 0.0, log_var: torch.T
 
 def log_uniform(z: torch.Tensor, center: torch.Tensor, log_half_width: torch.Tensor) -> torch.Tensor:
     """log U(z; c - w, c + w), summed over the last dimension (-inf outside the box)."""
-    inside = ((z - center).abs() <= log_half_width.exp()).all(-1)
+    # z = a + (b - a) u can round to just outside [a, b] in float32: allow for it
+    inside = ((z - center).abs() <= log_half_width.exp() * (1 + 1e-5) + 1e-6).all(-1)
     log_density = -(math.log(2.0) + log_half_width).sum(-1)
     return torch.where(inside, log_density, torch.full_like(log_density, -math.inf))
 
@@ -186,6 +189,8 @@ class VAE(nn.Module):
 
     def pixel_log_prob(self, k: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """log p(x_i = k_i | z); k (..., P) or (..., P, L) for every level at once."""
+        if self.config.likelihood == "gaussian":
+            raise ValueError("a gaussian likelihood has a density, not probabilities per level")
         out = self.decode(z)  # (..., P, O)
         if k.dim() > out.dim() - 1:  # all levels: align the pixel's parameters with the levels axis
             out = out.unsqueeze(-2)  # (..., P, 1, O)
