@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 from torch import nn
 from torch import distributed as dist
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from unimodel.checkpoint import load_checkpoint, save_checkpoint
 from unimodel.runtime import resolve_device, set_seed
