@@ -1,0 +1,94 @@
+"""The figure pipeline: drawn once, redrawn when its code changes, never half-written."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import textwrap
+
+import pytest
+
+from unimodel import cache
+from unimodel.figures import registry
+
+CHAPTER = '''
+from matplotlib import pyplot as plt
+
+CALLS = []
+
+
+def draw(lang):
+    CALLS.append(lang)
+    fig, ax = plt.subplots(figsize=(1, 1))
+    ax.plot([0, 1], [0, {slope}])
+    return fig
+'''
+
+
+@pytest.fixture
+def chapter(tmp_path, monkeypatch):
+    """A throwaway chapter module with one registered figure, and a fresh cache."""
+    monkeypatch.setenv("UNIMODEL_CACHE", str(tmp_path / "cache"))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    source = tmp_path / "throwaway_chapter.py"
+
+    def load(slope: int):
+        source.write_text(textwrap.dedent(CHAPTER.format(slope=slope)), encoding="utf-8")
+        cache.code_fingerprint.cache_clear()
+        sys.modules.pop("throwaway_chapter", None)
+        module = importlib.import_module("throwaway_chapter")
+        monkeypatch.setitem(registry.FIGURES, "test/line", registry.Item("test/line", module.draw, module.__name__))
+        return module
+
+    yield load
+    sys.modules.pop("throwaway_chapter", None)
+    cache.code_fingerprint.cache_clear()
+
+
+def test_a_second_render_reads_the_cache(chapter):
+    module = chapter(slope=1)
+    first = registry.render_figure("test/line", "en")
+    second = registry.render_figure("test/line", "en")
+    assert first == second and first.read_bytes().startswith(b"\x89PNG")
+    assert module.CALLS == ["en"], "the figure was drawn twice"
+
+
+def test_each_language_is_drawn_separately(chapter):
+    module = chapter(slope=1)
+    assert registry.render_figure("test/line", "zh") != registry.render_figure("test/line", "en")
+    assert sorted(module.CALLS) == ["en", "zh"]
+
+
+def test_changing_the_code_redraws(chapter):
+    chapter(slope=1)
+    before = registry.render_figure("test/line", "en")
+    module = chapter(slope=2)
+    after = registry.render_figure("test/line", "en")
+    assert before != after and module.CALLS == ["en"]
+
+
+def test_a_failing_figure_leaves_nothing_in_the_cache(chapter, tmp_path):
+    module = chapter(slope=1)
+
+    def broken(lang):
+        raise RuntimeError("boom")
+
+    registry.FIGURES["test/line"] = registry.Item("test/line", broken, module.__name__)
+    with pytest.raises(RuntimeError, match="boom"):
+        registry.render_figure("test/line", "en")
+    leftovers = [p for p in (tmp_path / "cache").rglob("*") if p.is_file()]
+    assert leftovers == []
+
+
+def test_results_are_cached_too(chapter, monkeypatch):
+    module = chapter(slope=1)
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return {"value": 3.5}
+
+    monkeypatch.setitem(registry.RESULTS, "test-result", registry.Item("test-result", compute, module.__name__))
+    assert registry.compute_result("test-result") == {"value": 3.5}
+    assert registry.compute_result("test-result") == {"value": 3.5}
+    assert calls == [1]
