@@ -171,9 +171,9 @@ def fit(
             optimizer.zero_grad(set_to_none=True)
             loss.backward()  # under DDP, gradients are averaged across processes here
             optimizer.step()
-        # --8<-- [end:train-step]
-            for name, value in {"loss": loss.item(), **metrics}.items():
+            for name, value in {"loss": loss.item(), **metrics}.items():  # epoch means, weighted by batch size
                 sums[name] = sums.get(name, 0.0) + value * len(index)
+        # --8<-- [end:train-step]
         record = {name: total / len(shard) for name, total in sums.items()}
         record["epoch"] = epoch
         if validate is not None:
