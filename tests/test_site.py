@@ -253,3 +253,37 @@ def test_english_search_finds_english_pages(chromium, served_site: str) -> None:
         results = _search(page, "reparameterization")
         assert "/en/vae/" in results
         assert all(path.startswith("/en/") for path in results), results
+
+
+def test_notebook_headings_get_the_ids_their_contents_link_to() -> None:
+    """mkdocs-jupyter gives a Chinese heading id="" and links its contents entry to #_1."""
+    from types import SimpleNamespace
+
+    from mkdocs.structure.toc import get_toc
+
+    spec = importlib.util.spec_from_file_location("docs_hooks_under_test", ROOT / "src" / "unimodel" / "docs_hooks.py")
+    hooks = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(hooks)
+    html = (
+        '<h1 id="vae">VAE 笔记本<a class="anchor-link" href="#vae">¶</a></h1>'
+        '<h2 id="1">1. 数据<a class="anchor-link" href="#1">¶</a></h2>'
+        '<h2 id="">动手改一改<a class="anchor-link" href="#">¶</a></h2>'
+        '<h2 id="">再改一改<a class="anchor-link" href="#">¶</a></h2>'
+        '<h2 id="x">X<a class="anchor-link" href="#x">¶</a></h2><h2 id="x">X<a class="anchor-link" href="#x">¶</a></h2>'
+    )
+    tokens = [
+        {"level": 1, "id": "vae", "name": "VAE 笔记本", "children": [
+            {"level": 2, "id": "1", "name": "1. 数据", "children": []},
+            {"level": 2, "id": "_1", "name": "动手改一改", "children": []},
+            {"level": 2, "id": "_2", "name": "再改一改", "children": []},
+            {"level": 2, "id": "x", "name": "X", "children": []},
+            {"level": 2, "id": "x_1", "name": "X", "children": []},
+        ]},
+    ]
+    page = SimpleNamespace(toc=get_toc(tokens))
+    out = hooks._readable_notebook_anchors(html, page)
+    ids = re.findall(r'<h\d id="([^"]*)"', out)
+    assert ids == ["vae-笔记本", "1-数据", "动手改一改", "再改一改", "x", "x_1"]
+    assert re.findall(r'class="anchor-link" href="#([^"]*)"', out) == ids
+    toc = [page.toc.items[0].id] + [link.id for link in page.toc.items[0].children]
+    assert toc == ids

@@ -26,6 +26,9 @@ What each hook does:
     On notebook pages, removes the MathJax 2 and mermaid ``<script>`` blocks
     nbconvert adds (both load from a CDN); the site's MathJax typesets the
     notebook's markdown cells. Fails the build if a CDN script survives.
+    Gives notebook headings the ids the Markdown pages would give them, the
+    same as the table of contents links to (mkdocs-jupyter drops Chinese
+    characters from both, differently).
 
 ``on_post_page``, ``on_post_template``, ``on_post_build``
     Give each language its own search index, sitemap and 404 page under its
@@ -261,8 +264,65 @@ _NBCONVERT_CDN_BLOCKS = (
 _REMOTE_SCRIPT = re.compile(r"""<script[^>]+src=["']?(?:https?:)?//""", re.I)
 
 
+# A heading as nbconvert writes it (mkdocs-jupyter's patched renderer):
+# <h2 id="1">1. 数据<a class="anchor-link" href="#1">¶</a></h2>
+_NOTEBOOK_HEADING = re.compile(r'(<h([1-6])\b[^>]*?\bid=")([^"]*)("[^>]*>)(.*?)(</h\2>)', re.S)
+_UNIQUE_SUFFIX = re.compile(r"_\d+$")
+
+
+def _toc_links(items) -> list:
+    """The AnchorLinks of a table of contents, in document order."""
+    links = []
+    for item in items:
+        links.append(item)
+        links += _toc_links(item.children)
+    return links
+
+
+def _readable_notebook_anchors(html: str, page: Page) -> str:
+    """Give a notebook page's headings the same ids as its table of contents, readable ones.
+
+    mkdocs-jupyter builds the table of contents with Python-Markdown's default
+    slugify and the headings' ids with its own; both drop every non-ASCII
+    character, so a Chinese heading gets ``id=""`` while the contents link to
+    ``#_1`` (a link to nowhere), and "1. 数据" becomes ``#1``. Here both take the
+    id the Markdown pages use (``toc.slugify`` in mkdocs.yml: lower case, CJK
+    kept), each heading matched to its entry of the contents in order.
+    """
+    from html import unescape
+
+    from markdown.extensions.toc import unique
+    from pymdownx.slugs import slugify
+
+    slug = slugify(case="lower")
+    headings = [match.group(3) for match in _NOTEBOOK_HEADING.finditer(html)]  # their ids now
+    new_ids: dict[int, str] = {}  # heading index -> its new id
+    used: set[str] = set()
+    position = 0
+    for link in _toc_links(page.toc or []):
+        # the contents make repeated ids unique ("x", "x_1"), nbconvert does not ("x", "x")
+        wanted = {link.id, _UNIQUE_SUFFIX.sub("", link.id)}
+        index = next((i for i in range(position, len(headings)) if headings[i] in wanted), None)
+        if index is None:
+            continue  # a heading the contents list but the cells do not show as one: leave it
+        link.id = new_ids[index] = unique(slug(unescape(link.title), "-"), used)
+        position = index + 1
+
+    counter = iter(range(len(headings)))
+
+    def rename(match: re.Match) -> str:
+        index = next(counter)
+        if index not in new_ids:
+            return match.group(0)
+        old, new = match.group(3), new_ids[index]
+        inner = match.group(5).replace(f'class="anchor-link" href="#{old}"', f'class="anchor-link" href="#{new}"', 1)
+        return f"{match.group(1)}{new}{match.group(4)}{inner}{match.group(6)}"
+
+    return _NOTEBOOK_HEADING.sub(rename, html)
+
+
 def on_page_content(html: str, page: Page, config: MkDocsConfig, files: Files) -> str:
-    """Strip nbconvert's CDN scripts from notebook pages."""
+    """Strip nbconvert's CDN scripts from notebook pages; give their headings readable ids."""
     if not page.file.src_uri.endswith(".ipynb"):
         return html
     for block in _NBCONVERT_CDN_BLOCKS:
@@ -272,7 +332,7 @@ def on_page_content(html: str, page: Page, config: MkDocsConfig, files: Files) -
             f"{page.file.src_uri}: the rendered notebook still loads a script from a CDN; "
             "nbconvert's template changed, update _NBCONVERT_CDN_BLOCKS in docs_hooks.py"
         )
-    return html
+    return _readable_notebook_anchors(html, page)
 
 
 # ------------------------------------------------- one site per language, in full
@@ -323,6 +383,27 @@ def on_post_page(output: str, page: Page, config: MkDocsConfig) -> str:
     return _rebase(output, get_relative_url(root, page.url).rstrip("/") or ".")
 
 
+_LANGUAGE_LINK = re.compile(r'<(?:link|a)\b[^>]*\bhreflang="([^"]+)"[^>]*>')
+_HREF = re.compile(r'\bhref="[^"]*"')
+
+
+def _language_links_to_roots(html: str, config: MkDocsConfig) -> str:
+    """Point every ``hreflang`` link (``<link rel="alternate">``, the header's
+    language switch) at that language's home page.
+
+    A 404 page is rendered after the pages and inherits the language links of
+    the last one (the English 404 page switched to the VAE chapter); the
+    page that is missing has no twin, so the other language's home it is.
+    """
+    site_path = urlsplit(config.site_url or "/").path.rstrip("/") + "/"
+
+    def replace(match: re.Match) -> str:
+        href = f'href="{site_path}{_language_root(config, match.group(1))}"'
+        return _HREF.sub(href, match.group(0), count=1)
+
+    return _LANGUAGE_LINK.sub(replace, html)
+
+
 def on_post_template(output: str, template_name: str, config: MkDocsConfig) -> str:
     """Keep each language's 404 page (every pass writes ``site/404.html``)."""
     if template_name == "404.html":
@@ -331,6 +412,8 @@ def on_post_template(output: str, template_name: str, config: MkDocsConfig) -> s
         found = _CONFIG_SCRIPT.search(output)
         if root and found:  # 404.html links absolutely: its base is the site's path, "/"
             output = _rebase(output, json.loads(found.group(2))["base"].rstrip("/") + "/" + root)
+        if _i18n(config) is not None:
+            output = _language_links_to_roots(output, config)
         _404_pages[language] = output
     return output
 
