@@ -259,3 +259,20 @@ def test_console_script(trained, tmp_path):
     assert len(bad.stderr.splitlines()) == 1 and bad.stderr.startswith("unimodel: error: unknown model 'gan'")
     helped = subprocess.run([*_console_script(), "--help"], capture_output=True, text=True, env=env)
     assert helped.returncode == 0 and "usage: unimodel" in helped.stdout and helped.stderr == ""
+
+
+def test_train_eval_and_sample_on_mnist_style_files(tmp_path, capsys):
+    """--data DIR trains on IDX files; eval and sample find them again from the checkpoint."""
+    from test_data import _write_mnist
+
+    mnist = tmp_path / "mnist"
+    mnist.mkdir()
+    _write_mnist(mnist, n_train=10_040, n_test=16, side=6, gz=True)
+    run = tmp_path / "run"
+    assert main(["train", "vae", "--data", str(mnist), "--hidden-dim", "8", "--epochs", "1", "--out", str(run)]) == 0
+    capsys.readouterr()
+    assert main(["eval", str(run), "--k", "2"]) == 0
+    assert json.loads(capsys.readouterr().out)["images"] == 16
+    assert main(["sample", str(run), "--n", "3", "--out", str(tmp_path / "s.npy")]) == 0
+    assert np.load(tmp_path / "s.npy").shape == (3, 36)
+    assert main(["train", "vae", "--data", str(tmp_path), "--resume", "--out", str(run)]) == 2

@@ -10,6 +10,7 @@ import pytest
 import torch
 from sklearn.datasets import load_digits
 
+from unimodel import data
 from unimodel.data import DIGIT_LEVELS, digits_splits, quantize_to_digit_levels, read_idx
 
 
@@ -151,3 +152,34 @@ def test_quantize_to_digit_levels():
     assert set(all_values.flatten().tolist()) == set(range(DIGIT_LEVELS))
     assert torch.all(all_values.flatten().diff() >= 0)  # monotone
     torch.testing.assert_close(levels.double(), torch.from_numpy(images.reshape(2, 4).astype(np.float64) * 16 / 255).round(), rtol=0, atol=0)
+
+
+def _write_idx(path, array, type_code):
+    header = bytes([0, 0, type_code, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "wb") as f:
+        f.write(header + array.astype(array.dtype.newbyteorder(">")).tobytes())
+
+
+def _write_mnist(folder, n_train=30, n_test=12, side=6, gz=False):
+    rng = np.random.default_rng(0)
+    suffix = ".gz" if gz else ""
+    for (images_name, labels_name), n in zip(data.MNIST_FILES.values(), (n_train, n_test)):
+        _write_idx(folder / f"{images_name}{suffix}", rng.integers(0, 256, (n, side, side), dtype=np.uint8), 0x08)
+        _write_idx(folder / f"{labels_name}{suffix}", rng.integers(0, 10, n, dtype=np.uint8), 0x08)
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_idx_splits_reads_an_mnist_folder(tmp_path, gz):
+    _write_mnist(tmp_path, gz=gz)
+    splits = data.idx_splits(tmp_path, val_size=10)
+    assert (len(splits.train), len(splits.val), len(splits.test)) == (20, 10, 12)
+    assert splits.train.x.shape == (20, 36) and splits.train.x.max() <= 16 and splits.train.x.min() >= 0
+
+
+def test_idx_splits_errors_name_the_problem(tmp_path):
+    with pytest.raises(ValueError, match="no train-images-idx3-ubyte"):
+        data.idx_splits(tmp_path)
+    _write_mnist(tmp_path, n_train=5)
+    with pytest.raises(ValueError, match="leave none"):
+        data.idx_splits(tmp_path, val_size=5)

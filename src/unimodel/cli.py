@@ -2,6 +2,7 @@
 
     unimodel train vae --latent-dim 16 --epochs 200 --seed 0 --out runs/vae
     unimodel train vae --out runs/vae --resume --epochs 400
+    unimodel train vae --data ~/mnist --out runs/vae-mnist   # MNIST-style IDX files
     unimodel sample runs/vae --n 64 --out samples.png
     unimodel eval runs/vae
     unimodel figures --list
@@ -75,6 +76,7 @@ def _writable_folder(folder: Path) -> None:
 
 
 def _train(args: argparse.Namespace) -> None:
+    from unimodel.data import load_splits
     from unimodel.runs import CHECKPOINT, train_run
     from unimodel.training import TrainConfig
 
@@ -97,9 +99,20 @@ def _train(args: argparse.Namespace) -> None:
             raise UsageError(f"--resume keeps the optimizer {saved['train_config']['optimizer']!r}; drop --optimizer")
     else:
         train_config = TrainConfig(**_given(args, "training"))
+    data = args.data or "digits"
+    if data != "digits":
+        data = str(Path(data).expanduser().resolve())  # the checkpoint must find it from anywhere
+    if checkpoint.exists():
+        saved_data = saved["meta"].get("data", "digits")
+        if args.data is not None and data != saved_data:
+            raise UsageError(f"--resume keeps the saved data ({saved_data}); drop --data")
+        data = saved_data
+    splits = load_splits(data)
+    if "data_dim" in {f.name for f in fields(spec.config_cls)}:
+        model_config.setdefault("data_dim", splits.train.x.shape[1])  # pixels per image of this data
     config = spec.config_cls(**model_config)  # validates the values before any work
     _writable_folder(out)
-    run = train_run(args.model, asdict(config), train_config, out, resume=args.resume)
+    run = train_run(args.model, asdict(config), train_config, out, data=data, resume=args.resume, splits=splits)
     r = run.result
     print(json.dumps({"out": str(out), "epochs": len(r.history), "best_epoch": r.best_epoch, "best_val": r.best_val, "seconds": round(r.seconds, 1)}))
 
@@ -133,13 +146,13 @@ def _sample(args: argparse.Namespace) -> None:
 
 
 def _eval(args: argparse.Namespace) -> None:
-    from unimodel.data import digits_splits
+    from unimodel.data import load_splits
     from unimodel.runs import load_run
 
     if args.k < 1:
         raise UsageError(f"--k must be positive, got {args.k}")
     run = load_run(args.run)
-    metrics = run.spec.evaluate(run.model, digits_splits(), k=args.k, seed=args.seed)
+    metrics = run.spec.evaluate(run.model, load_splits(run.data), k=args.k, seed=args.seed)
     metrics.update(model=run.name, best_epoch=run.result.best_epoch, train_seconds=round(run.result.seconds, 1))
     print(json.dumps(metrics))
 
@@ -179,6 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("model", help=f"one of: {', '.join(sorted(MODELS))}")
     train.add_argument("--out", required=True, help="folder for checkpoint.pt (created if missing)")
     train.add_argument("--resume", action="store_true", help="continue the checkpoint in --out")
+    train.add_argument("--data", default=None, metavar="digits|DIR", help="scikit-learn's 8x8 digits (default), or a folder of MNIST-style IDX files (train-images-idx3-ubyte[.gz], ...)")
     train.set_defaults(run_command=_train)
     from unimodel.training import TrainConfig
 

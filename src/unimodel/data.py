@@ -4,8 +4,9 @@
   values 0..16) split exactly as in the digits protocol of J. Tomczak's
   *Deep Generative Modeling* code: scikit-learn's fixed order, no shuffling,
   train ``[:1000]``, validation ``[1000:1350]``, test ``[1350:]``.
-* ``read_idx`` -- the IDX format of MNIST (``train-images-idx3-ubyte`` and
-  friends), so the same models can be pointed at real MNIST files a user has.
+* ``read_idx`` and ``idx_splits`` -- the IDX format of MNIST
+  (``train-images-idx3-ubyte`` and friends), so the same models can be
+  pointed at real MNIST files a user has (``unimodel train vae --data DIR``).
 
 Nothing here downloads anything.
 """
@@ -102,3 +103,42 @@ def quantize_to_digit_levels(images: np.ndarray) -> torch.Tensor:
     """Map 8-bit images (N, H, W) to the digits' 17 levels, flattened to (N, H*W)."""
     levels = np.rint(images.astype(np.float64) * (DIGIT_LEVELS - 1) / 255.0).astype(np.int64)
     return torch.from_numpy(levels.reshape(len(images), -1))  # (N, H*W)
+
+
+MNIST_FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+
+
+def _find(folder: Path, name: str) -> Path:
+    for candidate in (folder / name, folder / f"{name}.gz"):
+        if candidate.is_file():
+            return candidate
+    raise ValueError(f"{folder}: no {name} (or {name}.gz)")
+
+
+def idx_splits(folder: str | Path, val_size: int = 10_000) -> DigitSplits:
+    """MNIST-style files in ``folder`` (plain or .gz), in the layout of the digits protocol.
+
+    Train is the train file without its last ``val_size`` images, validation
+    is those, test is the t10k file; pixels are quantized to the 17 levels
+    of the 8x8 digits, so every model here reads them unchanged.
+    """
+    folder = Path(folder)
+    parts = {}
+    for split, (images_name, labels_name) in MNIST_FILES.items():
+        images, labels = read_idx(_find(folder, images_name)), read_idx(_find(folder, labels_name))
+        if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
+            raise ValueError(f"{folder}: {split} images {images.shape} and labels {labels.shape} do not match")
+        parts[split] = (quantize_to_digit_levels(images), torch.from_numpy(labels.astype(np.int64)))
+    (x, y), (x_test, y_test) = parts["train"], parts["test"]
+    if not 0 < val_size < len(x):
+        raise ValueError(f"{folder}: {len(x)} training images leave none for training or validation (val_size={val_size})")
+    end = len(x) - val_size
+    return DigitSplits(train=Split(x[:end], y[:end]), val=Split(x[end:], y[end:]), test=Split(x_test, y_test))
+
+
+def load_splits(source: str = "digits") -> DigitSplits:
+    """``"digits"`` for scikit-learn's 8x8 digits, else a folder of MNIST-style IDX files."""
+    return digits_splits() if source == "digits" else idx_splits(source)

@@ -15,7 +15,7 @@ from torch import nn
 
 from unimodel import cache
 from unimodel.checkpoint import CheckpointError, load_checkpoint
-from unimodel.data import DigitSplits, digits_splits
+from unimodel.data import DigitSplits, load_splits
 from unimodel.models import ModelSpec, model_spec
 from unimodel.runtime import set_seed
 from unimodel.training import TrainConfig, TrainResult, fit
@@ -29,6 +29,7 @@ class Run:
     name: str  # the model's name in unimodel.models.MODELS
     model: nn.Module  # holding the best validation weights
     result: TrainResult
+    data: str = "digits"  # what it was trained on: "digits" or a folder of IDX files
 
     @property
     def spec(self) -> ModelSpec:
@@ -41,13 +42,14 @@ def train_run(
     train_config: TrainConfig,
     out: str | Path,
     *,
+    data: str = "digits",
     resume: bool = False,
     progress: bool = True,
     splits: DigitSplits | None = None,
 ) -> Run:
-    """Train model ``name`` on the digits, writing ``out/checkpoint.pt`` after every epoch."""
+    """Train model ``name`` on ``data`` (see ``load_splits``; ``splits`` if already loaded), writing ``out/checkpoint.pt`` after every epoch."""
     spec = model_spec(name)
-    splits = splits or digits_splits()
+    splits = splits or load_splits(data)
     set_seed(train_config.seed)  # the initial weights depend on the seed alone
     model = spec.model_cls(spec.config_cls(**model_config))
     result = fit(
@@ -57,10 +59,10 @@ def train_run(
         validate=lambda m: spec.validate(m, splits),
         checkpoint=Path(out) / CHECKPOINT,
         resume=resume,
-        meta={"model": name, "config": dict(model_config)},
+        meta={"model": name, "config": dict(model_config), "data": data},
         progress=progress,
     )
-    return Run(name, model, result)
+    return Run(name, model, result, data)
 
 
 def load_run(folder: str | Path) -> Run:
@@ -76,7 +78,7 @@ def load_run(folder: str | Path) -> Run:
     model.eval()
     loop = saved["loop"]
     result = TrainResult(loop["history"], loop["best_epoch"], loop["best_val"], loop["seconds"], loop["stopped_early"])
-    return Run(name, model, result)
+    return Run(name, model, result, saved["meta"].get("data", "digits"))
 
 
 def cached_run(name: str, model_config: dict, train_config: TrainConfig) -> Run:

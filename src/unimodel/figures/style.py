@@ -52,9 +52,9 @@ def tr(lang: str, zh: str, en: str) -> str:
     return zh if lang == "zh" else en
 
 
-def image_grid(images: np.ndarray, rows: int, side: int = 8, pad: int = 1) -> np.ndarray:
-    """Tile (n, side*side) images in [0, 1] into one array with ``rows`` rows, padded with white."""
-    n = len(images)
+def image_grid(images: np.ndarray, rows: int, pad: int = 1) -> np.ndarray:
+    """Tile (n, side*side) square images in [0, 1] into one array with ``rows`` rows, padded with white."""
+    n, side = len(images), int(round(np.sqrt(images.shape[1])))
     cols = -(-n // rows)
     canvas = np.ones((rows * (side + pad) + pad, cols * (side + pad) + pad))
     for i, image in enumerate(images):
