@@ -7,6 +7,8 @@
 ``chromium``        A headless Chromium (the system one, ``/usr/bin/chromium``,
                     driven by playwright). Skipped when it is missing, unless
                     the ``CI`` environment variable is set: then it fails.
+``site_pages``      Site paths ("/", "/en/vae/", ...) of every page of both
+                    languages, from the built site's two sitemaps (no 404 pages).
 """
 
 from __future__ import annotations
@@ -14,10 +16,12 @@ from __future__ import annotations
 import functools
 import http.server
 import os
+import re
 import subprocess
 import sys
 import threading
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -108,3 +112,13 @@ def chromium():
             browser.close()
     finally:
         playwright.stop()
+
+
+@pytest.fixture(scope="session")
+def site_pages(built_site) -> list[str]:
+    """Site paths of every page in the sitemaps of both languages, zh first."""
+    paths = []
+    for sitemap in (built_site / "sitemap.xml", built_site / "en" / "sitemap.xml"):
+        locs = re.findall(r"<loc>(.*?)</loc>", sitemap.read_text(encoding="utf-8"))
+        paths += [urlsplit(loc).path for loc in locs]
+    return paths

@@ -154,26 +154,6 @@ def _browse(chromium, served_site: str):
         context.close()
 
 
-def _site_pages(built_site: Path) -> list[str]:
-    """Paths of every page in the sitemaps of both languages."""
-    paths = []
-    for sitemap in (built_site / "sitemap.xml", built_site / "en" / "sitemap.xml"):
-        paths += [urlsplit(loc).path for loc in re.findall(r"<loc>(.*?)</loc>", sitemap.read_text(encoding="utf-8"))]
-    return paths
-
-
-def test_pages_load_without_other_hosts(chromium, served_site: str, built_site: Path) -> None:
-    paths = _site_pages(built_site)
-    assert {"/", "/en/", "/vae/", "/en/vae/"} <= set(paths)
-    paths += ["/404.html", "/en/404.html"]
-    with _browse(chromium, served_site) as (page, log):
-        for path in paths:
-            page.goto(served_site + path, wait_until="networkidle")
-        assert not log["remote"], f"requests to other hosts: {log['remote']}"
-        assert not log["failed"], f"failed requests: {log['failed']}"
-        assert not log["errors"], f"JavaScript errors: {log['errors']}"
-
-
 _MATH_TYPESET = """() => {
     const math = [...document.querySelectorAll('article .arithmatex')];
     return math.length > 0 && math.every(el => el.querySelector('mjx-container'));
@@ -181,20 +161,12 @@ _MATH_TYPESET = """() => {
 _MATH_ERRORS = "() => document.querySelectorAll('mjx-merror, [data-mml-node=\"merror\"]').length"
 
 
-@pytest.mark.parametrize("path", ["/vae/", "/en/vae/"])
-def test_math_is_typeset(chromium, served_site: str, path: str) -> None:
-    with _browse(chromium, served_site) as (page, log):
-        page.goto(served_site + path)
-        page.wait_for_function(_MATH_TYPESET, timeout=20_000)
-        assert page.evaluate(_MATH_ERRORS) == 0, "MathJax reported an error in the math"
-        assert not log["errors"], f"JavaScript errors: {log['errors']}"
-
-
 def _switch_language(page, language: str) -> None:
     page.hover(".md-header__option .md-select")
     page.click(f'.md-select__link[hreflang="{language}"]')
 
 
+@pytest.mark.browser
 def test_language_switch_keeps_the_page(chromium, served_site: str) -> None:
     with _browse(chromium, served_site) as (page, log):
         page.goto(served_site + "/vae/")
@@ -205,6 +177,7 @@ def test_language_switch_keeps_the_page(chromium, served_site: str) -> None:
         assert not log["errors"], f"JavaScript errors: {log['errors']}"
 
 
+@pytest.mark.browser
 def test_instant_navigation_typesets_math_and_updates_the_language_switch(chromium, served_site: str) -> None:
     with _browse(chromium, served_site) as (page, log):
         page.goto(served_site + "/", wait_until="networkidle")
@@ -239,6 +212,7 @@ def _search(page, query: str) -> list[str]:
     return sorted({urlsplit(href).path for href in hrefs})
 
 
+@pytest.mark.browser
 def test_chinese_search_finds_chinese_pages(chromium, served_site: str) -> None:
     with _browse(chromium, served_site) as (page, log):
         page.goto(served_site + "/")
@@ -247,6 +221,7 @@ def test_chinese_search_finds_chinese_pages(chromium, served_site: str) -> None:
         assert not [path for path in results if path.startswith("/en/")], results
 
 
+@pytest.mark.browser
 def test_english_search_finds_english_pages(chromium, served_site: str) -> None:
     with _browse(chromium, served_site) as (page, log):
         page.goto(served_site + "/en/")
