@@ -11,13 +11,14 @@ NODE_STAMP := node_modules/.package-lock.json
 export NO_MKDOCS_2_WARNING := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help setup serve site test clean
+.PHONY: help setup serve site test bench clean
 
 help:
 	@echo "make setup   create .venv (CPU PyTorch, the package, docs and test tools) and install MathJax (npm ci)"
 	@echo "make serve   build the site and serve it at http://127.0.0.1:8000/ (rebuilds on changes)"
 	@echo "make site    build the site into site/ with --strict"
 	@echo "make test    run all the tests (pytest; the browser tests need /usr/bin/chromium)"
+	@echo "make bench   time a clean build, a second build and rebuilds; weigh the VAE chapter (JSON on stdout)"
 	@echo "make clean   remove site/ and .cache/ (built site, cached figures)"
 
 setup: $(VENV_STAMP) $(NODE_STAMP)
@@ -42,6 +43,10 @@ site: setup
 
 test: setup
 	$(BIN)/python -m pytest
+
+# on a copy of the repository, with its own cache: never touches .cache/ or site/
+bench: setup
+	$(BIN)/unimodel bench build
 
 clean:
 	rm -rf site/ .cache/

@@ -7,6 +7,7 @@
     unimodel eval runs/vae
     unimodel figures --list
     unimodel figures --json --notebooks docs/*.ipynb
+    unimodel bench build [--with-tests]
 
 Every flag of ``train`` comes from a field of the model's config or of
 ``TrainConfig``, with the field's comment as its help. Bad input ends with a
@@ -20,6 +21,7 @@ import argparse
 import inspect
 import json
 import re
+import subprocess
 import sys
 import tempfile
 from dataclasses import MISSING, asdict, fields
@@ -184,6 +186,18 @@ def _figures(args: argparse.Namespace) -> None:
             print(registry.render_figure(name, lang))
 
 
+def _bench(args: argparse.Namespace) -> None:
+    from unimodel import bench
+
+    if args.page_loads < 1:
+        raise UsageError(f"--page-loads must be positive, got {args.page_loads}")
+    try:
+        bench.main(args.target, with_tests=args.with_tests, page_loads=args.page_loads, keep=args.keep)
+    except (RuntimeError, subprocess.CalledProcessError) as error:
+        print(f"unimodel: bench failed: {error}", file=sys.stderr)
+        raise SystemExit(1) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="unimodel", description="Train, sample and evaluate the models of the unified-model notes.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -217,6 +231,19 @@ def build_parser() -> argparse.ArgumentParser:
     figures.add_argument("--json", action="store_true", help="render every figure and result, execute --notebooks, print where they are as JSON (what the site build uses)")
     figures.add_argument("--notebooks", nargs="*", default=[], metavar="IPYNB", help="notebooks to execute, with --json")
     figures.set_defaults(run_command=_figures)
+
+    bench = commands.add_parser(
+        "bench",
+        help="time the site build and weigh the VAE chapter; JSON on stdout, a summary on stderr",
+        description="Runs on a copy of the repository with its own cache and site folders: "
+        "a clean build, a second build, rebuilds after touching docs/vae.md and after editing "
+        "src/unimodel/models/vae.py, optionally the tests, and the VAE chapter in headless Chromium.",
+    )
+    bench.add_argument("target", choices=["build"], help="what to measure (build: the site build)")
+    bench.add_argument("--with-tests", action="store_true", help="also time the whole test suite from an empty cache (several minutes)")
+    bench.add_argument("--page-loads", type=int, default=3, metavar="N", help="loads of the VAE chapter to take the median of (default: 3)")
+    bench.add_argument("--keep", metavar="DIR", help="work in DIR and leave it there (default: a temporary folder, removed)")
+    bench.set_defaults(run_command=_bench)
     return parser
 
 

@@ -1,0 +1,124 @@
+"""``unimodel bench``: the parts that are quick to check (the bench itself takes minutes).
+
+The copy of the repository holds what git knows of and runs its own code;
+build time is split over the artifacts a build produced; targets are judged.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from unimodel import bench
+from unimodel.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _git(repo: Path, *args: str) -> None:
+    subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True)
+
+
+def test_the_copy_holds_what_git_knows_of_and_links_node_modules(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    (repo / "src" / "unimodel").mkdir(parents=True)
+    (repo / "node_modules" / "mathjax").mkdir(parents=True)
+    (repo / ".gitignore").write_text("/node_modules/\n/.cache/\n", encoding="utf-8")
+    (repo / "src" / "unimodel" / "__init__.py").write_text("", encoding="utf-8")
+    (repo / "tracked.md").write_text("t", encoding="utf-8")
+    (repo / "deleted.md").write_text("d", encoding="utf-8")
+    _git(repo, "init", "-q")
+    _git(repo, "add", ".")
+    (repo / "deleted.md").unlink()  # tracked, but gone from the working tree
+    (repo / "untracked.md").write_text("u", encoding="utf-8")  # new work, not committed yet
+    (repo / ".cache").mkdir()
+    (repo / ".cache" / "big.pt").write_bytes(b"ignored")
+
+    copy = bench.copy_repository(repo, tmp_path / "copy")
+    files = sorted(p.relative_to(copy).as_posix() for p in copy.rglob("*") if p.is_file() and "node_modules" not in p.parts)
+    assert files == [".gitignore", "src/unimodel/__init__.py", "tracked.md", "untracked.md"]
+    assert (copy / "node_modules").is_symlink() and (copy / "node_modules" / "mathjax").is_dir()
+
+
+def test_a_build_in_the_copy_runs_the_copys_code(tmp_path: Path) -> None:
+    copy = tmp_path / "copy"
+    (copy / "src" / "unimodel").mkdir(parents=True)
+    (copy / "src" / "unimodel" / "__init__.py").write_text("", encoding="utf-8")
+    env = bench.environment(copy, tmp_path / "cache", "http://127.0.0.1:1/")
+    assert env["UNIMODEL_CACHE"] == str(tmp_path / "cache") and env["SITE_URL"] == "http://127.0.0.1:1/"
+    assert bench.require_copy_package(env, copy) == (copy / "src" / "unimodel" / "__init__.py").resolve()
+    # without the copy first on the path, the editable install's package would run: refused
+    with pytest.raises(RuntimeError, match="not from"):
+        bench.require_copy_package({**env, "PYTHONPATH": ""}, copy)
+
+
+def _artifact(path: Path, mtime: float) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"x")
+    os.utime(path, (mtime, mtime))
+
+
+def test_the_build_time_is_split_over_what_the_build_produced(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    _artifact(cache / "figures" / "vae--old-zh-0000.png", 50.0)  # there before the build: not charged
+    before = bench.artifacts(cache)
+    _artifact(cache / "runs" / "k1" / "checkpoint.pt", 104.0)  # not an artifact by itself, its "done" is
+    _artifact(cache / "runs" / "k1" / "done", 105.0)
+    _artifact(cache / "runs" / "k1" / ".checkpoint.pt.x.tmp", 104.5)  # a leftover: never an artifact
+    _artifact(cache / "figures" / "vae--latent-space-zh-1234.png", 107.5)
+    _artifact(cache / "results" / "vae-nll-abcd.json", 110.0)
+    _artifact(cache / "notebooks" / "key" / "vae-notebook.ipynb", 118.0)
+    build = bench.Build(seconds=20.0, started=100.0)
+
+    items = bench.timeline(build, cache, since=before)
+    assert [(item["kind"], item["seconds"]) for item in items] == [
+        ("training", 5.0), ("figure", 2.5), ("result", 2.5), ("notebook", 8.0), ("mkdocs", 2.0),
+    ]
+    assert [item["name"] for item in items[1:4]] == ["vae/latent-space (zh)", "vae-nll", "vae-notebook.ipynb"]
+    assert sum(item["seconds"] for item in items) == pytest.approx(build.seconds)
+    assert bench.by_kind(items)["training"] == 5.0
+    assert [item["kind"] for item in bench._top(items, 2)] == ["notebook", "training"]
+
+
+def test_recomputed_lines_are_the_figure_pipelines_own() -> None:
+    build = bench.Build(seconds=1.0, started=0.0, log=[
+        (0.1, "INFO    -  Building documentation..."),
+        (0.2, "unimodel: training vae {'latent_dim': 2} (cache key abc)"),
+        (0.3, "unimodel: drew vae/latent-space (zh) in 3.1 s"),
+        (0.4, "unimodel: executed vae-notebook.ipynb in 20.0 s"),
+    ])
+    assert [line.split()[1] for line in bench.recomputed_lines(build)] == ["training", "drew", "executed"]
+
+
+def test_targets_are_judged_and_unmeasured_ones_said_so() -> None:
+    report = {
+        "clean_build": {"seconds": 150.0},
+        "second_build": {"seconds": 12.0},
+        "tests": None,
+        "vae_page": {"bytes": 2_500_000, "typeset_ms": 900},
+    }
+    verdict = {target["name"]: target["ok"] for target in bench.check_targets(report)}
+    assert verdict == {"clean_build_s": True, "second_build_s": False, "tests_s": None, "vae_page_bytes": True, "vae_typeset_ms": True}
+    failed_tests = {**report, "tests": {"seconds": 100.0, "returncode": 1}}
+    assert {t["name"]: t["ok"] for t in bench.check_targets(failed_tests)}["tests_s"] is None  # a failing suite has no time to judge
+
+
+@pytest.mark.parametrize("argv", [["bench"], ["bench", "site"], ["bench", "build", "--page-loads", "0"]])
+def test_bench_usage_errors_exit_2(argv, capsys) -> None:
+    assert main(argv) == 2
+    assert capsys.readouterr().err.startswith("unimodel: error:")
+
+
+def test_bench_is_a_make_target() -> None:
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    assert "\nbench: setup\n\t$(BIN)/unimodel bench build\n" in makefile
+    assert "make bench" in (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def test_bench_help_runs() -> None:
+    done = subprocess.run([sys.executable, "-m", "unimodel.cli", "bench", "--help"], capture_output=True, text=True)
+    assert done.returncode == 0 and "--with-tests" in done.stdout
