@@ -254,7 +254,7 @@ def test_resume_uses_the_new_learning_rate(data, tmp_path):
     fit(_vae(hidden_dim=16), data, _config(epochs=2, lr=1e-5), checkpoint=path, resume=True, progress=False)
     saved = load_checkpoint(path)
     assert saved["train_config"]["lr"] == 1e-5
-    assert [group["lr"] for group in saved["optimizer_state"]["param_groups"]] == [1e-5]
+    assert [group["lr"] for group in saved["optimizer_states"]["model"]["param_groups"]] == [1e-5]
 
 
 # ------------------------------------------------------------------ runs

@@ -6,6 +6,14 @@ dict of floats to log. The loop adds seeding, the device, minibatches,
 early stopping on a validation score, a progress bar, atomic checkpoints,
 ``resume``, and data-parallel training over several processes.
 
+A model can also be a game between players, each minimising its own loss
+over its own parameters (a GAN's discriminator and generator). Such a
+model names them in a ``players`` tuple, gives ``player_parameters(name)``,
+and its ``forward(batch, player)`` returns that player's ``(loss, metrics)``.
+The loop keeps one optimizer per player and, on every batch, lets each
+player take one step in the order of ``players`` (``turns="batch"``), or
+gives each player whole epochs in turn (``turns="epoch"``).
+
 Distributed: started by ``torchrun --nproc_per_node N`` (or across nodes),
 the environment carries ``WORLD_SIZE``/``RANK``/``LOCAL_RANK``; the loop then
 joins a process group (gloo on CPU, NCCL on CUDA), wraps the model in
@@ -29,7 +37,7 @@ from torch import nn
 from torch import distributed as dist
 from tqdm import tqdm
 
-from unimodel.checkpoint import load_checkpoint, save_checkpoint
+from unimodel.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from unimodel.runtime import resolve_device, set_seed
 
 
@@ -39,6 +47,9 @@ class TrainConfig:
     batch_size: int = 64  # examples per optimisation step in each process
     lr: float = 1e-3  # learning rate
     optimizer: str = "adamax"  # "adamax", "adam" or "adamw"
+    beta1: float = 0.9  # decay of the optimizer's running mean of gradients (Adam's beta1)
+    schedule: str = "constant"  # learning rate over the epochs: "constant", or "cosine" (decays to 0 at the last epoch)
+    turns: str = "batch"  # models with several players: each steps on every batch ("batch"), or each gets whole epochs in turn ("epoch")
     patience: int = 20  # stop after this many epochs without a better validation score; 0 never stops early
     seed: int = 0  # seeds shuffling and noise (seed the initial weights with runtime.set_seed before building the model)
     device: str = "auto"  # "auto", "cpu" or "cuda"
@@ -52,6 +63,18 @@ class TrainConfig:
             raise ValueError(f"patience must be >= 0, got {self.patience}")
         if self.optimizer not in _OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {sorted(_OPTIMIZERS)}, got {self.optimizer!r}")
+        if not 0 <= self.beta1 < 1:
+            raise ValueError(f"beta1 must be in [0, 1), got {self.beta1}")
+        if self.schedule not in ("constant", "cosine"):
+            raise ValueError(f"schedule must be 'constant' or 'cosine', got {self.schedule!r}")
+        if self.turns not in ("batch", "epoch"):
+            raise ValueError(f"turns must be 'batch' or 'epoch', got {self.turns!r}")
+
+    def lr_at(self, progress: float) -> float:
+        """The learning rate when ``progress`` (0 at the first step, 1 at the end) of training is done."""
+        if self.schedule == "constant":
+            return self.lr
+        return self.lr * 0.5 * (1 + math.cos(math.pi * progress))
 
 
 _OPTIMIZERS = {"adamax": torch.optim.Adamax, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
@@ -113,6 +136,14 @@ def _from_rank0(value: float, proc: _Process) -> float:
     return shared.item()
 
 
+def _active_players(optimizers: dict, players: Sequence[str] | None, epoch: int, turns: str) -> dict:
+    """The optimizers that step during ``epoch``: all of them, or with turns="epoch" one player's per epoch."""
+    if not players or turns == "batch":
+        return optimizers
+    player = players[(epoch - 1) % len(players)]
+    return {player: optimizers[player]}
+
+
 def fit(
     model: nn.Module,
     train_data: Sequence[torch.Tensor],
@@ -136,23 +167,32 @@ def fit(
     proc = _join_process_group(config.device)
     set_seed(config.seed + proc.rank)
     model.to(proc.device)
-    optimizer = _OPTIMIZERS[config.optimizer](model.parameters(), lr=config.lr)
+    players = getattr(model, "players", None)
+    make_optimizer = _OPTIMIZERS[config.optimizer]
+    optimizers = (
+        {player: make_optimizer(model.player_parameters(player), lr=config.lr, betas=(config.beta1, 0.999)) for player in players}
+        if players
+        else {"model": make_optimizer(model.parameters(), lr=config.lr, betas=(config.beta1, 0.999))}
+    )
     state = {"epoch": 0, "history": [], "best_val": math.inf, "best_epoch": 0, "bad_epochs": 0, "seconds": 0.0, "stopped_early": False}
     best_weights = copy.deepcopy(model.state_dict())
     if resume and checkpoint is not None and Path(checkpoint).exists():
         saved = load_checkpoint(checkpoint)
         model.load_state_dict(saved["model_state"])
-        optimizer.load_state_dict(saved["optimizer_state"])
-        for group in optimizer.param_groups:  # load_state_dict brings back the saved lr; the config's wins
-            group["lr"] = config.lr
+        if set(saved.get("optimizer_states", ())) != set(optimizers):
+            raise CheckpointError(f"{checkpoint} holds optimizers for {sorted(saved.get('optimizer_states', ()))}, this model has {sorted(optimizers)}")
+        for name, optimizer in optimizers.items():
+            optimizer.load_state_dict(saved["optimizer_states"][name])  # the lr is set again at every step
         best_weights = saved["best_state"]
         torch.set_rng_state(saved["rng_state"])
         state = saved["loop"]
         # judged by this call's patience: a run stopped early goes on when resumed with more patience (or 0)
         state["stopped_early"] = bool(config.patience and state["bad_epochs"] >= config.patience)
 
-    trainer = nn.parallel.DistributedDataParallel(model) if proc.world_size > 1 else model
+    # a player's step leaves the other players' parameters without gradients
+    trainer = nn.parallel.DistributedDataParallel(model, find_unused_parameters=bool(players)) if proc.world_size > 1 else model
     n = len(train_data[0])
+    steps_per_epoch = math.ceil(math.ceil(n / proc.world_size) / config.batch_size)
     epochs = range(state["epoch"] + 1, config.epochs + 1)
     # disable=None: a bar on a terminal, none in a log file or pipe
     bar = tqdm(epochs, desc="train", unit="epoch", disable=None if progress and proc.is_main else True, dynamic_ncols=True)
@@ -163,16 +203,22 @@ def fit(
         model.train()
         sums: dict[str, float] = {}
         shard = _epoch_shard(n, epoch, config.seed, proc)
+        active = _active_players(optimizers, players, epoch, config.turns)
         # --8<-- [start:train-step]
-        for start in range(0, len(shard), config.batch_size):
+        for step, start in enumerate(range(0, len(shard), config.batch_size)):
             index = shard[start : start + config.batch_size]
             batch = tuple(t[index].to(proc.device) for t in train_data)
-            loss, metrics = trainer(batch)  # the model computes its own loss
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()  # under DDP, gradients are averaged across processes here
-            optimizer.step()
-            for name, value in {"loss": loss.item(), **metrics}.items():  # epoch means, weighted by batch size
-                sums[name] = sums.get(name, 0.0) + value * len(index)
+            lr = config.lr_at(((epoch - 1) * steps_per_epoch + step) / (config.epochs * steps_per_epoch))
+            for player, optimizer in active.items():  # a GAN: the discriminator, then the generator
+                loss, metrics = trainer(batch, player) if players else trainer(batch)  # the model computes its own loss
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()  # under DDP, gradients are averaged across processes here
+                for group in optimizer.param_groups:
+                    group["lr"] = lr
+                optimizer.step()
+                loss_name = f"{player}_loss" if players else "loss"
+                for name, value in {loss_name: loss.item(), **metrics}.items():  # epoch means, weighted by batch size
+                    sums[name] = sums.get(name, 0.0) + value * len(index)
         # --8<-- [end:train-step]
         record = {name: total / len(shard) for name, total in sums.items()}
         record["epoch"] = epoch
@@ -204,7 +250,7 @@ def fit(
                     "train_config": asdict(config),
                     "model_state": model.state_dict(),
                     "best_state": best_weights,
-                    "optimizer_state": optimizer.state_dict(),
+                    "optimizer_states": {name: optimizer.state_dict() for name, optimizer in optimizers.items()},
                     "rng_state": torch.get_rng_state(),
                     "loop": state,
                 },
