@@ -120,5 +120,5 @@ def test_bench_is_a_make_target() -> None:
 
 
 def test_bench_help_runs() -> None:
-    done = subprocess.run([sys.executable, "-m", "unimodel.cli", "bench", "--help"], capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-m", "unimodel.cli", "bench", "build", "--help"], capture_output=True, text=True)
     assert done.returncode == 0 and "--with-tests" in done.stdout

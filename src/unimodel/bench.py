@@ -465,9 +465,7 @@ def summary(report: dict) -> str:
     return "\n".join(lines)
 
 
-def main(target: str, *, with_tests: bool = False, page_loads: int = 3, keep: str | None = None) -> int:
-    if target != "build":
-        raise ValueError(f"unknown bench target {target!r}; the one there is: build")
+def main(*, with_tests: bool = False, page_loads: int = 3, keep: str | None = None) -> int:
     if not (ROOT / "mkdocs.yml").is_file():
         raise RuntimeError(f"{ROOT} is not the repository (no mkdocs.yml): the bench needs an editable install (make setup)")
     report = bench_build(ROOT, with_tests=with_tests, page_loads=page_loads, keep=Path(keep) if keep else None)

@@ -3,11 +3,14 @@
     unimodel train vae --latent-dim 16 --epochs 200 --seed 0 --out runs/vae
     unimodel train vae --out runs/vae --resume --epochs 400
     unimodel train vae --data ~/mnist --out runs/vae-mnist   # MNIST-style IDX files
+    unimodel train gan --dataset ring --pack 4 --out runs/pacgan-ring
     unimodel sample runs/vae --n 64 --out samples.png
+    unimodel sample runs/pacgan-ring --n 2500 --out points.npy
     unimodel eval runs/vae
     unimodel figures --list
     unimodel figures --json --notebooks docs/*.ipynb
     unimodel bench build [--with-tests]
+    unimodel bench gan2d --dataset ring --seeds 0 1 2 3 4
 
 Every flag of ``train`` comes from a field of the model's config or of
 ``TrainConfig``, with the field's comment as its help. Bad input ends with a
@@ -20,6 +23,7 @@ from __future__ import annotations
 import argparse
 import inspect
 import json
+import math
 import re
 import subprocess
 import sys
@@ -78,7 +82,7 @@ def _writable_folder(folder: Path) -> None:
 
 
 def _train(args: argparse.Namespace) -> None:
-    from unimodel.data import load_splits
+    from unimodel.data import DATASETS, load_splits
     from unimodel.runs import CHECKPOINT, train_run
     from unimodel.training import TrainConfig
 
@@ -96,19 +100,19 @@ def _train(args: argparse.Namespace) -> None:
         if conflicts:
             raise UsageError(f"--resume keeps the saved model settings; drop {', '.join(sorted(conflicts))}")
         model_config = saved["meta"]["config"]
-        train_config = TrainConfig(**{**saved["train_config"], **_given(args, "training")})
-        if train_config.optimizer != saved["train_config"]["optimizer"]:  # its saved state would not fit
-            raise UsageError(f"--resume keeps the optimizer {saved['train_config']['optimizer']!r}; drop --optimizer")
-    else:
-        train_config = TrainConfig(**_given(args, "training"))
     data = args.data or "digits"
-    if data != "digits":
+    if data not in DATASETS:
         data = str(Path(data).expanduser().resolve())  # the checkpoint must find it from anywhere
     if checkpoint.exists():
         saved_data = saved["meta"].get("data", "digits")
         if args.data is not None and data != saved_data:
             raise UsageError(f"--resume keeps the saved data ({saved_data}); drop --data")
         data = saved_data
+        train_config = TrainConfig(**{**saved["train_config"], **_given(args, "training")})
+        if train_config.optimizer != saved["train_config"]["optimizer"]:  # its saved state would not fit
+            raise UsageError(f"--resume keeps the optimizer {saved['train_config']['optimizer']!r}; drop --optimizer")
+    else:
+        train_config = TrainConfig(**{**spec.train_defaults(data), **_given(args, "training")})
     splits = load_splits(data)
     if "data_dim" in {f.name for f in fields(spec.config_cls)}:
         model_config.setdefault("data_dim", splits.train.x.shape[1])  # pixels per image of this data
@@ -116,7 +120,8 @@ def _train(args: argparse.Namespace) -> None:
     _writable_folder(out)
     run = train_run(args.model, asdict(config), train_config, out, data=data, resume=args.resume, splits=splits)
     r = run.result
-    print(json.dumps({"out": str(out), "epochs": len(r.history), "best_epoch": r.best_epoch, "best_val": r.best_val, "seconds": round(r.seconds, 1)}))
+    best_val = None if math.isnan(r.best_val) else r.best_val  # a model without validation (a GAN) has none
+    print(json.dumps({"out": str(out), "epochs": len(r.history), "best_epoch": r.best_epoch, "best_val": best_val, "seconds": round(r.seconds, 1)}))
 
 
 def _sample(args: argparse.Namespace) -> None:
@@ -132,7 +137,7 @@ def _sample(args: argparse.Namespace) -> None:
         raise UsageError(f"--out must end in .png or .npy, got {out.name}")
     _writable_folder(out.parent)
     run = load_run(args.run)
-    images = run.spec.sample(run.model, args.n, torch.Generator().manual_seed(args.seed)).cpu().numpy()  # (n, 64)
+    images = run.spec.sample(run.model, args.n, torch.Generator().manual_seed(args.seed)).cpu().numpy()  # (n, 64) or (n, 2)
     if out.suffix == ".npy":
 
         def write_npy(tmp: str) -> None:
@@ -140,6 +145,10 @@ def _sample(args: argparse.Namespace) -> None:
                 np.save(f, images)
 
         atomic_write(out, write_npy)
+    elif images.shape[1] == 2:
+        from unimodel.figures.style import save_point_cloud
+
+        save_point_cloud(images, out)
     else:
         from unimodel.figures.style import save_image_grid
 
@@ -192,21 +201,30 @@ def _bench(args: argparse.Namespace) -> None:
     if args.page_loads < 1:
         raise UsageError(f"--page-loads must be positive, got {args.page_loads}")
     try:
-        bench.main(args.target, with_tests=args.with_tests, page_loads=args.page_loads, keep=args.keep)
+        bench.main(with_tests=args.with_tests, page_loads=args.page_loads, keep=args.keep)
     except (RuntimeError, subprocess.CalledProcessError) as error:
         print(f"unimodel: bench failed: {error}", file=sys.stderr)
         raise SystemExit(1) from None
+
+
+def _bench_gan2d(args: argparse.Namespace) -> None:
+    from unimodel import gan2d
+
+    out = Path(args.out) if args.out else None
+    if out is not None:
+        _writable_folder(out)
+    gan2d.main(args.dataset, args.variant, args.seeds, out)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="unimodel", description="Train, sample and evaluate the models of the unified-model notes.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    train = commands.add_parser("train", help="train a model on the 8x8 digits")
+    train = commands.add_parser("train", help="train a model on the 8x8 digits, a 2-D mixture or MNIST-style files")
     train.add_argument("model", help=f"one of: {', '.join(sorted(MODELS))}")
     train.add_argument("--out", required=True, help="folder for checkpoint.pt (created if missing)")
     train.add_argument("--resume", action="store_true", help="continue the checkpoint in --out")
-    train.add_argument("--data", default=None, metavar="digits|DIR", help="scikit-learn's 8x8 digits (default), or a folder of MNIST-style IDX files (train-images-idx3-ubyte[.gz], ...)")
+    train.add_argument("--data", "--dataset", default=None, metavar="digits|ring|grid|DIR", help="scikit-learn's 8x8 digits (default), the ring or grid of 2-D Gaussians, or a folder of MNIST-style IDX files (train-images-idx3-ubyte[.gz], ...)")
     train.set_defaults(run_command=_train)
     from unimodel.training import TrainConfig
 
@@ -215,7 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
     sample = commands.add_parser("sample", help="draw images from a trained model")
     sample.add_argument("run", help="folder holding checkpoint.pt")
     sample.add_argument("--n", type=int, default=64, help="number of images (default: 64)")
-    sample.add_argument("--out", required=True, help="a .png grid or a .npy array of shape (n, 64), values in [0, 1]")
+    sample.add_argument("--out", required=True, help="a .png (a grid of images, or a scatter plot of 2-D points) or a .npy array: (n, 64) images in [0, 1] or (n, 2) points")
     sample.add_argument("--seed", type=int, default=0, help="seed of the sampling noise (default: 0)")
     sample.set_defaults(run_command=_sample)
 
@@ -232,18 +250,31 @@ def build_parser() -> argparse.ArgumentParser:
     figures.add_argument("--notebooks", nargs="*", default=[], metavar="IPYNB", help="notebooks to execute, with --json")
     figures.set_defaults(run_command=_figures)
 
-    bench = commands.add_parser(
-        "bench",
+    bench = commands.add_parser("bench", help="measure the site build, or run the GAN chapter's 2-D mode-collapse benchmark")
+    targets = bench.add_subparsers(dest="target", required=True, parser_class=_Parser, metavar="{build,gan2d}")
+    build = targets.add_parser(
+        "build",
         help="time the site build and weigh the VAE chapter; JSON on stdout, a summary on stderr",
         description="Runs on a copy of the repository with its own cache and site folders: "
         "a clean build, a second build, rebuilds after touching docs/vae.md and after editing "
         "src/unimodel/models/vae.py, optionally the tests, and the VAE chapter in headless Chromium.",
     )
-    bench.add_argument("target", choices=["build"], help="what to measure (build: the site build)")
-    bench.add_argument("--with-tests", action="store_true", help="also time the whole test suite from an empty cache (several minutes)")
-    bench.add_argument("--page-loads", type=int, default=3, metavar="N", help="loads of the VAE chapter to take the median of (default: 3)")
-    bench.add_argument("--keep", metavar="DIR", help="work in DIR and leave it there (default: a temporary folder, removed)")
-    bench.set_defaults(run_command=_bench)
+    build.add_argument("--with-tests", action="store_true", help="also time the whole test suite from an empty cache (several minutes)")
+    build.add_argument("--page-loads", type=int, default=3, metavar="N", help="loads of the VAE chapter to take the median of (default: 3)")
+    build.add_argument("--keep", metavar="DIR", help="work in DIR and leave it there (default: a temporary folder, removed)")
+    build.set_defaults(run_command=_bench)
+    gan2d = targets.add_parser(
+        "gan2d",
+        help="PacGAN's mode-collapse benchmark: train and score one GAN per seed; one JSON line per seed, then the summary",
+        description="Trains a GAN from scratch for each seed on a 2-D mixture (ring: 8 Gaussians of std 0.01 on the unit circle; "
+        "grid: 25 of std 0.05 on {-4,-2,0,2,4}^2), draws 2500 points and scores them as PacGAN does: modes captured, "
+        "share of high-quality points (within 3 std of a mode), JSD of the mode histogram to uniform, training seconds.",
+    )
+    gan2d.add_argument("--dataset", choices=["ring", "grid"], default="ring", help="the mixture (default: ring)")
+    gan2d.add_argument("--variant", choices=["pacgan", "gan"], default="pacgan", help="pacgan: the chapter's recommendation, packs of 4; gan: the plain GAN (default: pacgan)")
+    gan2d.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4], metavar="SEED", help="seeds to train (default: 0 1 2 3 4)")
+    gan2d.add_argument("--out", metavar="DIR", help="keep each seed's checkpoint in DIR/<dataset>-<variant>-seed<N> (default: not kept)")
+    gan2d.set_defaults(run_command=_bench_gan2d)
     return parser
 
 
@@ -254,7 +285,11 @@ def main(argv: list[str] | None = None) -> int:
         if len(argv) >= 2 and argv[0] == "train" and not argv[1].startswith("-"):
             # the model's own flags exist once the model is named
             train = parser._subparsers._group_actions[0].choices["train"]
-            _add_config_flags(train, model_spec(argv[1]).config_cls, "model")
+            spec = model_spec(argv[1])
+            _add_config_flags(train, spec.config_cls, "model")
+            if defaults := spec.train_defaults("digits"):
+                shown = ", ".join(f"--{k.replace('_', '-')} {v}" for k, v in defaults.items())
+                train.epilog = f"{argv[1]} trains with its own defaults, which flags override: {shown} (--epochs for the digits; fewer on 2-D data)"
         args = parser.parse_args(argv)
         args.run_command(args)
     except (UsageError, CheckpointError, ValueError) as error:

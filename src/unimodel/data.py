@@ -7,6 +7,8 @@
 * ``read_idx`` and ``idx_splits`` -- the IDX format of MNIST
   (``train-images-idx3-ubyte`` and friends), so the same models can be
   pointed at real MNIST files a user has (``unimodel train vae --data DIR``).
+* ``mixture_splits`` -- points drawn from the 2-D Gaussian mixtures of the
+  mode-collapse benchmark (``unimodel.mixtures``: ``ring`` and ``grid``).
 
 Nothing here downloads anything.
 """
@@ -22,6 +24,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from unimodel.mixtures import EVAL_SIZE, MIXTURES, TRAIN_SIZE, Mixture
+
 DIGIT_LEVELS = 17  # pixel values of the 8x8 digits are integers 0..16
 DIGIT_SIDE = 8  # images are 8x8
 TRAIN_END, VAL_END = 1000, 1350  # the protocol's split points
@@ -29,30 +33,31 @@ TRAIN_END, VAL_END = 1000, 1350  # the protocol's split points
 
 @dataclass(frozen=True)
 class Split:
-    """Images as integer pixel values and their digit labels."""
+    """Examples and their labels: images as integer pixel values with their digits, or 2-D points with their modes."""
 
-    x: torch.Tensor  # (N, 64) int64, values 0..16
-    y: torch.Tensor  # (N,) int64, digit 0..9
+    x: torch.Tensor  # (N, 64) int64 pixel values 0..16, or (N, 2) float32 points
+    y: torch.Tensor  # (N,) int64: the digit 0..9, or the mixture component
 
     def __len__(self) -> int:
         return len(self.x)
 
 
 @dataclass(frozen=True)
-class DigitSplits:
+class Splits:
     train: Split
     val: Split
     test: Split
+    mixture: Mixture | None = None  # the distribution the points were drawn from (2-D data only)
 
 
-def digits_splits() -> DigitSplits:
+def digits_splits() -> Splits:
     """The 8x8 digits in the protocol's train / validation / test split."""
     from sklearn.datasets import load_digits
 
     bunch = load_digits()
     x = torch.from_numpy(bunch.data.astype(np.int64))  # (1797, 64)
     y = torch.from_numpy(bunch.target.astype(np.int64))  # (1797,)
-    return DigitSplits(
+    return Splits(
         train=Split(x[:TRAIN_END], y[:TRAIN_END]),
         val=Split(x[TRAIN_END:VAL_END], y[TRAIN_END:VAL_END]),
         test=Split(x[VAL_END:], y[VAL_END:]),
@@ -118,7 +123,7 @@ def _find(folder: Path, name: str) -> Path:
     raise ValueError(f"{folder}: no {name} (or {name}.gz)")
 
 
-def idx_splits(folder: str | Path, val_size: int = 10_000) -> DigitSplits:
+def idx_splits(folder: str | Path, val_size: int = 10_000) -> Splits:
     """MNIST-style files in ``folder`` (plain or .gz), in the layout of the digits protocol.
 
     Train is the train file without its last ``val_size`` images, validation
@@ -136,9 +141,21 @@ def idx_splits(folder: str | Path, val_size: int = 10_000) -> DigitSplits:
     if not 0 < val_size < len(x):
         raise ValueError(f"{folder}: {len(x)} training images leave none for training or validation (val_size={val_size})")
     end = len(x) - val_size
-    return DigitSplits(train=Split(x[:end], y[:end]), val=Split(x[end:], y[end:]), test=Split(x_test, y_test))
+    return Splits(train=Split(x[:end], y[:end]), val=Split(x[end:], y[end:]), test=Split(x_test, y_test))
 
 
-def load_splits(source: str = "digits") -> DigitSplits:
-    """``"digits"`` for scikit-learn's 8x8 digits, else a folder of MNIST-style IDX files."""
-    return digits_splits() if source == "digits" else idx_splits(source)
+def mixture_splits(name: str) -> Splits:
+    """100,000 training points of the ``ring`` or ``grid`` mixture, 2500 for validation and for test, drawn with fixed seeds."""
+    mixture = MIXTURES[name]
+    train, val, test = (Split(*mixture.sample(n, torch.Generator().manual_seed(seed))) for seed, n in enumerate((TRAIN_SIZE, EVAL_SIZE, EVAL_SIZE)))
+    return Splits(train, val, test, mixture)
+
+
+DATASETS = ("digits", *MIXTURES)  # the data sets known by name; anything else is a folder of IDX files
+
+
+def load_splits(source: str = "digits") -> Splits:
+    """``"digits"`` for scikit-learn's 8x8 digits, ``"ring"`` or ``"grid"`` for 2-D mixtures, else a folder of MNIST-style IDX files."""
+    if source == "digits":
+        return digits_splits()
+    return mixture_splits(source) if source in MIXTURES else idx_splits(source)

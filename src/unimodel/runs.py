@@ -8,6 +8,7 @@ settings, so a figure never waits for a model it has trained before.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from torch import nn
 
 from unimodel import cache
 from unimodel.checkpoint import CheckpointError, load_checkpoint
-from unimodel.data import DigitSplits, load_splits
+from unimodel.data import Splits, load_splits
 from unimodel.models import ModelSpec, model_spec
 from unimodel.runtime import set_seed
 from unimodel.training import TrainConfig, TrainResult, fit
@@ -29,7 +30,7 @@ class Run:
     name: str  # the model's name in unimodel.models.MODELS
     model: nn.Module  # holding the best validation weights
     result: TrainResult
-    data: str = "digits"  # what it was trained on: "digits" or a folder of IDX files
+    data: str = "digits"  # what it was trained on: a name in data.DATASETS or a folder of IDX files
 
     @property
     def spec(self) -> ModelSpec:
@@ -45,9 +46,13 @@ def train_run(
     data: str = "digits",
     resume: bool = False,
     progress: bool = True,
-    splits: DigitSplits | None = None,
+    splits: Splits | None = None,
+    record: Callable[[nn.Module], dict] | None = None,
 ) -> Run:
-    """Train model ``name`` on ``data`` (see ``load_splits``; ``splits`` if already loaded), writing ``out/checkpoint.pt`` after every epoch."""
+    """Train model ``name`` on ``data`` (see ``load_splits``; ``splits`` if already loaded), writing ``out/checkpoint.pt`` after every epoch.
+
+    ``record(model)``, if given, is called after every epoch and what it returns is kept in that epoch's history.
+    """
     spec = model_spec(name)
     splits = splits or load_splits(data)
     set_seed(train_config.seed)  # the initial weights depend on the seed alone
@@ -56,11 +61,12 @@ def train_run(
         model,
         (splits.train.x, splits.train.y),
         train_config,
-        validate=lambda m: spec.validate(m, splits),
+        validate=(lambda m: spec.validate(m, splits)) if spec.validate else None,
         checkpoint=Path(out) / CHECKPOINT,
         resume=resume,
         meta={"model": name, "config": dict(model_config), "data": data},
         progress=progress,
+        callbacks=[lambda epoch, entry, m: entry.update(record(m))] if record else (),
     )
     return Run(name, model, result, data)
 
@@ -81,14 +87,17 @@ def load_run(folder: str | Path) -> Run:
     return Run(name, model, result, saved["meta"].get("data", "digits"))
 
 
-def cached_run(name: str, model_config: dict, train_config: TrainConfig) -> Run:
-    """Train once per (code, settings) into the cache; later calls load the checkpoint."""
+def cached_run(
+    name: str, model_config: dict, train_config: TrainConfig, data: str = "digits", record: Callable[[nn.Module], dict] | None = None
+) -> Run:
+    """Train once per (code, settings, data set, ``record``) into the cache; later calls load the checkpoint."""
     spec = model_spec(name)
-    key = cache.artifact_key((spec.module, __name__), name, model_config, asdict(train_config))
+    modules = (spec.module, __name__, *([record.__module__] if record else []))
+    key = cache.artifact_key(modules, name, model_config, asdict(train_config), data, record and record.__qualname__)
     folder = cache.cache_dir() / "runs" / key
     done = folder / "done"
     if not done.exists():
         log.info("unimodel: training %s %s (cache key %s)", name, model_config, key)
-        train_run(name, model_config, train_config, folder, resume=True, progress=False)
+        train_run(name, model_config, train_config, folder, data=data, resume=True, progress=False, record=record)
         done.touch()
     return load_run(folder)

@@ -84,3 +84,12 @@ def save_image_grid(images: np.ndarray, path: str | Path) -> None:
     fig, ax = plt.subplots(figsize=(max(2, rows * 0.45), max(2, rows * 0.45)))
     show_images(ax, images, rows)
     save(fig, path)
+
+
+def save_point_cloud(points: np.ndarray, path: str | Path) -> None:
+    """A PNG scatter plot of (n, 2) points, as ``unimodel sample`` writes it for 2-D data."""
+    setup("en")
+    fig, ax = plt.subplots(figsize=(4, 4))
+    ax.scatter(points[:, 0], points[:, 1], s=2, alpha=0.4, color="black", linewidths=0)
+    ax.set_aspect("equal")
+    save(fig, path)

@@ -16,18 +16,19 @@ from typing import Any
 import torch
 from torch import nn
 
-from unimodel.data import DigitSplits
+from unimodel.data import Splits
 
-MODELS = {"vae": "unimodel.models.vae"}
+MODELS = {"vae": "unimodel.models.vae", "gan": "unimodel.models.gan"}
 
 
 @dataclass(frozen=True)
 class ModelSpec:
     config_cls: type  # the model's @dataclass config
     model_cls: Callable[[Any], nn.Module]  # builds the model from a config
-    validate: Callable[[nn.Module, DigitSplits], float]  # validation score, lower is better
+    validate: Callable[[nn.Module, Splits], float] | None  # validation score, lower is better; None keeps the last weights
     evaluate: Callable[..., dict]  # test metrics as a JSON-able dict
-    sample: Callable[[nn.Module, int, torch.Generator], torch.Tensor]  # n images in [0, 1], (n, 64)
+    sample: Callable[[nn.Module, int, torch.Generator], torch.Tensor]  # n images in [0, 1], (n, 64), or n points (n, 2)
+    train_defaults: Callable[[str], dict] = lambda data: {}  # TrainConfig values that suit this model on this data set
 
     @property
     def module(self) -> str:

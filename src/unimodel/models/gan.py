@@ -1,0 +1,201 @@
+"""A generative adversarial network: a generator G and a discriminator D.
+
+G turns noise z ~ N(0, I) into a sample; D gives each input a logit, the log
+odds that it is real. They play a game: D minimises the cross-entropy of
+telling real from generated, G tries to fool D. For 2-D points both are MLPs
+(G of ReLU layers with batch normalisation, as in PacGAN's experiments; D
+of LeakyReLU or, as PacGAN, maxout layers); for the 8x8 digits both are small convolutional nets.
+
+PacGAN packing (Lin et al. 2018): with ``pack = m`` the discriminator judges
+m samples at once, all real or all generated, concatenated into one input.
+A generator that puts all its samples on a few modes makes packs that look
+alike, which a discriminator of packs notices easily; that is the remedy for
+mode collapse measured in the GAN chapter.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from unimodel.data import DIGIT_LEVELS, DIGIT_SIDE, Splits
+from unimodel.models import ModelSpec
+
+LOSSES = ("non-saturating", "minimax")
+
+
+@dataclass
+class GANConfig:
+    data_dim: int = 2  # values per example: 2 for the 2-D mixtures (MLPs), 64 for the 8x8 digits (convolutional nets)
+    noise_dim: int = 0  # size of the noise z ~ N(0, I); 0 picks 2 for 2-D data (as PacGAN) and 32 for images
+    hidden: int = 256  # width of the generator's hidden layers (2-D data)
+    layers: int = 4  # hidden layers of the generator (2-D data)
+    d_hidden: int = 128  # width of the discriminator's maxout layers (2-D data)
+    d_layers: int = 3  # maxout layers of the discriminator (2-D data)
+    maxout: int = 1  # linear pieces per maxout unit of the discriminator (PacGAN uses 5); 1: LeakyReLU units, faster
+    channels: int = 64  # feature maps of the convolutional nets (images)
+    pack: int = 1  # PacGAN: the discriminator judges this many samples at once; 1 is a plain GAN
+    loss: str = "non-saturating"  # the generator's loss: "non-saturating" (-log D(G(z))) or "minimax" (log(1 - D(G(z))))
+
+    def __post_init__(self) -> None:
+        if self.data_dim not in (2, DIGIT_SIDE * DIGIT_SIDE):
+            raise ValueError(f"data_dim must be 2 (points) or {DIGIT_SIDE * DIGIT_SIDE} (8x8 images), got {self.data_dim}")
+        if self.noise_dim == 0:
+            self.noise_dim = 2 if self.data_dim == 2 else 32
+        if min(self.noise_dim, self.hidden, self.layers, self.d_hidden, self.d_layers, self.maxout, self.channels, self.pack) < 1:
+            raise ValueError("noise_dim, hidden, layers, d_hidden, d_layers, maxout, channels and pack must be positive")
+        if self.loss not in LOSSES:
+            raise ValueError(f"loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
+
+    @property
+    def images(self) -> bool:
+        return self.data_dim != 2
+
+
+class Maxout(nn.Module):
+    """The largest of ``pieces`` linear functions of the input, per output unit."""
+
+    def __init__(self, inputs: int, outputs: int, pieces: int):
+        super().__init__()
+        self.pieces = pieces
+        self.linear = nn.Linear(inputs, outputs * pieces)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear(x).unflatten(-1, (-1, self.pieces)).amax(-1)  # (B, outputs)
+
+
+def mlp_generator(config: GANConfig) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    width = config.noise_dim
+    for _ in range(config.layers):
+        layers += [nn.Linear(width, config.hidden), nn.BatchNorm1d(config.hidden), nn.ReLU()]
+        width = config.hidden
+    return nn.Sequential(*layers, nn.Linear(width, config.data_dim))
+
+
+def mlp_discriminator(config: GANConfig) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    width = config.data_dim * config.pack  # a pack of samples, concatenated
+    for _ in range(config.d_layers):
+        if config.maxout > 1:
+            layers.append(Maxout(width, config.d_hidden, config.maxout))
+        else:
+            layers += [nn.Linear(width, config.d_hidden), nn.LeakyReLU(0.2)]
+        width = config.d_hidden
+    return nn.Sequential(*layers, nn.Linear(width, 1))
+
+
+def conv_generator(config: GANConfig) -> nn.Sequential:
+    c = config.channels
+    return nn.Sequential(
+        nn.Linear(config.noise_dim, 2 * c * 2 * 2), nn.Unflatten(1, (2 * c, 2, 2)), nn.BatchNorm2d(2 * c), nn.ReLU(),
+        nn.ConvTranspose2d(2 * c, c, 4, stride=2, padding=1), nn.BatchNorm2d(c), nn.ReLU(),  # 4x4
+        nn.ConvTranspose2d(c, 1, 4, stride=2, padding=1), nn.Flatten(), nn.Sigmoid(),  # 8x8 intensities in [0, 1]
+    )  # fmt: skip
+
+
+def conv_discriminator(config: GANConfig) -> nn.Sequential:
+    c = config.channels
+    return nn.Sequential(
+        nn.Unflatten(1, (config.pack, DIGIT_SIDE, DIGIT_SIDE)),  # a pack of images as channels
+        nn.Conv2d(config.pack, c, 4, stride=2, padding=1), nn.LeakyReLU(0.2),  # 4x4
+        nn.Conv2d(c, 2 * c, 4, stride=2, padding=1), nn.LeakyReLU(0.2),  # 2x2
+        nn.Flatten(), nn.Linear(2 * c * 2 * 2, 1),
+    )  # fmt: skip
+
+
+# --8<-- [start:losses]
+def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+    r"""$-\mathbb{E}[\log D(x)] - \mathbb{E}[\log(1 - D(G(z)))]$ with $D = \sigma(\text{logit})$."""
+    return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()  # $-\log\sigma(l) = \mathrm{softplus}(-l)$
+
+
+def generator_loss(fake_logits: torch.Tensor, kind: str = "non-saturating") -> torch.Tensor:
+    r"""Minimax: $\mathbb{E}[\log(1 - D(G(z)))]$, the game's own loss; non-saturating: $-\mathbb{E}[\log D(G(z))]$."""
+    if kind == "minimax":
+        return -F.softplus(fake_logits).mean()  # $\log(1 - \sigma(l)) = -\mathrm{softplus}(l)$
+    return F.softplus(-fake_logits).mean()
+# --8<-- [end:losses]
+
+
+class GAN(nn.Module):
+    players = ("discriminator", "generator")  # the training loop steps them in this order on every batch
+
+    def __init__(self, config: GANConfig):
+        super().__init__()
+        self.config = config
+        self.generator = conv_generator(config) if config.images else mlp_generator(config)
+        self.discriminator = conv_discriminator(config) if config.images else mlp_discriminator(config)
+
+    def player_parameters(self, player: str):
+        return getattr(self, player).parameters()
+
+    def as_input(self, x: torch.Tensor) -> torch.Tensor:
+        """Training data as the networks see it: points unchanged, pixel levels 0..16 scaled to [0, 1]."""
+        return x.float() / (DIGIT_LEVELS - 1) if self.config.images else x.float()
+
+    def draw(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """n samples G(z), (n, data_dim), with gradients."""
+        device = next(self.parameters()).device
+        return self.generator(torch.randn(n, self.config.noise_dim, generator=generator).to(device))
+
+    def judge(self, samples: torch.Tensor) -> torch.Tensor:
+        """D's logits for samples (B, data_dim) grouped into packs: (B // pack,)."""
+        packs = len(samples) // self.config.pack
+        return self.discriminator(samples[: packs * self.config.pack].reshape(packs, -1)).squeeze(1)
+
+    # --8<-- [start:players]
+    def forward(self, batch: tuple[torch.Tensor, ...], player: str) -> tuple[torch.Tensor, dict[str, float]]:
+        """One player's loss on a batch of real data: the discriminator's or the generator's."""
+        real = self.as_input(batch[0])
+        if len(real) < self.config.pack:
+            raise ValueError(f"a batch of {len(real)} cannot fill a pack of {self.config.pack}")
+        if player == "discriminator":
+            with torch.no_grad():
+                fake = self.draw(len(real))  # G is held fixed during D's step
+            real_logits, fake_logits = self.judge(real), self.judge(fake)
+            metrics = {"d_real": torch.sigmoid(real_logits).mean().item(), "d_fake": torch.sigmoid(fake_logits).mean().item()}
+            return discriminator_loss(real_logits, fake_logits), metrics
+        fake_logits = self.judge(self.draw(len(real)))  # gradients flow through D into G
+        return generator_loss(fake_logits, self.config.loss), {}
+    # --8<-- [end:players]
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """n samples: points (n, 2), or images (n, 64) with intensities in [0, 1]."""
+        training = self.training
+        self.eval()  # batch normalisation uses its running statistics, so a sample does not depend on the others
+        samples = self.draw(n, generator)
+        self.train(training)
+        return samples
+
+
+def evaluate(model: GAN, splits: Splits, seed: int = 0, **_options) -> dict:
+    """Points: PacGAN's mode metrics of 2500 samples. Images: how the judge classifier reads 1000 samples."""
+    from unimodel import metrics
+    from unimodel.mixtures import EVAL_SIZE, mode_metrics
+
+    generator = torch.Generator().manual_seed(seed)
+    if splits.mixture is not None:
+        return {"samples": EVAL_SIZE, **mode_metrics(model.sample(EVAL_SIZE, generator).cpu(), splits.mixture)}
+    return {"samples": 1000, **metrics.sample_scores(model.sample(1000, generator).cpu().numpy())}
+
+
+def train_defaults(data: str) -> dict:
+    """Training settings that work for a GAN (the loop's defaults suit the VAE)."""
+    if data in ("ring", "grid"):  # 100,000 points: 200 steps per epoch
+        return {"optimizer": "adam", "lr": 2e-3, "beta1": 0.5, "batch_size": 500, "epochs": 10, "schedule": "cosine", "patience": 0}
+    return {"optimizer": "adam", "lr": 1e-3, "beta1": 0.5, "batch_size": 100, "epochs": 200, "schedule": "cosine", "patience": 0}
+
+
+SPEC = ModelSpec(
+    config_cls=GANConfig,
+    model_cls=GAN,
+    validate=None,  # no likelihood to hold out: a GAN keeps its last weights
+    evaluate=evaluate,
+    sample=lambda model, n, generator: model.sample(n, generator),
+    train_defaults=train_defaults,
+)
