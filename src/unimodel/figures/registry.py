@@ -23,7 +23,7 @@ from unimodel import cache
 from unimodel.figures import style
 
 LANGUAGES = ("zh", "en")
-CHAPTERS = ("unimodel.figures.vae",)
+CHAPTERS = ("unimodel.figures.vae", "unimodel.figures.gan")
 log = logging.getLogger(__name__)
 
 

@@ -1,0 +1,329 @@
+"""Figures and numbers of the GAN chapter.
+
+The 2-D runs use the benchmark's configurations (``unimodel.gan2d``): Adam
+lr 2e-3 with beta1 0.5 and a cosine decay, batches of 500 points, 10 epochs
+of 200 steps, the non-saturating loss unless said otherwise. Each run records 400 generated
+points after every epoch, for the snapshots. The build trains the seeds in
+``BUILD_SEEDS``; ``unimodel bench gan2d`` runs as many as asked.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from matplotlib import pyplot as plt
+from torch import nn
+
+from unimodel import gan2d, metrics
+from unimodel.data import DIGIT_LEVELS, digits_splits
+from unimodel.figures.registry import figure, result
+from unimodel.figures.style import PALETTE, show_images, tr
+from unimodel.mixtures import MIXTURES, mode_metrics
+from unimodel.models.gan import GAN, GANConfig, discriminator_loss, generator_loss, train_defaults
+from unimodel.runs import Run, cached_run
+from unimodel.runtime import set_seed
+from unimodel.training import TrainConfig, fit
+
+BUILD_SEEDS = (0,)  # seeds trained for the page's table (the bench runs more)
+SNAPSHOT_POINTS = 400
+SEED = 0
+
+# PacGAN Table 1 (Lin et al. 2018, arXiv 1712.04086), mean ± standard error over 10 runs
+PUBLISHED = {
+    "GAN": {"ring": (6.3, 0.5, 98.2, 0.2), "grid": (17.3, 0.8, 94.8, 0.7)},
+    "PacGAN2": {"ring": (7.9, 0.1, 95.6, 2.0), "grid": (23.8, 0.7, 91.3, 0.8)},
+    "PacGAN3": {"ring": (7.8, 0.1, 97.7, 0.3), "grid": (24.6, 0.4, 94.2, 0.4)},
+    "PacGAN4": {"ring": (7.8, 0.1, 95.9, 1.4), "grid": (24.8, 0.2, 93.6, 0.6)},
+}
+
+
+def snapshot(model: nn.Module) -> dict:
+    """What a 2-D run keeps after every epoch: a few generated points, always from the same noise."""
+    return {"points": model.sample(SNAPSHOT_POINTS, torch.Generator().manual_seed(SEED)).tolist()}
+
+
+def run_2d(dataset: str, variant: str, seed: int = SEED, **changes) -> Run:
+    """A benchmark configuration, with ``changes`` to its TrainConfig (``turns``) or GANConfig (``loss``)."""
+    train_fields = set(TrainConfig.__dataclass_fields__)
+    model = gan2d.model_config(variant, **{k: v for k, v in changes.items() if k not in train_fields})
+    train = gan2d.train_config(dataset, seed, **{k: v for k, v in changes.items() if k in train_fields})
+    return cached_run("gan", model, train, data=dataset, record=snapshot)
+
+
+def _scored(dataset: str, variant: str, seed: int = SEED, **changes) -> dict:
+    return gan2d.score(run_2d(dataset, variant, seed, **changes), dataset, seed)
+
+
+@result("gan-benchmark")
+def benchmark() -> dict:
+    """Our rows of PacGAN's Table 1: each variant on each mixture, over BUILD_SEEDS."""
+    table: dict = {"seeds": len(BUILD_SEEDS), "published": PUBLISHED}
+    for dataset in gan2d.DATASETS:
+        for variant in gan2d.VARIANTS:
+            rows = [{"dataset": dataset, **_scored(dataset, variant, seed)} for seed in BUILD_SEEDS]
+            summary = gan2d.summarize(rows)
+            summary["high_quality_percent"] = {k: 100 * v for k, v in summary["high_quality"].items()}
+            summary["min_modes"] = min(row["modes"] for row in rows)
+            table[f"{dataset}-{variant}"] = summary
+    return table
+
+
+def _scatter(ax, points, dataset: str, color=PALETTE[0], title: str | None = None) -> None:
+    means = MIXTURES[dataset].means
+    ax.scatter(means[:, 0], means[:, 1], s=40, facecolors="none", edgecolors=PALETTE[3], linewidths=0.8, zorder=3)
+    points = np.asarray(points)
+    ax.scatter(points[:, 0], points[:, 1], s=3, color=color, alpha=0.5, linewidths=0)
+    limit = 1.6 if dataset == "ring" else 5.5
+    ax.set_xlim(-limit, limit)
+    ax.set_ylim(-limit, limit)
+    ax.set_aspect("equal")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title:
+        ax.set_title(title, fontsize=9)
+
+
+@figure("gan/snapshots")
+def snapshots(lang: str):
+    """Generated points over training, plain GAN and PacGAN, on both mixtures."""
+    rows = [(d, v) for d in gan2d.DATASETS for v in gan2d.VARIANTS]
+    epochs = train_defaults("ring")["epochs"]
+    shown = sorted({1, 2, epochs // 4, epochs // 2, epochs})
+    fig, axes = plt.subplots(len(rows), len(shown), figsize=(1.9 * len(shown), 2.0 * len(rows)))
+    for r, (dataset, variant) in enumerate(rows):
+        history = run_2d(dataset, variant).result.history
+        for c, epoch in enumerate(shown):
+            _scatter(axes[r, c], history[epoch - 1]["points"], dataset, PALETTE[0] if variant == "gan" else PALETTE[2])
+            if r == 0:
+                axes[r, c].set_title(tr(lang, f"第 {epoch} 轮", f"epoch {epoch}"), fontsize=9)
+        axes[r, 0].set_ylabel(f"{dataset} · {'GAN' if variant == 'gan' else 'PacGAN4'}", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+@figure("gan/mode-histograms")
+def mode_histograms(lang: str):
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.2), gridspec_kw={"width_ratios": [1, 2.6]})
+    for ax, dataset in zip(axes, gan2d.DATASETS):
+        modes = len(MIXTURES[dataset].means)
+        for offset, variant, color in ((-0.2, "gan", PALETTE[0]), (0.2, "pacgan", PALETTE[2])):
+            counts = _scored(dataset, variant)["counts"]
+            ax.bar(np.arange(modes) + offset, counts, width=0.4, color=color, label="GAN" if variant == "gan" else "PacGAN4")
+        ax.axhline(2500 / modes, color="gray", ls=":", lw=1)
+        ax.set_xlabel(tr(lang, "模式编号", "mode"))
+        ax.set_title(tr(lang, f"{dataset}：每个模式的高质量样本数（种子 {SEED}）", f"{dataset}: high-quality samples per mode (seed {SEED})"), fontsize=9)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+@figure("gan/discriminator")
+def discriminator_surface(lang: str):
+    """D(x) over the plane for the plain GAN on the ring (a pack of 1 is a point), with its samples."""
+    run = run_2d("ring", "gan")
+    axis = torch.linspace(-1.6, 1.6, 161)
+    grid = torch.cartesian_prod(axis, axis)[:, [1, 0]]
+    with torch.no_grad():
+        d = torch.sigmoid(run.model.discriminator(grid)).reshape(len(axis), len(axis)).numpy()
+    fig, ax = plt.subplots(figsize=(4.8, 4.2))
+    image = ax.imshow(d, extent=(-1.6, 1.6, -1.6, 1.6), origin="lower", cmap="RdBu_r", vmin=0, vmax=1)
+    _scatter(ax, run.result.history[-1]["points"], "ring", "black")
+    fig.colorbar(image, ax=ax, label="D(x)")
+    ax.set_title(tr(lang, "训练结束时判别器的输出 D(x)", "the discriminator's D(x) after training"), fontsize=9)
+    return fig
+
+
+@figure("gan/losses")
+def losses(lang: str):
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.3))
+    for variant, color in (("gan", PALETTE[0]), ("pacgan", PALETTE[2])):
+        history = run_2d("grid", variant).result.history
+        epochs = [h["epoch"] for h in history]
+        name = "GAN" if variant == "gan" else "PacGAN4"
+        axes[0].plot(epochs, [h["discriminator_loss"] for h in history], color=color, label=f"{name}: L_D")
+        axes[0].plot(epochs, [h["generator_loss"] for h in history], color=color, ls="--", label=f"{name}: L_G")
+        axes[1].plot(epochs, [h["d_real"] for h in history], color=color, label=f"{name}: D(x)")
+        axes[1].plot(epochs, [h["d_fake"] for h in history], color=color, ls="--", label=f"{name}: D(G(z))")
+    axes[0].axhline(2 * math.log(2), color="gray", ls=":", lw=1)
+    axes[0].set_title(tr(lang, "grid 上的损失（每轮平均），点线为 2 log 2", "losses on the grid (epoch means); dotted: 2 log 2"), fontsize=9)
+    axes[1].axhline(0.5, color="gray", ls=":", lw=1)
+    axes[1].set_title(tr(lang, "判别器的平均输出", "the discriminator's mean output"), fontsize=9)
+    for ax in axes:
+        ax.set_xlabel(tr(lang, "轮次", "epoch"))
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+# ------------------------------------------------------------------ the optimal discriminator
+
+
+class _DiscriminatorAlone(nn.Module):
+    """A discriminator trained against a fixed generator: real points N(0, 1), generated N(SHIFT, 1), in 1-D."""
+
+    SHIFT = 1.5
+
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(1, 64), nn.LeakyReLU(0.2), nn.Linear(64, 64), nn.LeakyReLU(0.2), nn.Linear(64, 1))
+
+    def forward(self, batch):
+        real = batch[0]
+        fake = torch.randn_like(real) + self.SHIFT
+        return discriminator_loss(self.net(real).squeeze(1), self.net(fake).squeeze(1)), {}
+
+
+def _optimal_discriminator() -> dict:
+    set_seed(SEED)
+    model = _DiscriminatorAlone()
+    real = torch.randn(20_000, 1, generator=torch.Generator().manual_seed(SEED))
+    config = TrainConfig(epochs=30, batch_size=500, optimizer="adam", lr=2e-3, patience=0, seed=SEED, device="cpu")
+    fit(model, (real,), config, progress=False)
+    x = torch.linspace(-4, 5.5, 200)[:, None]
+    normal = torch.distributions.Normal(0.0, 1.0)
+    p_data, p_g = normal.log_prob(x).exp(), normal.log_prob(x - model.SHIFT).exp()
+    with torch.no_grad():
+        learned = torch.sigmoid(model.net(x))
+    optimal = p_data / (p_data + p_g)  # D*(x)
+    # the value of the game at D*: E_data[log D*] + E_g[log(1 - D*)] = 2 JS(p_data, p_g) - log 4
+    big = torch.randn(400_000, 1, generator=torch.Generator().manual_seed(SEED + 1))
+    def d_star(t):
+        a, b = normal.log_prob(t).exp(), normal.log_prob(t - model.SHIFT).exp()
+        return a / (a + b)
+    value = (d_star(big).log().mean() + (1 - d_star(big + model.SHIFT)).log().mean()).item()
+    with torch.no_grad():
+        reached = -discriminator_loss(model.net(big).squeeze(1), model.net(big + model.SHIFT).squeeze(1)).item()
+    return {
+        "x": x.squeeze(1).tolist(),
+        "learned": learned.squeeze(1).tolist(),
+        "optimal": optimal.squeeze(1).tolist(),
+        "max_error": (learned - optimal).abs().max().item(),
+        "value_at_optimum": value,
+        "value_reached": reached,
+        "js": (value + math.log(4)) / 2,
+        "shift": model.SHIFT,
+    }
+
+
+@result("gan-optimal-discriminator")
+def optimal_discriminator() -> dict:
+    return _optimal_discriminator()
+
+
+@figure("gan/optimal-discriminator")
+def optimal_discriminator_figure(lang: str):
+    r = _optimal_discriminator()
+    x = np.array(r["x"])
+    fig, ax = plt.subplots(figsize=(6, 3.3))
+    normal = np.exp(-x**2 / 2) / np.sqrt(2 * np.pi)
+    shifted = np.exp(-((x - r["shift"]) ** 2) / 2) / np.sqrt(2 * np.pi)
+    ax.fill_between(x, normal, alpha=0.2, color=PALETTE[0], label=tr(lang, "p_data = N(0, 1)", "p_data = N(0, 1)"))
+    ax.fill_between(x, shifted, alpha=0.2, color=PALETTE[1], label=f"p_g = N({r['shift']}, 1)")
+    ax.plot(x, r["optimal"], color="black", lw=2, label="D*(x) = p_data / (p_data + p_g)")
+    ax.plot(x, r["learned"], color=PALETTE[3], ls="--", lw=2, label=tr(lang, "训练出的 D(x)", "trained D(x)"))
+    ax.set_xlabel("x")
+    ax.legend(fontsize=8, loc="center left")
+    fig.tight_layout()
+    return fig
+
+
+# ------------------------------------------------------------------ saturation: minimax vs non-saturating
+
+
+def _gradient_at_start() -> dict:
+    """At initialisation, train D alone for a while (it wins easily), then compare G's gradient norm under both losses."""
+    set_seed(SEED)
+    model = GAN(GANConfig(**gan2d.model_config("gan")))
+    real = MIXTURES["ring"].sample(20_000, torch.Generator().manual_seed(SEED))
+    # with turns="epoch", epoch 1 is the discriminator's turn alone: 200 steps against the untrained generator
+    config = TrainConfig(epochs=1, batch_size=100, optimizer="adam", lr=1e-3, beta1=0.5, patience=0, turns="epoch", seed=SEED, device="cpu")
+    fit(model, real, config, progress=False)
+    model.eval()
+    z = torch.randn(2500, 2, generator=torch.Generator().manual_seed(SEED))
+    norms = {}
+    for kind in ("minimax", "non-saturating"):
+        model.zero_grad()
+        logits = model.discriminator(model.generator(z)).squeeze(1)
+        generator_loss(logits, kind).backward()
+        norms[kind] = math.sqrt(sum(p.grad.pow(2).sum().item() for p in model.generator.parameters()))
+    return {"d_fake": torch.sigmoid(logits).mean().item(), "gradient_norm": norms, "ratio": norms["non-saturating"] / norms["minimax"]}
+
+
+@result("gan-saturation")
+def saturation() -> dict:
+    return {"start": _gradient_at_start(), "minimax_run": _scored("ring", "gan", loss="minimax"), "non_saturating_run": _scored("ring", "gan")}
+
+
+@figure("gan/saturation")
+def saturation_figure(lang: str):
+    d = np.linspace(0.001, 0.999, 400)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
+    axes[0].plot(d, np.log(1 - d), color=PALETTE[3], label=tr(lang, "极小极大：log(1 − D(G(z)))", "minimax: log(1 − D(G(z)))"))
+    axes[0].plot(d, -np.log(d), color=PALETTE[0], label=tr(lang, "非饱和：−log D(G(z))", "non-saturating: −log D(G(z))"))
+    axes[0].set_xlabel("D(G(z))")
+    axes[0].set_title(tr(lang, "生成器要最小化的损失", "the generator's loss"), fontsize=9)
+    axes[0].legend(fontsize=8)
+    # the gradient with respect to D's logit l, where D = sigmoid(l): minimax -D, non-saturating -(1 - D)
+    axes[1].plot(d, d, color=PALETTE[3], label=tr(lang, "极小极大：|∂/∂l| = D", "minimax: |∂/∂l| = D"))
+    axes[1].plot(d, 1 - d, color=PALETTE[0], label=tr(lang, "非饱和：|∂/∂l| = 1 − D", "non-saturating: |∂/∂l| = 1 − D"))
+    start = _gradient_at_start()
+    axes[1].axvline(start["d_fake"], color="gray", ls=":", lw=1)
+    axes[1].set_xlabel("D(G(z))")
+    axes[1].set_title(tr(lang, "对判别器 logit 的梯度大小；点线：训练开始时", "gradient size w.r.t. D's logit; dotted: at the start"), fontsize=9)
+    axes[1].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+# ------------------------------------------------------------------ alternating updates
+
+
+@result("gan-turns")
+def turns() -> dict:
+    """One step each per batch, against whole epochs in turn (D, G, D, G, ...), on the ring."""
+    return {"batch": _scored("ring", "gan"), "epoch": _scored("ring", "gan", turns="epoch")}
+
+
+@figure("gan/turns")
+def turns_figure(lang: str):
+    fig, axes = plt.subplots(1, 2, figsize=(7, 3.5))
+    for ax, turn in zip(axes, ("batch", "epoch")):
+        run = run_2d("ring", "gan") if turn == "batch" else run_2d("ring", "gan", turns="epoch")
+        title = tr(lang, "每个批次 D 一步、G 一步", "one D step, one G step per batch") if turn == "batch" else tr(lang, "D 整轮训练，再 G 整轮训练……", "whole epochs: D, then G, then D ...")
+        _scatter(ax, run.result.history[-1]["points"], "ring", title=title)
+    fig.tight_layout()
+    return fig
+
+
+# ------------------------------------------------------------------ digits
+
+
+DIGITS_TRAIN = TrainConfig(**{**train_defaults("digits"), "seed": SEED, "device": "cpu"})
+
+
+def digits_run() -> Run:
+    return cached_run("gan", {"data_dim": 64}, DIGITS_TRAIN)
+
+
+@result("gan-digits")
+def digits() -> dict:
+    run = digits_run()
+    real = digits_splits().test.x.numpy() / (DIGIT_LEVELS - 1)
+    return {
+        "generated": metrics.sample_scores(run.model.sample(1000, torch.Generator().manual_seed(SEED)).numpy()),
+        "real_test": metrics.sample_scores(real),
+        "seconds": run.result.seconds,
+        "epochs": len(run.result.history),
+    }
+
+
+@figure("gan/digits")
+def digits_figure(lang: str):
+    images = digits_run().model.sample(64, torch.Generator().manual_seed(SEED)).numpy()
+    real = digits_splits().test.x[:64].numpy() / (DIGIT_LEVELS - 1)
+    fig, axes = plt.subplots(1, 2, figsize=(7.5, 3.9))
+    show_images(axes[0], real, rows=8, title=tr(lang, "真实的测试集数字", "real test digits"))
+    show_images(axes[1], images, rows=8, title=tr(lang, "GAN 生成的数字", "digits generated by the GAN"))
+    return fig
