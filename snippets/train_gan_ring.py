@@ -3,7 +3,7 @@
 Runs as it stands once the package is installed (`pip install -e .` in the
 repository): about a minute on a laptop CPU.
 
-    python snippets/train_gan_ring.py --epochs 10 --out gan-ring.png
+    python snippets/train_gan_ring.py --epochs 40 --r1 0.01 --out gan-ring.png
 """
 # quick: --epochs 1 --points 2000 --out quick.png
 
@@ -21,17 +21,17 @@ from unimodel.runtime import set_seed
 from unimodel.training import TrainConfig, fit
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-parser.add_argument("--epochs", type=int, default=10, help="passes over the training points (200 steps each)")
+parser.add_argument("--epochs", type=int, default=40, help="passes over the training points (200 steps each)")
 parser.add_argument("--points", type=int, default=100_000, help="training points drawn from the ring")
-parser.add_argument("--pack", type=int, default=1, help="samples the discriminator judges at once (PacGAN); 1 is a plain GAN")
+parser.add_argument("--r1", type=float, default=0.01, help="weight of the R1 penalty on the discriminator's gradient at real points; 0 for a plain GAN")
 parser.add_argument("--out", default="gan-ring.png", help="where to save the plot")
 args = parser.parse_args()
 
 ring = MIXTURES["ring"]  # 8 Gaussians of std 0.01 on the unit circle
 x, modes = ring.sample(args.points, torch.Generator().manual_seed(0))
 set_seed(0)  # the same initial weights on every run
-model = GAN(GANConfig(data_dim=2, pack=args.pack))
-config = TrainConfig(epochs=args.epochs, batch_size=500, optimizer="adam", lr=2e-3, beta1=0.5, schedule="cosine", patience=0, seed=0)
+model = GAN(GANConfig(data_dim=2, r1=args.r1))  # G: 4 x 128 ReLU + batch norm, D: 3 x 128 LeakyReLU
+config = TrainConfig(epochs=args.epochs, batch_size=500, optimizer="adam", lr=4e-3, beta1=0.5, schedule="cosine", patience=0, seed=0)
 result = fit(model, (x, modes), config)  # each batch: one discriminator step, then one generator step
 
 samples = model.sample(2500, torch.Generator().manual_seed(0))  # (2500, 2)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 from dataclasses import asdict
@@ -155,6 +156,29 @@ def test_packing_concatenates_samples_for_the_discriminator():
     assert torch.allclose(logits[0], model.discriminator(first_pack).squeeze())
 
 
+def test_r1_penalty_is_the_squared_gradient_norm_of_the_logit_on_real_data():
+    set_seed(0)
+    model = GAN(GANConfig(r1=2.0))
+    real = torch.randn(50, 2)
+    twin = _without_r1(model)
+    torch.manual_seed(1)
+    with_penalty, metrics = model((real.clone(),), "discriminator")
+    torch.manual_seed(1)  # the same generated batch
+    without, _ = twin((real.clone(),), "discriminator")
+    # central differences of the logit along each coordinate, point by point, in double precision
+    eps, exact = 1e-5, copy.deepcopy(model).double()
+    with torch.no_grad():
+        grads = torch.stack([(exact.judge(real.double() + eps * e) - exact.judge(real.double() - eps * e)) / (2 * eps) for e in torch.eye(2, dtype=torch.float64)], dim=1)
+    assert metrics["r1"] == pytest.approx(grads.pow(2).sum(1).mean().item(), rel=1e-4)
+    assert (with_penalty - without).item() == pytest.approx(2.0 / 2 * metrics["r1"], rel=1e-3)  # a difference of two float32 losses near 1.4
+
+
+def _without_r1(model: GAN) -> GAN:
+    twin = GAN(GANConfig(**{**asdict(model.config), "r1": 0.0}))
+    twin.load_state_dict(model.state_dict())
+    return twin
+
+
 @pytest.mark.parametrize("data_dim", [2, 64])
 def test_samples_have_the_shape_of_the_data(data_dim):
     set_seed(0)
@@ -268,3 +292,27 @@ def test_cli_bad_input_is_one_line_and_exit_2(argv, message, tmp_path, capsys):
     assert code == 2
     assert len(err.splitlines()) == 1 and message in err, err
     assert not (tmp_path / "run" / "checkpoint.pt").exists()
+
+
+def test_the_variants_differ_only_where_they_say():
+    from unimodel import gan2d
+
+    plain, r1, pacgan = (gan2d.model_config(v, "grid") for v in ("gan", "r1", "pacgan"))
+    assert r1 == {**plain, "r1": gan2d.R1_WEIGHT["grid"]}
+    assert pacgan == {**plain, "pack": 4}
+    assert gan2d.model_config("r1", "ring")["r1"] == gan2d.R1_WEIGHT["ring"]
+
+
+def test_bench_gan2d_prints_one_line_per_seed_then_the_summary(capsys, monkeypatch):
+    from unimodel import gan2d
+
+    short = gan2d.train_config
+    monkeypatch.setattr(gan2d, "train_config", lambda dataset, seed: short(dataset, seed, epochs=1))
+    code, stdout, err = _cli(capsys, ["bench", "gan2d", "--dataset", "ring", "--variant", "gan", "--seeds", "3", "4"])
+    assert code == 0
+    lines = [json.loads(line) for line in stdout.splitlines()]
+    assert [line.get("seed") for line in lines[:2]] == [3, 4]
+    assert all(set(line) >= {"modes", "high_quality", "jsd", "seconds"} for line in lines[:2])
+    summary = lines[2]["summary"]
+    assert summary["seeds"] == 2 and summary["modes"]["mean"] == (lines[0]["modes"] + lines[1]["modes"]) / 2
+    assert "ring gan:" in err and "per seed" in err

@@ -58,6 +58,15 @@ def _add_config_flags(parser: argparse.ArgumentParser, cls: type, group: str) ->
     for f in fields(cls):
         default = f.default if f.default is not MISSING else None
         kind = type(default) if default is not None else str
+        if kind is bool:  # --flag / --no-flag
+            section.add_argument(
+                f"--{f.name.replace('_', '-')}",
+                dest=f"{group}:{f.name}",
+                action=argparse.BooleanOptionalAction,
+                default=None,
+                help=f"{comments.get(f.name, '')} (default: {'on' if default else 'off'})",
+            )
+            continue
         section.add_argument(
             f"--{f.name.replace('_', '-')}",
             dest=f"{group}:{f.name}",
@@ -271,7 +280,7 @@ def build_parser() -> argparse.ArgumentParser:
         "share of high-quality points (within 3 std of a mode), JSD of the mode histogram to uniform, training seconds.",
     )
     gan2d.add_argument("--dataset", choices=["ring", "grid"], default="ring", help="the mixture (default: ring)")
-    gan2d.add_argument("--variant", choices=["pacgan", "gan"], default="pacgan", help="pacgan: the chapter's recommendation, packs of 4; gan: the plain GAN (default: pacgan)")
+    gan2d.add_argument("--variant", choices=["r1", "gan", "pacgan"], default="r1", help="r1: the chapter's recommendation, a GAN with the R1 penalty; gan: the plain GAN; pacgan: packs of 4 (default: r1)")
     gan2d.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4], metavar="SEED", help="seeds to train (default: 0 1 2 3 4)")
     gan2d.add_argument("--out", metavar="DIR", help="keep each seed's checkpoint in DIR/<dataset>-<variant>-seed<N> (default: not kept)")
     gan2d.set_defaults(run_command=_bench_gan2d)

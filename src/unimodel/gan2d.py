@@ -23,19 +23,34 @@ from unimodel.training import TrainConfig
 
 DATASETS = tuple(MIXTURES)
 # --8<-- [start:variants]
-VARIANTS = {
-    "gan": {"pack": 1},  # a plain GAN with the non-saturating loss
-    "pacgan": {"pack": 4},  # the chapter's recommendation: the discriminator judges packs of 4 samples
-}
+R1_WEIGHT = {"ring": 0.01, "grid": 0.1}  # gamma, tuned per mixture: its modes have different widths
+
+
+def variant_changes(variant: str, dataset: str) -> dict:
+    """How a variant's GANConfig differs from the defaults on ``dataset``."""
+    return {
+        "gan": {},  # a plain GAN with the non-saturating loss
+        "r1": {"r1": R1_WEIGHT[dataset]},  # the chapter's recommendation: penalise D's gradient on real data
+        "pacgan": {"pack": 4},  # PacGAN4: the discriminator judges packs of 4 samples
+    }[variant]
 # --8<-- [end:variants]
+
+
+VARIANTS = ("r1", "gan", "pacgan")
 METRICS = ("modes", "high_quality", "jsd", "seconds")
+SNAPSHOT_POINTS = 400
 
 
-def model_config(variant: str, **changes) -> dict:
+def snapshot(model: torch.nn.Module) -> dict:
+    """What the site's 2-D runs keep after every epoch: a few generated points, always from the same noise."""
+    return {"points": model.sample(SNAPSHOT_POINTS, torch.Generator().manual_seed(0)).tolist()}
+
+
+def model_config(variant: str, dataset: str, **changes) -> dict:
     """The GANConfig of a variant for 2-D points, as a dict."""
     from unimodel.models.gan import GANConfig
 
-    return asdict(GANConfig(data_dim=2, **{**VARIANTS[variant], **changes}))
+    return asdict(GANConfig(data_dim=2, **{**variant_changes(variant, dataset), **changes}))
 
 
 def train_config(dataset: str, seed: int, **changes) -> TrainConfig:
@@ -54,7 +69,7 @@ def run_seed(dataset: str, variant: str, seed: int, out: Path | None = None, pro
     """Train one seed from scratch (into ``out``, or a temporary folder) and score it."""
     with tempfile.TemporaryDirectory(prefix="unimodel-gan2d-") as tmp:
         folder = out / f"{dataset}-{variant}-seed{seed}" if out else Path(tmp)
-        run = train_run("gan", model_config(variant), train_config(dataset, seed), folder, data=dataset, progress=progress)
+        run = train_run("gan", model_config(variant, dataset), train_config(dataset, seed), folder, data=dataset, progress=progress)
         return {"dataset": dataset, "variant": variant, "seed": seed, **score(run, dataset, seed)}
 
 

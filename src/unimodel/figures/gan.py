@@ -1,10 +1,12 @@
 """Figures and numbers of the GAN chapter.
 
 The 2-D runs use the benchmark's configurations (``unimodel.gan2d``): Adam
-lr 2e-3 with beta1 0.5 and a cosine decay, batches of 500 points, 10 epochs
-of 200 steps, the non-saturating loss unless said otherwise. Each run records 400 generated
-points after every epoch, for the snapshots. The build trains the seeds in
-``BUILD_SEEDS``; ``unimodel bench gan2d`` runs as many as asked.
+lr 4e-3 with beta1 0.5 and a cosine decay, batches of 500 points, 40 epochs
+of 200 steps, the non-saturating loss. The ablations of the loss and of the
+turns use a shorter budget (``SHORT``, 10 epochs), against a plain GAN with
+the same budget. Each run records 400 generated points after every epoch,
+for the snapshots. The build trains the seeds in ``BUILD_SEEDS``;
+``unimodel bench gan2d`` runs as many as asked.
 """
 
 from __future__ import annotations
@@ -20,15 +22,18 @@ from unimodel import gan2d, metrics
 from unimodel.data import DIGIT_LEVELS, digits_splits
 from unimodel.figures.registry import figure, result
 from unimodel.figures.style import PALETTE, show_images, tr
-from unimodel.mixtures import MIXTURES, mode_metrics
+from unimodel.mixtures import MIXTURES
 from unimodel.models.gan import GAN, GANConfig, discriminator_loss, generator_loss, train_defaults
 from unimodel.runs import Run, cached_run
 from unimodel.runtime import set_seed
 from unimodel.training import TrainConfig, fit
 
 BUILD_SEEDS = (0,)  # seeds trained for the page's table (the bench runs more)
-SNAPSHOT_POINTS = 400
+TABLE = (("ring", "gan"), ("ring", "r1"), ("grid", "gan"), ("grid", "r1"), ("grid", "pacgan"))  # (mixture, variant) rows trained at build
+SHORT = {"epochs": 10}  # the budget of the ablations: 2000 steps
 SEED = 0
+LABELS = {"gan": "GAN", "r1": "GAN + R1", "pacgan": "PacGAN4"}
+COLORS = {"gan": PALETTE[0], "r1": PALETTE[2], "pacgan": PALETTE[1]}
 
 # PacGAN Table 1 (Lin et al. 2018, arXiv 1712.04086), mean ± standard error over 10 runs
 PUBLISHED = {
@@ -39,17 +44,12 @@ PUBLISHED = {
 }
 
 
-def snapshot(model: nn.Module) -> dict:
-    """What a 2-D run keeps after every epoch: a few generated points, always from the same noise."""
-    return {"points": model.sample(SNAPSHOT_POINTS, torch.Generator().manual_seed(SEED)).tolist()}
-
-
 def run_2d(dataset: str, variant: str, seed: int = SEED, **changes) -> Run:
     """A benchmark configuration, with ``changes`` to its TrainConfig (``turns``) or GANConfig (``loss``)."""
     train_fields = set(TrainConfig.__dataclass_fields__)
-    model = gan2d.model_config(variant, **{k: v for k, v in changes.items() if k not in train_fields})
+    model = gan2d.model_config(variant, dataset, **{k: v for k, v in changes.items() if k not in train_fields})
     train = gan2d.train_config(dataset, seed, **{k: v for k, v in changes.items() if k in train_fields})
-    return cached_run("gan", model, train, data=dataset, record=snapshot)
+    return cached_run("gan", model, train, data=dataset, record=gan2d.snapshot)
 
 
 def _scored(dataset: str, variant: str, seed: int = SEED, **changes) -> dict:
@@ -59,14 +59,15 @@ def _scored(dataset: str, variant: str, seed: int = SEED, **changes) -> dict:
 @result("gan-benchmark")
 def benchmark() -> dict:
     """Our rows of PacGAN's Table 1: each variant on each mixture, over BUILD_SEEDS."""
-    table: dict = {"seeds": len(BUILD_SEEDS), "published": PUBLISHED}
-    for dataset in gan2d.DATASETS:
-        for variant in gan2d.VARIANTS:
-            rows = [{"dataset": dataset, **_scored(dataset, variant, seed)} for seed in BUILD_SEEDS]
-            summary = gan2d.summarize(rows)
-            summary["high_quality_percent"] = {k: 100 * v for k, v in summary["high_quality"].items()}
-            summary["min_modes"] = min(row["modes"] for row in rows)
-            table[f"{dataset}-{variant}"] = summary
+    table: dict = {"seeds": len(BUILD_SEEDS), "published": PUBLISHED, "epochs": train_defaults("ring")["epochs"], "lr": train_defaults("ring")["lr"], "r1_weight": gan2d.R1_WEIGHT}
+    for dataset, variant in TABLE:
+        rows = [{"dataset": dataset, **_scored(dataset, variant, seed)} for seed in BUILD_SEEDS]
+        summary = gan2d.summarize(rows)
+        summary["high_quality_percent"] = {k: 100 * v for k, v in summary["high_quality"].items()}
+        summary["min_modes"] = min(row["modes"] for row in rows)
+        last = run_2d(dataset, variant).result.history[-1]  # seed 0's last epoch
+        summary.update(d_real=last["d_real"], d_fake=last["d_fake"])
+        table[f"{dataset}-{variant}"] = summary
     return table
 
 
@@ -87,18 +88,18 @@ def _scatter(ax, points, dataset: str, color=PALETTE[0], title: str | None = Non
 
 @figure("gan/snapshots")
 def snapshots(lang: str):
-    """Generated points over training, plain GAN and PacGAN, on both mixtures."""
-    rows = [(d, v) for d in gan2d.DATASETS for v in gan2d.VARIANTS]
+    """Generated points over training, plain GAN and GAN + R1, on both mixtures."""
+    rows = [(d, v) for d in gan2d.DATASETS for v in ("gan", "r1")]
     epochs = train_defaults("ring")["epochs"]
-    shown = sorted({1, 2, epochs // 4, epochs // 2, epochs})
+    shown = sorted({1, 2, epochs // 8, epochs // 4, epochs // 2, epochs})
     fig, axes = plt.subplots(len(rows), len(shown), figsize=(1.9 * len(shown), 2.0 * len(rows)))
     for r, (dataset, variant) in enumerate(rows):
         history = run_2d(dataset, variant).result.history
         for c, epoch in enumerate(shown):
-            _scatter(axes[r, c], history[epoch - 1]["points"], dataset, PALETTE[0] if variant == "gan" else PALETTE[2])
+            _scatter(axes[r, c], history[epoch - 1]["points"], dataset, COLORS[variant])
             if r == 0:
                 axes[r, c].set_title(tr(lang, f"第 {epoch} 轮", f"epoch {epoch}"), fontsize=9)
-        axes[r, 0].set_ylabel(f"{dataset} · {'GAN' if variant == 'gan' else 'PacGAN4'}", fontsize=9)
+        axes[r, 0].set_ylabel(f"{dataset} · {LABELS[variant]}", fontsize=9)
     fig.tight_layout()
     return fig
 
@@ -108,9 +109,9 @@ def mode_histograms(lang: str):
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.2), gridspec_kw={"width_ratios": [1, 2.6]})
     for ax, dataset in zip(axes, gan2d.DATASETS):
         modes = len(MIXTURES[dataset].means)
-        for offset, variant, color in ((-0.2, "gan", PALETTE[0]), (0.2, "pacgan", PALETTE[2])):
+        for offset, variant in ((-0.2, "gan"), (0.2, "r1")):
             counts = _scored(dataset, variant)["counts"]
-            ax.bar(np.arange(modes) + offset, counts, width=0.4, color=color, label="GAN" if variant == "gan" else "PacGAN4")
+            ax.bar(np.arange(modes) + offset, counts, width=0.4, color=COLORS[variant], label=LABELS[variant])
         ax.axhline(2500 / modes, color="gray", ls=":", lw=1)
         ax.set_xlabel(tr(lang, "模式编号", "mode"))
         ax.set_title(tr(lang, f"{dataset}：每个模式的高质量样本数（种子 {SEED}）", f"{dataset}: high-quality samples per mode (seed {SEED})"), fontsize=9)
@@ -138,10 +139,10 @@ def discriminator_surface(lang: str):
 @figure("gan/losses")
 def losses(lang: str):
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.3))
-    for variant, color in (("gan", PALETTE[0]), ("pacgan", PALETTE[2])):
+    for variant in ("gan", "r1", "pacgan"):
         history = run_2d("grid", variant).result.history
         epochs = [h["epoch"] for h in history]
-        name = "GAN" if variant == "gan" else "PacGAN4"
+        name, color = LABELS[variant], COLORS[variant]
         axes[0].plot(epochs, [h["discriminator_loss"] for h in history], color=color, label=f"{name}: L_D")
         axes[0].plot(epochs, [h["generator_loss"] for h in history], color=color, ls="--", label=f"{name}: L_G")
         axes[1].plot(epochs, [h["d_real"] for h in history], color=color, label=f"{name}: D(x)")
@@ -235,7 +236,7 @@ def optimal_discriminator_figure(lang: str):
 def _gradient_at_start() -> dict:
     """At initialisation, train D alone for a while (it wins easily), then compare G's gradient norm under both losses."""
     set_seed(SEED)
-    model = GAN(GANConfig(**gan2d.model_config("gan")))
+    model = GAN(GANConfig(**gan2d.model_config("gan", "ring")))
     real = MIXTURES["ring"].sample(20_000, torch.Generator().manual_seed(SEED))
     # with turns="epoch", epoch 1 is the discriminator's turn alone: 200 steps against the untrained generator
     config = TrainConfig(epochs=1, batch_size=100, optimizer="adam", lr=1e-3, beta1=0.5, patience=0, turns="epoch", seed=SEED, device="cpu")
@@ -253,7 +254,7 @@ def _gradient_at_start() -> dict:
 
 @result("gan-saturation")
 def saturation() -> dict:
-    return {"start": _gradient_at_start(), "minimax_run": _scored("ring", "gan", loss="minimax"), "non_saturating_run": _scored("ring", "gan")}
+    return {"epochs": SHORT["epochs"], "start": _gradient_at_start(), "minimax_run": _scored("ring", "gan", loss="minimax", **SHORT), "non_saturating_run": _scored("ring", "gan", **SHORT)}
 
 
 @figure("gan/saturation")
@@ -283,14 +284,14 @@ def saturation_figure(lang: str):
 @result("gan-turns")
 def turns() -> dict:
     """One step each per batch, against whole epochs in turn (D, G, D, G, ...), on the ring."""
-    return {"batch": _scored("ring", "gan"), "epoch": _scored("ring", "gan", turns="epoch")}
+    return {"batch": _scored("ring", "gan", **SHORT), "epoch": _scored("ring", "gan", turns="epoch", **SHORT)}
 
 
 @figure("gan/turns")
 def turns_figure(lang: str):
     fig, axes = plt.subplots(1, 2, figsize=(7, 3.5))
     for ax, turn in zip(axes, ("batch", "epoch")):
-        run = run_2d("ring", "gan") if turn == "batch" else run_2d("ring", "gan", turns="epoch")
+        run = run_2d("ring", "gan", **SHORT) if turn == "batch" else run_2d("ring", "gan", turns="epoch", **SHORT)
         title = tr(lang, "每个批次 D 一步、G 一步", "one D step, one G step per batch") if turn == "batch" else tr(lang, "D 整轮训练，再 G 整轮训练……", "whole epochs: D, then G, then D ...")
         _scatter(ax, run.result.history[-1]["points"], "ring", title=title)
     fig.tight_layout()

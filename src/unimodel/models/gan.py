@@ -3,14 +3,18 @@
 G turns noise z ~ N(0, I) into a sample; D gives each input a logit, the log
 odds that it is real. They play a game: D minimises the cross-entropy of
 telling real from generated, G tries to fool D. For 2-D points both are MLPs
-(G of ReLU layers with batch normalisation, as in PacGAN's experiments; D
-of LeakyReLU or, as PacGAN, maxout layers); for the 8x8 digits both are small convolutional nets.
+(G of ReLU layers with batch normalisation, as in PacGAN's experiments; D of
+LeakyReLU or, as PacGAN's, maxout layers); for the 8x8 digits both are small
+convolutional nets.
 
-PacGAN packing (Lin et al. 2018): with ``pack = m`` the discriminator judges
-m samples at once, all real or all generated, concatenated into one input.
-A generator that puts all its samples on a few modes makes packs that look
-alike, which a discriminator of packs notices easily; that is the remedy for
-mode collapse measured in the GAN chapter.
+Two remedies for mode collapse, both measured in the GAN chapter:
+
+* the R1 penalty (Mescheder et al. 2018): D's loss adds gamma/2 times the
+  squared norm of the gradient of its logit at real points, which makes the
+  game converge near its equilibrium instead of circling it;
+* PacGAN packing (Lin et al. 2018): with ``pack = m`` D judges m samples at
+  once, all real or all generated, concatenated into one input, so a
+  generator whose samples sit on a few modes makes packs that look alike.
 """
 
 from __future__ import annotations
@@ -31,13 +35,14 @@ LOSSES = ("non-saturating", "minimax")
 class GANConfig:
     data_dim: int = 2  # values per example: 2 for the 2-D mixtures (MLPs), 64 for the 8x8 digits (convolutional nets)
     noise_dim: int = 0  # size of the noise z ~ N(0, I); 0 picks 2 for 2-D data (as PacGAN) and 32 for images
-    hidden: int = 256  # width of the generator's hidden layers (2-D data)
+    hidden: int = 128  # width of the generator's hidden layers (2-D data)
     layers: int = 4  # hidden layers of the generator (2-D data)
     d_hidden: int = 128  # width of the discriminator's maxout layers (2-D data)
     d_layers: int = 3  # maxout layers of the discriminator (2-D data)
     maxout: int = 1  # linear pieces per maxout unit of the discriminator (PacGAN uses 5); 1: LeakyReLU units, faster
     channels: int = 64  # feature maps of the convolutional nets (images)
     pack: int = 1  # PacGAN: the discriminator judges this many samples at once; 1 is a plain GAN
+    r1: float = 0.0  # weight of the R1 penalty, gamma/2 * E||grad_x D(x)||^2 on real data (Mescheder et al. 2018); 0: none
     loss: str = "non-saturating"  # the generator's loss: "non-saturating" (-log D(G(z))) or "minimax" (log(1 - D(G(z))))
 
     def __post_init__(self) -> None:
@@ -47,6 +52,8 @@ class GANConfig:
             self.noise_dim = 2 if self.data_dim == 2 else 32
         if min(self.noise_dim, self.hidden, self.layers, self.d_hidden, self.d_layers, self.maxout, self.channels, self.pack) < 1:
             raise ValueError("noise_dim, hidden, layers, d_hidden, d_layers, maxout, channels and pack must be positive")
+        if self.r1 < 0:
+            raise ValueError(f"r1 must be >= 0, got {self.r1}")
         if self.loss not in LOSSES:
             raise ValueError(f"loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
 
@@ -156,9 +163,16 @@ class GAN(nn.Module):
         if player == "discriminator":
             with torch.no_grad():
                 fake = self.draw(len(real))  # G is held fixed during D's step
+            real.requires_grad_(self.config.r1 > 0)
             real_logits, fake_logits = self.judge(real), self.judge(fake)
             metrics = {"d_real": torch.sigmoid(real_logits).mean().item(), "d_fake": torch.sigmoid(fake_logits).mean().item()}
-            return discriminator_loss(real_logits, fake_logits), metrics
+            loss = discriminator_loss(real_logits, fake_logits)
+            if self.config.r1 > 0:
+                (grad,) = torch.autograd.grad(real_logits.sum(), real, create_graph=True)  # d logit / d x, (B, data_dim)
+                penalty = grad.pow(2).sum(1).mean() * self.config.pack  # per pack: each pack's gradient spans its samples
+                loss = loss + self.config.r1 / 2 * penalty
+                metrics["r1"] = penalty.item()
+            return loss, metrics
         fake_logits = self.judge(self.draw(len(real)))  # gradients flow through D into G
         return generator_loss(fake_logits, self.config.loss), {}
     # --8<-- [end:players]
@@ -187,7 +201,7 @@ def evaluate(model: GAN, splits: Splits, seed: int = 0, **_options) -> dict:
 def train_defaults(data: str) -> dict:
     """Training settings that work for a GAN (the loop's defaults suit the VAE)."""
     if data in ("ring", "grid"):  # 100,000 points: 200 steps per epoch
-        return {"optimizer": "adam", "lr": 2e-3, "beta1": 0.5, "batch_size": 500, "epochs": 10, "schedule": "cosine", "patience": 0}
+        return {"optimizer": "adam", "lr": 4e-3, "beta1": 0.5, "batch_size": 500, "epochs": 40, "schedule": "cosine", "patience": 0}
     return {"optimizer": "adam", "lr": 1e-3, "beta1": 0.5, "batch_size": 100, "epochs": 200, "schedule": "cosine", "patience": 0}
 
 
