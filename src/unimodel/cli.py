@@ -58,15 +58,6 @@ def _add_config_flags(parser: argparse.ArgumentParser, cls: type, group: str) ->
     for f in fields(cls):
         default = f.default if f.default is not MISSING else None
         kind = type(default) if default is not None else str
-        if kind is bool:  # --flag / --no-flag
-            section.add_argument(
-                f"--{f.name.replace('_', '-')}",
-                dest=f"{group}:{f.name}",
-                action=argparse.BooleanOptionalAction,
-                default=None,
-                help=f"{comments.get(f.name, '')} (default: {'on' if default else 'off'})",
-            )
-            continue
         section.add_argument(
             f"--{f.name.replace('_', '-')}",
             dest=f"{group}:{f.name}",
