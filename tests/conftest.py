@@ -1,7 +1,9 @@
 """Shared fixtures: the built site, a local server for it, a headless Chromium.
 
 ``built_site``      Path of the site built once per test session with
-                    ``mkdocs build --strict`` into a temporary directory.
+                    ``mkdocs build --strict`` into a temporary directory,
+                    under the quick profile (a few epochs per model) unless
+                    ``UNIMODEL_PROFILE`` says otherwise.
 ``served_site``     Base URL (``http://127.0.0.1:PORT``, no trailing slash) of a
                     server for that directory, in a background thread.
 ``chromium``        A headless Chromium (the system one, ``/usr/bin/chromium``,
@@ -64,7 +66,8 @@ def built_site(_site_server) -> Path:
     """Build the site once per session with ``mkdocs build --strict``; its directory."""
     server, site = _site_server
     port = server.server_address[1]
-    env = {**os.environ, "SITE_URL": f"http://127.0.0.1:{port}/", "NO_MKDOCS_2_WARNING": "1"}
+    # every page, figure and number is built, on small budgets: the full ones take 10 minutes and grow with each chapter (`make site`)
+    env = {"UNIMODEL_PROFILE": "quick", **os.environ, "SITE_URL": f"http://127.0.0.1:{port}/", "NO_MKDOCS_2_WARNING": "1"}
     result = subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(site)],
         cwd=ROOT,

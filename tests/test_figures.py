@@ -92,3 +92,22 @@ def test_results_are_cached_too(chapter, monkeypatch):
     assert registry.compute_result("test-result") == {"value": 3.5}
     assert registry.compute_result("test-result") == {"value": 3.5}
     assert calls == [1]
+
+
+def test_each_profile_has_its_own_cache_entry(chapter, monkeypatch):
+    module = chapter(slope=1)
+    monkeypatch.setenv("UNIMODEL_PROFILE", "full")
+    full = registry.render_figure("test/line", "en")
+    monkeypatch.setenv("UNIMODEL_PROFILE", "quick")
+    quick = registry.render_figure("test/line", "en")
+    assert full != quick and module.CALLS == ["en", "en"]
+
+
+def test_the_profile_picks_the_budget(monkeypatch):
+    monkeypatch.delenv("UNIMODEL_PROFILE", raising=False)
+    assert registry.profile() == "full" and registry.budget(full=40, quick=2) == 40
+    monkeypatch.setenv("UNIMODEL_PROFILE", "quick")
+    assert registry.budget(full=40, quick=2) == 2
+    monkeypatch.setenv("UNIMODEL_PROFILE", "fast")
+    with pytest.raises(ValueError, match="UNIMODEL_PROFILE must be one of full, quick, got 'fast'"):
+        registry.budget(full=40, quick=2)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import filecmp
 import importlib.util
 import json
+import os
 import re
 from contextlib import contextmanager
 from html.parser import HTMLParser
@@ -49,6 +50,25 @@ def test_build_stops_with_advice_when_mathjax_is_missing(tmp_path: Path, monkeyp
     monkeypatch.setattr(hooks, "MATHJAX_DIR", tmp_path / "node_modules" / "mathjax" / "es5")
     with pytest.raises(PluginError, match="npm ci"):
         hooks._require_mathjax()
+
+
+def test_a_quick_build_says_so_on_every_page_with_computed_content(built_site: Path) -> None:
+    quick = os.environ.get("UNIMODEL_PROFILE", "quick") == "quick"  # conftest's default
+    for page, notice in (("vae/index.html", "快速构建"), ("gan/index.html", "快速构建"), ("en/vae/index.html", "Quick build"), ("en/gan/index.html", "Quick build")):
+        assert (notice in (built_site / page).read_text(encoding="utf-8")) == quick, page
+    assert "快速构建" not in (built_site / "index.html").read_text(encoding="utf-8"), "the home page shows nothing computed"
+
+
+def test_the_quick_notice_goes_under_the_title(monkeypatch) -> None:
+    from unimodel.docs_hooks import _with_quick_notice
+
+    page = "# 标题\n\n正文 [[vae-nll.gain:.1f]]\n"
+    monkeypatch.setenv("UNIMODEL_PROFILE", "quick")
+    noticed = _with_quick_notice(page, "zh")
+    assert noticed.startswith("# 标题\n\n!!! warning \"快速构建\"") and noticed.endswith("正文 [[vae-nll.gain:.1f]]\n")
+    assert _with_quick_notice("# Title\n\nNo numbers here.\n", "en") == "# Title\n\nNo numbers here.\n"
+    monkeypatch.setenv("UNIMODEL_PROFILE", "full")
+    assert _with_quick_notice(page, "zh") == page
 
 
 class _References(HTMLParser):

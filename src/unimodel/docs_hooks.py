@@ -22,6 +22,11 @@ What each hook does:
     ``node_modules/mathjax/es5/`` to the site as generated files: ``docs/``
     never holds a copy, no page needs a CDN.
 
+``on_page_markdown``
+    Writes the computed numbers into the page (``[[result.key:format]]``)
+    and, when the build's profile is quick (``UNIMODEL_PROFILE``), a warning
+    under the title that the page's numbers do not support its text.
+
 ``on_page_content``
     On notebook pages, removes the MathJax 2 and mermaid ``<script>`` blocks
     nbconvert adds (both load from a CDN); the site's MathJax typesets the
@@ -242,14 +247,35 @@ def on_files(files: Files, config: MkDocsConfig) -> Files:
     return files
 
 
+# at the top of a page with computed numbers or figures, when the build's profile is "quick"
+QUICK_NOTICE = {
+    "zh": '!!! warning "快速构建"\n    本页用 `UNIMODEL_PROFILE=quick` 构建：每个模型只训练了几轮，'
+    "页面上的数字和图只用来检查构建能否走通，不代表正文的结论。完整版本请用 `make site` 或 `make serve` 构建。\n",
+    "en": '!!! warning "Quick build"\n    This page was built with `UNIMODEL_PROFILE=quick`: every model trained for a few '
+    "epochs only, so its numbers and figures check that the build works and do not support the text. "
+    "Build the full version with `make site` or `make serve`.\n",
+}
+
+
+def _with_quick_notice(markdown: str, language: str) -> str:
+    """``markdown`` with the quick-build warning after its title, if it shows anything computed."""
+    from unimodel.figures.registry import PLACEHOLDER, profile
+
+    if profile() != "quick" or not (PLACEHOLDER.search(markdown) or "](figures/" in markdown):
+        return markdown
+    title, newline, body = markdown.partition("\n") if markdown.startswith("# ") else ("", "", markdown)
+    return f"{title}{newline}\n{QUICK_NOTICE[language]}\n{body}"
+
+
 def on_page_markdown(markdown: str, page: Page, config: MkDocsConfig, files: Files) -> str:
     """Write the computed numbers into the page: ``[[result.key:format]]``."""
     from unimodel.figures.registry import substitute_results
 
     try:
-        return substitute_results(markdown, _site_assets(config.docs_dir)["results"], page.file.src_uri)
+        markdown = substitute_results(markdown, _site_assets(config.docs_dir)["results"], page.file.src_uri)
     except KeyError as error:
         raise PluginError(str(error.args[0])) from None
+    return _with_quick_notice(markdown, _current_language(config))
 
 
 # --------------------------------------------------------------- on_page_content

@@ -20,7 +20,7 @@ from torch import nn
 
 from unimodel import gan2d, metrics
 from unimodel.data import DIGIT_LEVELS, digits_splits
-from unimodel.figures.registry import figure, result
+from unimodel.figures.registry import budget, figure, result
 from unimodel.figures.style import PALETTE, show_images, tr
 from unimodel.mixtures import MIXTURES
 from unimodel.models.gan import GAN, GANConfig, discriminator_loss, generator_loss, train_defaults
@@ -30,7 +30,8 @@ from unimodel.training import TrainConfig, fit
 
 BUILD_SEEDS = (0,)  # seeds trained for the page's table (the bench runs more)
 TABLE = (("ring", "gan"), ("ring", "r1"), ("grid", "gan"), ("grid", "r1"), ("grid", "pacgan"))  # (mixture, variant) rows trained at build
-SHORT = {"epochs": 10}  # the budget of the ablations: 2000 steps
+EPOCHS = budget(full=train_defaults("ring")["epochs"], quick=2)  # the benchmark's budget: 40 epochs of 200 steps
+SHORT = {"epochs": budget(full=10, quick=1)}  # the budget of the ablations: 2000 steps
 SEED = 0
 LABELS = {"gan": "GAN", "r1": "GAN + R1", "pacgan": "PacGAN4"}
 COLORS = {"gan": PALETTE[0], "r1": PALETTE[2], "pacgan": PALETTE[1]}
@@ -48,7 +49,7 @@ def run_2d(dataset: str, variant: str, seed: int = SEED, **changes) -> Run:
     """A benchmark configuration, with ``changes`` to its TrainConfig (``turns``) or GANConfig (``loss``)."""
     train_fields = set(TrainConfig.__dataclass_fields__)
     model = gan2d.model_config(variant, dataset, **{k: v for k, v in changes.items() if k not in train_fields})
-    train = gan2d.train_config(dataset, seed, **{k: v for k, v in changes.items() if k in train_fields})
+    train = gan2d.train_config(dataset, seed, **{"epochs": EPOCHS, **{k: v for k, v in changes.items() if k in train_fields}})
     return cached_run("gan", model, train, data=dataset, record=gan2d.snapshot)
 
 
@@ -59,7 +60,7 @@ def _scored(dataset: str, variant: str, seed: int = SEED, **changes) -> dict:
 @result("gan-benchmark")
 def benchmark() -> dict:
     """Our rows of PacGAN's Table 1: each variant on each mixture, over BUILD_SEEDS."""
-    table: dict = {"seeds": len(BUILD_SEEDS), "published": PUBLISHED, "epochs": train_defaults("ring")["epochs"], "lr": train_defaults("ring")["lr"], "r1_weight": gan2d.R1_WEIGHT}
+    table: dict = {"seeds": len(BUILD_SEEDS), "published": PUBLISHED, "epochs": EPOCHS, "lr": train_defaults("ring")["lr"], "r1_weight": gan2d.R1_WEIGHT}
     for dataset, variant in TABLE:
         rows = [{"dataset": dataset, **_scored(dataset, variant, seed)} for seed in BUILD_SEEDS]
         summary = gan2d.summarize(rows)
@@ -90,8 +91,7 @@ def _scatter(ax, points, dataset: str, color=PALETTE[0], title: str | None = Non
 def snapshots(lang: str):
     """Generated points over training, plain GAN and GAN + R1, on both mixtures."""
     rows = [(d, v) for d in gan2d.DATASETS for v in ("gan", "r1")]
-    epochs = train_defaults("ring")["epochs"]
-    shown = sorted({1, 2, epochs // 8, epochs // 4, epochs // 2, epochs})
+    shown = sorted({e for e in (1, 2, EPOCHS // 8, EPOCHS // 4, EPOCHS // 2, EPOCHS) if e >= 1})
     fig, axes = plt.subplots(len(rows), len(shown), figsize=(1.9 * len(shown), 2.0 * len(rows)))
     for r, (dataset, variant) in enumerate(rows):
         history = run_2d(dataset, variant).result.history
@@ -301,7 +301,7 @@ def turns_figure(lang: str):
 # ------------------------------------------------------------------ digits
 
 
-DIGITS_TRAIN = TrainConfig(**{**train_defaults("digits"), "seed": SEED, "device": "cpu"})
+DIGITS_TRAIN = TrainConfig(**{**train_defaults("digits"), "epochs": budget(full=train_defaults("digits")["epochs"], quick=2), "seed": SEED, "device": "cpu"})
 
 
 def digits_run() -> Run:

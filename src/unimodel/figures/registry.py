@@ -7,13 +7,20 @@ language gets the figure drawn with its own labels) and writes a number as
 ``[[chapter-name.key:.1f]]``. Each item is cached under a hash of its
 module's code (and of everything it imports from unimodel), so editing a
 model re-renders exactly the figures that depend on it.
+
+``$UNIMODEL_PROFILE`` sets the budget of every experiment: ``full`` (the
+default) trains what the chapters discuss; ``quick`` trains for a few epochs
+only, so that the tests can build every page in minutes. Chapter modules
+choose their epochs with ``budget(full=..., quick=...)``; the profile is part
+of every cache key, and each page built quick says so at its top.
 """
 
 from __future__ import annotations
 
 import importlib
-import re
 import logging
+import os
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,6 +32,20 @@ from unimodel.figures import style
 LANGUAGES = ("zh", "en")
 CHAPTERS = ("unimodel.figures.vae", "unimodel.figures.gan")
 log = logging.getLogger(__name__)
+PROFILES = ("full", "quick")
+
+
+def profile() -> str:
+    """The experiments' budget, ``$UNIMODEL_PROFILE``: "full" (the default) or "quick"."""
+    name = os.environ.get("UNIMODEL_PROFILE", "full")
+    if name not in PROFILES:
+        raise ValueError(f"UNIMODEL_PROFILE must be one of {', '.join(PROFILES)}, got {name!r}")
+    return name
+
+
+def budget(full, quick):
+    """``full`` under the full profile, ``quick`` under the quick one (epochs, samples, ...)."""
+    return quick if profile() == "quick" else full
 
 
 @dataclass(frozen=True)
@@ -67,7 +88,7 @@ def render_figure(name: str, lang: str) -> Path:
     """The cached PNG of figure ``name`` in language ``lang``, drawn on a miss."""
     load_chapters()
     item = FIGURES[name]
-    key = cache.artifact_key(item.module, "figure", name, lang)
+    key = cache.artifact_key(item.module, "figure", name, lang, profile())
 
     def produce(tmp: str) -> None:
         started = time.perf_counter()
@@ -82,7 +103,7 @@ def compute_result(name: str) -> dict:
     """The cached numbers of result ``name``."""
     load_chapters()
     item = RESULTS[name]
-    return cache.cached_json("results", f"{name}-{cache.artifact_key(item.module, 'result', name)}", item.function)
+    return cache.cached_json("results", f"{name}-{cache.artifact_key(item.module, 'result', name, profile())}", item.function)
 
 
 def manifest(notebooks: list[Path] = ()) -> dict:

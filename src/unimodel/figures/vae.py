@@ -15,13 +15,13 @@ from matplotlib import pyplot as plt
 
 from unimodel import metrics
 from unimodel.data import digits_splits
-from unimodel.figures.registry import figure, result
+from unimodel.figures.registry import budget, figure, result
 from unimodel.figures.style import PALETTE, show_images, tr
 from unimodel.models.vae import reparameterize_uniform
 from unimodel.runs import Run, cached_run
 from unimodel.training import TrainConfig
 
-TRAIN = TrainConfig(epochs=1000, batch_size=64, lr=1e-3, optimizer="adamax", patience=20, seed=0)
+TRAIN = TrainConfig(epochs=budget(full=1000, quick=3), batch_size=64, lr=1e-3, optimizer="adamax", patience=20, seed=0)
 RUNS = {
     "recommended": {},  # VAEConfig's defaults: discretized-logistic pixels, D = 16, 256 hidden units
     "reference": {"likelihood": "categorical"},  # the protocol's reference model: a free categorical per pixel
@@ -30,7 +30,7 @@ RUNS = {
     "l2-with-kl": {"likelihood": "gaussian", "kl_weight": 1.0},  # the same model with the KL term
     "uniform": {"posterior": "uniform"},  # q(z|x) = U(c - w, c + w) instead of a Gaussian
 }
-IS_SAMPLES = 5000  # K for the importance-sampling estimate of log p(x)
+IS_SAMPLES = budget(full=5000, quick=50)  # K for the importance-sampling estimate of log p(x)
 SEED = 0
 
 
