@@ -287,9 +287,13 @@ def main(argv: list[str] | None = None) -> int:
             train = parser._subparsers._group_actions[0].choices["train"]
             spec = model_spec(argv[1])
             _add_config_flags(train, spec.config_cls, "model")
-            if defaults := spec.train_defaults("digits"):
-                shown = ", ".join(f"--{k.replace('_', '-')} {v}" for k, v in defaults.items())
-                train.epilog = f"{argv[1]} trains with its own defaults, which flags override: {shown} (--epochs for the digits; fewer on 2-D data)"
+            digits, points = spec.train_defaults("digits"), spec.train_defaults("ring")
+            if digits or points:
+                def shown(defaults: dict) -> str:
+                    return ", ".join(f"--{k.replace('_', '-')} {v}" for k, v in defaults.items())
+
+                per_data = f"on the digits {shown(digits)}" + (f"; on ring and grid {shown(points)}" if points != digits else "")
+                train.epilog = f"{argv[1]} trains with its own defaults, which flags override: {per_data}"
         args = parser.parse_args(argv)
         args.run_command(args)
     except (UsageError, CheckpointError, ValueError) as error:

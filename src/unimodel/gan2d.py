@@ -17,7 +17,8 @@ from pathlib import Path
 
 import torch
 
-from unimodel.mixtures import EVAL_SIZE, MIXTURES, mode_metrics
+from unimodel.data import load_splits
+from unimodel.mixtures import MIXTURES
 from unimodel.runs import Run, train_run
 from unimodel.training import TrainConfig
 
@@ -59,10 +60,9 @@ def train_config(dataset: str, seed: int, **changes) -> TrainConfig:
     return TrainConfig(**{**train_defaults(dataset), "seed": seed, "device": "cpu", **changes})
 
 
-def score(run: Run, dataset: str, seed: int) -> dict:
+def score(run: Run, seed: int) -> dict:
     """PacGAN's metrics of 2500 samples drawn with ``seed``, and the training time."""
-    points = run.spec.sample(run.model, EVAL_SIZE, torch.Generator().manual_seed(seed)).cpu()
-    return {**mode_metrics(points, MIXTURES[dataset]), "seconds": run.result.seconds}
+    return {**run.spec.evaluate(run.model, load_splits(run.data), seed=seed), "seconds": run.result.seconds}
 
 
 def run_seed(dataset: str, variant: str, seed: int, out: Path | None = None, progress: bool = True) -> dict:
@@ -70,7 +70,7 @@ def run_seed(dataset: str, variant: str, seed: int, out: Path | None = None, pro
     with tempfile.TemporaryDirectory(prefix="unimodel-gan2d-") as tmp:
         folder = out / f"{dataset}-{variant}-seed{seed}" if out else Path(tmp)
         run = train_run("gan", model_config(variant, dataset), train_config(dataset, seed), folder, data=dataset, progress=progress)
-        return {"dataset": dataset, "variant": variant, "seed": seed, **score(run, dataset, seed)}
+        return {"dataset": dataset, "variant": variant, "seed": seed, **score(run, seed)}
 
 
 def summarize(rows: list[dict]) -> dict:

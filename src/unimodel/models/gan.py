@@ -26,6 +26,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from unimodel.data import DIGIT_LEVELS, DIGIT_SIDE, Splits
+from unimodel.metrics import generated_scores
 from unimodel.models import ModelSpec
 
 LOSSES = ("non-saturating", "minimax")
@@ -187,17 +188,6 @@ class GAN(nn.Module):
         return samples
 
 
-def evaluate(model: GAN, splits: Splits, seed: int = 0, **_options) -> dict:
-    """Points: PacGAN's mode metrics of 2500 samples. Images: how the judge classifier reads 1000 samples."""
-    from unimodel import metrics
-    from unimodel.mixtures import EVAL_SIZE, mode_metrics
-
-    generator = torch.Generator().manual_seed(seed)
-    if splits.mixture is not None:
-        return {"samples": EVAL_SIZE, **mode_metrics(model.sample(EVAL_SIZE, generator).cpu(), splits.mixture)}
-    return {"samples": 1000, **metrics.sample_scores(model.sample(1000, generator).cpu().numpy())}
-
-
 def train_defaults(data: str) -> dict:
     """Training settings that work for a GAN (the loop's defaults suit the VAE)."""
     if data in ("ring", "grid"):  # 100,000 points: 200 steps per epoch
@@ -209,7 +199,7 @@ SPEC = ModelSpec(
     config_cls=GANConfig,
     model_cls=GAN,
     validate=None,  # no likelihood to hold out: a GAN keeps its last weights
-    evaluate=evaluate,
+    evaluate=lambda model, splits, seed=0, **_options: generated_scores(model.sample, splits, seed),
     sample=lambda model, n, generator: model.sample(n, generator),
     train_defaults=train_defaults,
 )
