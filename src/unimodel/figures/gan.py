@@ -20,7 +20,7 @@ from torch import nn
 
 from unimodel import gan2d, metrics
 from unimodel.data import DIGIT_LEVELS, digits_splits
-from unimodel.figures.registry import budget, figure, result
+from unimodel.figures.registry import budget, compute_result, figure, result
 from unimodel.figures.style import PALETTE, show_images, tr
 from unimodel.mixtures import MIXTURES
 from unimodel.models.gan import GAN, GANConfig, discriminator_loss, generator_loss, train_defaults
@@ -54,7 +54,7 @@ def run_2d(dataset: str, variant: str, seed: int = SEED, **changes) -> Run:
 
 
 def _scored(dataset: str, variant: str, seed: int = SEED, **changes) -> dict:
-    return gan2d.score(run_2d(dataset, variant, seed, **changes), dataset, seed)
+    return gan2d.score(run_2d(dataset, variant, seed, **changes), seed)
 
 
 @result("gan-benchmark")
@@ -176,7 +176,8 @@ class _DiscriminatorAlone(nn.Module):
         return discriminator_loss(self.net(real).squeeze(1), self.net(fake).squeeze(1)), {}
 
 
-def _optimal_discriminator() -> dict:
+@result("gan-optimal-discriminator")
+def optimal_discriminator() -> dict:
     set_seed(SEED)
     model = _DiscriminatorAlone()
     real = torch.randn(20_000, 1, generator=torch.Generator().manual_seed(SEED))
@@ -208,14 +209,9 @@ def _optimal_discriminator() -> dict:
     }
 
 
-@result("gan-optimal-discriminator")
-def optimal_discriminator() -> dict:
-    return _optimal_discriminator()
-
-
 @figure("gan/optimal-discriminator")
 def optimal_discriminator_figure(lang: str):
-    r = _optimal_discriminator()
+    r = compute_result("gan-optimal-discriminator")
     x = np.array(r["x"])
     fig, ax = plt.subplots(figsize=(6, 3.3))
     normal = np.exp(-x**2 / 2) / np.sqrt(2 * np.pi)
@@ -269,7 +265,7 @@ def saturation_figure(lang: str):
     # the gradient with respect to D's logit l, where D = sigmoid(l): minimax -D, non-saturating -(1 - D)
     axes[1].plot(d, d, color=PALETTE[3], label=tr(lang, "极小极大：|∂/∂l| = D", "minimax: |∂/∂l| = D"))
     axes[1].plot(d, 1 - d, color=PALETTE[0], label=tr(lang, "非饱和：|∂/∂l| = 1 − D", "non-saturating: |∂/∂l| = 1 − D"))
-    start = _gradient_at_start()
+    start = compute_result("gan-saturation")["start"]
     axes[1].axvline(start["d_fake"], color="gray", ls=":", lw=1)
     axes[1].set_xlabel("D(G(z))")
     axes[1].set_title(tr(lang, "对判别器 logit 的梯度大小；点线：训练开始时", "gradient size w.r.t. D's logit; dotted: at the start"), fontsize=9)
