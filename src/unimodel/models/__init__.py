@@ -18,7 +18,7 @@ from torch import nn
 
 from unimodel.data import Splits
 
-MODELS = {"vae": "unimodel.models.vae", "gan": "unimodel.models.gan"}
+MODELS = {"vae": "unimodel.models.vae", "gan": "unimodel.models.gan", "diffusion": "unimodel.models.diffusion"}
 
 
 @dataclass(frozen=True)

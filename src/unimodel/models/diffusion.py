@@ -1,0 +1,217 @@
+"""Denoising diffusion probabilistic models (DDPM; Ho et al. 2020, arXiv 2006.11239).
+
+The forward process destroys data in T small Gaussian steps,
+q(x_t | x_{t-1}) = N(sqrt(1 - beta_t) x_{t-1}, beta_t I). With
+alpha_t = 1 - beta_t and alpha_bar_t = prod_{s <= t} alpha_s, x_t can be drawn
+from x_0 in one go: x_t = sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps.
+A network eps_theta(x_t, t) learns to predict the noise eps that was added
+(the "simple" loss, a mean squared error), and sampling runs the chain
+backwards from pure noise x_T ~ N(0, I), one reverse step per t, each step
+adding fresh noise.
+
+The network is an MLP with residual layers, told t by a sinusoidal
+embedding added at every layer; it reads 2-D points or the 64 pixels of an
+8x8 digit (scaled to [-1, 1]). The schedule is the paper's by default:
+T = 1000, beta linear from 1e-4 to 0.02. With fewer steps both ends are
+scaled by 1000 / T, as in the linear schedule of improved DDPM (Nichol &
+Dhariwal 2021, arXiv 2102.09672), so that alpha_bar_T stays near zero.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from unimodel.data import DIGIT_LEVELS, DIGIT_SIDE, Splits
+from unimodel.metrics import generated_scores
+from unimodel.models import ModelSpec
+
+
+@dataclass
+class DiffusionConfig:
+    data_dim: int = 2  # values per example: 2 for the 2-D mixtures, 64 for the 8x8 digits
+    steps: int = 1000  # T, the number of noising steps (the paper's 1000; fewer sample faster)
+    beta_start: float = 1e-4  # beta_1 when T = 1000 (scaled by 1000 / T otherwise)
+    beta_end: float = 0.02  # beta_T when T = 1000 (scaled by 1000 / T otherwise)
+    hidden: int = 256  # width of the noise-predicting MLP
+    layers: int = 4  # residual layers of the MLP
+    time_dim: int = 64  # size of the sinusoidal embedding of t
+
+    def __post_init__(self) -> None:
+        if self.data_dim not in (2, DIGIT_SIDE * DIGIT_SIDE):
+            raise ValueError(f"data_dim must be 2 (points) or {DIGIT_SIDE * DIGIT_SIDE} (8x8 images), got {self.data_dim}")
+        if min(self.steps, self.hidden, self.layers, self.time_dim) < 1 or self.time_dim % 2:
+            raise ValueError("steps, hidden, layers and time_dim must be positive, and time_dim even")
+        if not 0 < self.beta_start <= self.beta_end:
+            raise ValueError(f"need 0 < beta_start <= beta_end, got {self.beta_start} and {self.beta_end}")
+        if self.beta_end * 1000 / self.steps >= 1:
+            raise ValueError(f"{self.steps} steps scale beta_end to {self.beta_end * 1000 / self.steps:g}, which must stay below 1: use more steps")
+
+    @property
+    def images(self) -> bool:
+        return self.data_dim != 2
+
+
+# --8<-- [start:schedule]
+def linear_betas(steps: int, beta_start: float = 1e-4, beta_end: float = 0.02) -> torch.Tensor:
+    """beta_1 .. beta_T, linear; the ends are given for T = 1000 and scaled by 1000 / T."""
+    scale = 1000 / steps
+    return torch.linspace(beta_start * scale, beta_end * scale, steps, dtype=torch.float64)
+
+
+def alpha_bars(betas: torch.Tensor) -> torch.Tensor:
+    r"""$\bar\alpha_t = \prod_{s=1}^{t} (1 - \beta_s)$, for t = 1 .. T."""
+    return torch.cumprod(1 - betas, dim=0)
+# --8<-- [end:schedule]
+
+
+def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
+    """Sines and cosines of t at geometrically spaced frequencies (the Transformer's positions): (B,) -> (B, dim)."""
+    half = dim // 2
+    frequencies = torch.exp(-math.log(10_000) * torch.arange(half, device=t.device) / half)  # (half,)
+    angles = t.float()[:, None] * frequencies[None]  # (B, half)
+    return torch.cat([angles.sin(), angles.cos()], dim=1)
+
+
+class Denoiser(nn.Module):
+    """eps_theta(x_t, t): residual MLP layers, each told t."""
+
+    def __init__(self, config: DiffusionConfig):
+        super().__init__()
+        self.time_dim = config.time_dim
+        self.time = nn.Sequential(nn.Linear(config.time_dim, config.hidden), nn.SiLU(), nn.Linear(config.hidden, config.hidden))
+        self.input = nn.Linear(config.data_dim, config.hidden)
+        self.layers = nn.ModuleList(nn.Sequential(nn.SiLU(), nn.Linear(config.hidden, config.hidden)) for _ in range(config.layers))
+        self.output = nn.Sequential(nn.SiLU(), nn.Linear(config.hidden, config.data_dim))
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        time = self.time(timestep_embedding(t, self.time_dim))  # (B, hidden)
+        h = self.input(x)  # (B, hidden)
+        for layer in self.layers:
+            h = h + layer(h + time)
+        return self.output(h)  # (B, data_dim)
+
+
+class Diffusion(nn.Module):
+    """The noise schedule, the noise predictor, the training loss and the reverse chain."""
+
+    def __init__(self, config: DiffusionConfig):
+        super().__init__()
+        self.config = config
+        betas = linear_betas(config.steps, config.beta_start, config.beta_end)
+        # buffers move with the model to its device; not saved (persistent=False): the config rebuilds them.
+        # Index t - 1 for step t. 1 - alpha_bar is taken in float64: float32 loses most of its digits near t = 1
+        self.register_buffer("betas", betas.float(), persistent=False)
+        self.register_buffer("alpha_bars", alpha_bars(betas).float(), persistent=False)
+        self.register_buffer("one_minus_alpha_bars", (1 - alpha_bars(betas)).float(), persistent=False)
+        self.net = Denoiser(config)
+
+    @property
+    def steps(self) -> int:
+        return self.config.steps
+
+    def as_input(self, x: torch.Tensor) -> torch.Tensor:
+        """Training data as the network sees it: points unchanged, pixel levels 0..16 scaled to [-1, 1]."""
+        return x.float() / (DIGIT_LEVELS - 1) * 2 - 1 if self.config.images else x.float()
+
+    def as_output(self, x: torch.Tensor) -> torch.Tensor:
+        """Samples as the package hands them out: points unchanged, images as intensities in [0, 1]."""
+        return ((x + 1) / 2).clamp(0, 1) if self.config.images else x
+
+    def _noise(self, shape, generator: torch.Generator | None) -> torch.Tensor:
+        return torch.randn(shape, generator=generator).to(self.betas.device)
+
+    # --8<-- [start:forward-process]
+    def q_sample(self, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        """x_t drawn from q(x_t | x_0) in one step, for a batch of steps t (B,) in 1 .. T."""
+        alpha_bar, one_minus = self.alpha_bars[t - 1][:, None], self.one_minus_alpha_bars[t - 1][:, None]  # (B, 1)
+        return alpha_bar.sqrt() * x0 + one_minus.sqrt() * noise  # $x_t = \sqrt{\bar\alpha_t}\,x_0 + \sqrt{1-\bar\alpha_t}\,\epsilon$
+    # --8<-- [end:forward-process]
+
+    # --8<-- [start:loss]
+    def loss(self, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        r"""The simple loss $\lVert \epsilon - \epsilon_\theta(x_t, t) \rVert^2$, averaged over the batch and the dimensions."""
+        return F.mse_loss(self.net(self.q_sample(x0, t, noise), t), noise)
+
+    def forward(self, batch: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, dict[str, float]]:
+        x0 = self.as_input(batch[0])
+        t = torch.randint(1, self.steps + 1, (len(x0),), device=x0.device)  # one random step per example, not a walk through all of them
+        loss = self.loss(x0, t, torch.randn_like(x0))
+        return loss, {}
+    # --8<-- [end:loss]
+
+    # --8<-- [start:reverse-step]
+    def predict_x0(self, x: torch.Tensor, t: int, eps: torch.Tensor) -> torch.Tensor:
+        r"""The network's guess of the clean data: $\hat x_0 = (x_t - \sqrt{1-\bar\alpha_t}\,\epsilon_\theta) / \sqrt{\bar\alpha_t}$."""
+        return (x - self.one_minus_alpha_bars[t - 1].sqrt() * eps) / self.alpha_bars[t - 1].sqrt()
+
+    def reverse_step(self, x: torch.Tensor, t: int, eps: torch.Tensor, noise: torch.Tensor | None) -> torch.Tensor:
+        """x_{t-1} from x_t and the predicted noise; ``noise=None`` keeps only the mean (the ablation)."""
+        beta = self.betas[t - 1]
+        mean = (x - beta / self.one_minus_alpha_bars[t - 1].sqrt() * eps) / (1 - beta).sqrt()  # $\mu_\theta = \frac{1}{\sqrt{\alpha_t}}\big(x_t - \frac{\beta_t}{\sqrt{1-\bar\alpha_t}}\epsilon_\theta\big)$
+        if noise is None or t == 1:
+            return mean
+        return mean + beta.sqrt() * noise  # $x_{t-1} = \mu_\theta + \sigma_t z$, $\sigma_t^2 = \beta_t$
+    # --8<-- [end:reverse-step]
+
+    # --8<-- [start:elbo]
+    def posterior_mean(self, x0: torch.Tensor, x_t: torch.Tensor, t: int) -> torch.Tensor:
+        r"""The mean of $q(x_{t-1} \mid x_t, x_0)$, what each reverse step should hit."""
+        beta = self.betas[t - 1]
+        alpha_bar_prev, one_minus_prev = (self.alpha_bars[t - 2], self.one_minus_alpha_bars[t - 2]) if t > 1 else (1.0, 0.0)
+        # $\tilde\mu_t = \frac{\sqrt{\bar\alpha_{t-1}}\beta_t}{1-\bar\alpha_t} x_0 + \frac{\sqrt{\alpha_t}(1-\bar\alpha_{t-1})}{1-\bar\alpha_t} x_t$
+        return (alpha_bar_prev**0.5 * beta * x0 + (1 - beta).sqrt() * one_minus_prev * x_t) / self.one_minus_alpha_bars[t - 1]
+
+    def elbo_weights(self) -> torch.Tensor:
+        r"""$\lambda_t$ for t = 1 .. T: the bound's term $L_{t-1}$ (t >= 2) is $\lambda_t \lVert \epsilon - \epsilon_\theta \rVert^2$ plus a constant."""
+        alphas = 1 - self.betas
+        return self.betas / (2 * alphas * self.one_minus_alpha_bars)  # $\lambda_t = \frac{\beta_t^2}{2\sigma_t^2\alpha_t(1-\bar\alpha_t)}$ with $\sigma_t^2 = \beta_t$
+    # --8<-- [end:elbo]
+
+    @torch.no_grad()
+    def sample_chain(
+        self, n: int, generator: torch.Generator | None = None, add_noise: bool = True, keep: tuple[int, ...] = ()
+    ) -> tuple[torch.Tensor, dict[int, tuple[torch.Tensor, torch.Tensor]]]:
+        """Run the reverse chain from x_T ~ N(0, I) for n samples.
+
+        Returns x_0 in the network's scale, and for each t in ``keep``
+        the pair (x_t, predicted x_0) in the output scale (see ``as_output``).
+        ``add_noise=False`` drops the fresh noise of every reverse step.
+        """
+        training = self.training
+        self.eval()
+        x = self._noise((n, self.config.data_dim), generator)  # x_T
+        kept = {}
+        for t in range(self.steps, 0, -1):
+            eps = self.net(x, torch.full((n,), t, device=x.device))
+            if t in keep:
+                kept[t] = (self.as_output(x), self.as_output(self.predict_x0(x, t, eps)))
+            noise = self._noise(x.shape, generator) if add_noise else None
+            x = self.reverse_step(x, t, eps, noise)
+        self.train(training)
+        return x, kept
+
+    def sample(self, n: int, generator: torch.Generator | None = None, add_noise: bool = True) -> torch.Tensor:
+        """n samples: points (n, 2), or images (n, 64) with intensities in [0, 1]; T network passes."""
+        return self.as_output(self.sample_chain(n, generator, add_noise)[0])
+
+
+def train_defaults(data: str) -> dict:
+    """Training settings that work for a DDPM: Adam with a cosine decay, the last weights kept."""
+    if data in ("ring", "grid"):  # 100,000 points: 200 steps per epoch
+        return {"optimizer": "adam", "lr": 2e-3, "batch_size": 500, "epochs": 20, "schedule": "cosine", "patience": 0}
+    return {"optimizer": "adam", "lr": 1e-3, "batch_size": 100, "epochs": 1000, "schedule": "cosine", "patience": 0}
+
+
+SPEC = ModelSpec(
+    config_cls=DiffusionConfig,
+    model_cls=Diffusion,
+    validate=None,  # the simple loss is a noisy score: the last weights are kept
+    evaluate=lambda model, splits, seed=0, **_options: generated_scores(model.sample, splits, seed),
+    sample=lambda model, n, generator: model.sample(n, generator),
+    train_defaults=train_defaults,
+)
