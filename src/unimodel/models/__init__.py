@@ -18,7 +18,12 @@ from torch import nn
 
 from unimodel.data import Splits
 
-MODELS = {"vae": "unimodel.models.vae", "gan": "unimodel.models.gan", "diffusion": "unimodel.models.diffusion"}
+MODELS = {
+    "vae": "unimodel.models.vae",
+    "gan": "unimodel.models.gan",
+    "pixelcnn": "unimodel.models.pixelcnn",
+    "diffusion": "unimodel.models.diffusion",
+}
 
 
 @dataclass(frozen=True)
