@@ -21,7 +21,7 @@ from torch import nn
 from unimodel import gan2d, metrics
 from unimodel.data import DIGIT_LEVELS, digits_splits
 from unimodel.figures.registry import budget, compute_result, figure, result
-from unimodel.figures.style import PALETTE, show_images, tr
+from unimodel.figures.style import PALETTE, show_images, show_points, tr
 from unimodel.mixtures import MIXTURES
 from unimodel.models.gan import GAN, GANConfig, discriminator_loss, generator_loss, train_defaults
 from unimodel.runs import Run, cached_run
@@ -73,18 +73,7 @@ def benchmark() -> dict:
 
 
 def _scatter(ax, points, dataset: str, color=PALETTE[0], title: str | None = None) -> None:
-    means = MIXTURES[dataset].means
-    ax.scatter(means[:, 0], means[:, 1], s=40, facecolors="none", edgecolors=PALETTE[3], linewidths=0.8, zorder=3)
-    points = np.asarray(points)
-    ax.scatter(points[:, 0], points[:, 1], s=3, color=color, alpha=0.5, linewidths=0)
-    limit = 1.6 if dataset == "ring" else 5.5
-    ax.set_xlim(-limit, limit)
-    ax.set_ylim(-limit, limit)
-    ax.set_aspect("equal")
-    ax.set_xticks([])
-    ax.set_yticks([])
-    if title:
-        ax.set_title(title, fontsize=9)
+    show_points(ax, points, MIXTURES[dataset].means, 1.6 if dataset == "ring" else 5.5, color, title)
 
 
 @figure("gan/snapshots")

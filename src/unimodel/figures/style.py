@@ -71,6 +71,20 @@ def show_images(ax, images: np.ndarray, rows: int, title: str | None = None) -> 
         ax.set_title(title)
 
 
+def show_points(ax, points, means, limit: float, color: str = PALETTE[0], title: str | None = None) -> None:
+    """A scatter of 2-D points over the circled centres ``means`` of a mixture's modes, in the square [-limit, limit]^2."""
+    means, points = np.asarray(means), np.asarray(points)
+    ax.scatter(means[:, 0], means[:, 1], s=40, facecolors="none", edgecolors=PALETTE[3], linewidths=0.8, zorder=3)
+    ax.scatter(points[:, 0], points[:, 1], s=3, color=color, alpha=0.5, linewidths=0)
+    ax.set_xlim(-limit, limit)
+    ax.set_ylim(-limit, limit)
+    ax.set_aspect("equal")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title:
+        ax.set_title(title, fontsize=9)
+
+
 def save(fig, path: str | Path) -> None:
     """Write a figure as PNG, atomically, without metadata that changes between runs."""
     atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", bbox_inches="tight", metadata={"Software": None}))
