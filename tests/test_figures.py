@@ -111,3 +111,21 @@ def test_the_profile_picks_the_budget(monkeypatch):
     monkeypatch.setenv("UNIMODEL_PROFILE", "fast")
     with pytest.raises(ValueError, match="UNIMODEL_PROFILE must be one of full, quick, got 'fast'"):
         registry.budget(full=40, quick=2)
+
+
+def test_a_chapter_edited_during_a_build_keeps_the_key_of_the_code_that_runs(tmp_path, monkeypatch):
+    """The key is the hash of the code as imported: an edit made while a long build runs must not name its artifacts."""
+    monkeypatch.syspath_prepend(str(tmp_path))
+    source = tmp_path / "edited_chapter.py"
+    source.write_text("VALUE = 1\n", encoding="utf-8")
+    monkeypatch.setattr(registry, "CHAPTERS", ("edited_chapter",))
+    cache.code_fingerprint.cache_clear()
+    try:
+        registry.load_chapters()
+        source.write_text("VALUE = 2\n", encoding="utf-8")  # edited after the import, before any figure is keyed
+        imported = cache.code_fingerprint("edited_chapter")
+        cache.code_fingerprint.cache_clear()
+        assert imported != cache.code_fingerprint("edited_chapter")
+    finally:
+        sys.modules.pop("edited_chapter", None)
+        cache.code_fingerprint.cache_clear()

@@ -30,7 +30,7 @@ from unimodel import cache
 from unimodel.figures import style
 
 LANGUAGES = ("zh", "en")
-CHAPTERS = ("unimodel.figures.vae", "unimodel.figures.gan")
+CHAPTERS = ("unimodel.figures.vae", "unimodel.figures.gan", "unimodel.figures.diffusion", "unimodel.figures.pixelcnn")
 log = logging.getLogger(__name__)
 PROFILES = ("full", "quick")
 
@@ -82,6 +82,9 @@ def result(name: str):
 def load_chapters() -> None:
     for module in CHAPTERS:
         importlib.import_module(module)
+        # hash the code now, as it was imported: a file edited during a long build must not lend
+        # its new key to an artifact the old code produced
+        cache.code_fingerprint(module)
 
 
 def render_figure(name: str, lang: str) -> Path:
