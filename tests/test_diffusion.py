@@ -51,11 +51,11 @@ class _Oracle(torch.nn.Module):
 
     def __init__(self, model: Diffusion, x0: torch.Tensor):
         super().__init__()
-        self.model, self.x0 = model, x0
+        self.alpha_bars, self.one_minus_alpha_bars, self.x0 = model.alpha_bars, model.one_minus_alpha_bars, x0
 
     def forward(self, x_t, t):
-        alpha_bar = self.model.alpha_bars[t - 1][:, None]
-        return (x_t - alpha_bar.sqrt() * self.x0) / (1 - alpha_bar).sqrt()
+        alpha_bar, one_minus = self.alpha_bars[t - 1][:, None], self.one_minus_alpha_bars[t - 1][:, None]
+        return (x_t - alpha_bar.sqrt() * self.x0) / one_minus.sqrt()
 
 
 def test_the_loss_is_zero_when_the_network_predicts_the_true_noise():
@@ -89,6 +89,31 @@ def test_each_step_of_the_bound_is_a_weighted_noise_error():
         kl = torch.distributions.kl_divergence(q, p).sum(1)
         assert torch.allclose(kl, weights[t - 1] * (noise - guess).pow(2).sum(1), rtol=1e-3)
     assert weights[0] > 40 * weights[-1]  # 0.50 against 0.0102: the bound weighs the least noisy steps most
+
+
+def test_with_the_true_noise_the_bound_is_only_the_variance_mismatch():
+    """An oracle noise predictor hits every posterior mean: each KL keeps only the cost of sigma_t^2 = beta_t against beta~_t."""
+    model = Diffusion(DiffusionConfig(data_dim=64, steps=100))
+    levels = torch.randint(0, 17, (5, 64), generator=torch.Generator().manual_seed(0))
+    model.net = _Oracle(model, model.as_input(levels))
+    bound = model.nll_bound(levels, torch.Generator().manual_seed(1))
+    betas, one_minus = model.betas.double(), model.one_minus_alpha_bars.double()
+    posterior_var = one_minus[:-1] / one_minus[1:] * betas[1:]  # beta~_t for t = 2 .. T
+    mismatch = 0.5 * 64 * (torch.log(betas[1:] / posterior_var) + posterior_var / betas[1:] - 1)
+    assert torch.allclose(bound["steps"].double(), mismatch.expand(5, -1).float().double(), rtol=1e-3, atol=1e-4)
+    # the decoder's mean is x_0 itself: a pixel loses the Gaussian's mass beyond half a bin (1/16) on each side, on one side at the ends
+    inside = torch.distributions.Normal(0.0, model.betas[0].sqrt()).cdf(torch.tensor(1 / 16))
+    edge = (levels == 0) | (levels == 16)
+    decoder = -torch.where(edge, inside.log(), (2 * inside - 1).log()).sum(1)
+    assert torch.allclose(bound["decoder"], decoder, rtol=1e-4)
+    prior = 0.5 * (model.alpha_bars[-1] * model.as_input(levels) ** 2 + one_minus[-1] - 1 - torch.log(one_minus[-1])).sum(1)
+    assert torch.allclose(bound["prior"], prior.float(), atol=1e-4)
+    assert torch.allclose(bound["total"], bound["prior"] + bound["steps"].sum(1) + bound["decoder"])
+
+
+def test_the_bound_is_for_images_only():
+    with pytest.raises(ValueError, match="images"):
+        Diffusion(DiffusionConfig()).nll_bound(torch.zeros(2, 2))
 
 
 def test_sampling_is_seeded_and_the_noise_term_matters():

@@ -92,7 +92,7 @@ def points() -> dict:
 
 @result("diffusion-digits")
 def digits() -> dict:
-    """Digits: the judge's reading, the diversity, with and without fresh noise; the chain of six samples."""
+    """Digits: the judge's reading, the diversity, with and without fresh noise; the chain of six samples; the bound on the NLL."""
     r = run("digits")
     real = digits_splits().test.x.numpy() / (DIGIT_LEVELS - 1)
     table: dict = {"train_seconds": r.result.seconds, "epochs": len(r.result.history), "steps": STEPS, "keep": list(KEEP)}
@@ -107,7 +107,20 @@ def digits() -> dict:
             "chain": {str(t): {"x_t": x_t[:6].tolist(), "x0_hat": x0_hat[:6].tolist()} for t, (x_t, x0_hat) in kept.items()},
         }
     table["diversity_ratio"] = table["no_noise"]["diversity"] / table["noise"]["diversity"]
+    table["bound"] = _bound(r)
     return table
+
+
+def _bound(r: Run) -> dict:
+    """The variational bound on the test NLL (nats per image), term by term, and the steps' KLs summed over ranges of t."""
+    terms = r.model.nll_bound(digits_splits().test.x, torch.Generator().manual_seed(SEED))
+    steps = terms["steps"].mean(0)  # (T - 1,): the mean L_{t-1} for t = 2 .. T
+    edges = [2]  # four ranges, the first 1%, 5%, 20% of the steps and the rest: 2-10, 11-50, 51-200, 201-1000 for T = 1000
+    for fraction in (0.01, 0.05, 0.2):
+        edges.append(max(edges[-1] + 1, 1 + round(STEPS * fraction)))
+    edges.append(STEPS + 1)
+    ranges = [{"from": lo, "to": hi - 1, "nats": steps[lo - 2 : hi - 2].sum().item()} for lo, hi in zip(edges, edges[1:])]
+    return {"total": terms["total"].mean().item(), "prior": terms["prior"].mean().item(), "steps": steps.sum().item(), "decoder": terms["decoder"].mean().item(), "ranges": ranges}
 
 
 @result("diffusion-schedule")

@@ -172,6 +172,42 @@ class Diffusion(nn.Module):
         return self.betas / (2 * alphas * self.one_minus_alpha_bars)  # $\lambda_t = \frac{\beta_t^2}{2\sigma_t^2\alpha_t(1-\bar\alpha_t)}$ with $\sigma_t^2 = \beta_t$
     # --8<-- [end:elbo]
 
+    # --8<-- [start:bound]
+    @torch.no_grad()
+    def nll_bound(self, levels: torch.Tensor, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+        r"""The variational bound on $-\log p(x_0)$ of images given as pixel levels (B, 64), in nats per image, term by term.
+
+        "total" = "prior" (L_T) + "steps" summed (L_{t-1} for t = 2 .. T, column j for t = j + 2, shape (B, T - 1))
+        + "decoder" (L_0). Each KL is taken in closed form at one draw of x_t ~ q(x_t | x_0); L_0 is the
+        probability the last step's Gaussian gives to the pixel's bin (a discretized decoder, Ho et al. sec. 3.3).
+        """
+        if not self.config.images:
+            raise ValueError("the bound is defined here for images of discrete pixel levels, not for 2-D points")
+        x0 = self.as_input(levels.to(self.betas.device))  # (B, 64) in [-1, 1]
+        n = len(x0)
+
+        def gaussian_kl(mean_q, var_q, mean_p, var_p):  # KL(N(mean_q, var_q) || N(mean_p, var_p)), summed over the pixels
+            return 0.5 * (torch.log(var_p / var_q) + (var_q + (mean_q - mean_p) ** 2) / var_p - 1).sum(1)
+
+        prior = gaussian_kl(self.alpha_bars[-1].sqrt() * x0, self.one_minus_alpha_bars[-1], 0.0, 1.0)  # L_T: q(x_T | x_0) against N(0, I)
+        steps = torch.zeros(n, self.steps - 1, device=x0.device)
+        for t in range(self.steps, 1, -1):
+            x_t = self.q_sample(x0, torch.full((n,), t, device=x0.device), self._noise(x0.shape, generator))
+            eps = self.net(x_t, torch.full((n,), t, device=x0.device))
+            # the variance of q(x_{t-1} | x_t, x_0): $\tilde\beta_t = \frac{1-\bar\alpha_{t-1}}{1-\bar\alpha_t}\beta_t$
+            posterior_var = self.one_minus_alpha_bars[t - 2] / self.one_minus_alpha_bars[t - 1] * self.betas[t - 1]
+            steps[:, t - 2] = gaussian_kl(self.posterior_mean(x0, x_t, t), posterior_var, self.reverse_step(x_t, t, eps, None), self.betas[t - 1])
+        first = torch.ones(n, dtype=torch.long, device=x0.device)  # t = 1 for every image
+        x_1 = self.q_sample(x0, first, self._noise(x0.shape, generator))
+        mean = self.reverse_step(x_1, 1, self.net(x_1, first), None)  # the decoder's mean
+        half_bin = 1.0 / (DIGIT_LEVELS - 1)  # levels are 2 / 16 apart in [-1, 1]
+        normal = torch.distributions.Normal(mean, self.betas[0].sqrt())
+        upper = torch.where(x0 > 1 - half_bin, torch.ones_like(x0), normal.cdf(x0 + half_bin))  # the top level takes all above
+        lower = torch.where(x0 < -1 + half_bin, torch.zeros_like(x0), normal.cdf(x0 - half_bin))  # the bottom level all below
+        decoder = -torch.log((upper - lower).clamp_min(1e-12)).sum(1)  # L_0 = -log p(x_0 | x_1)
+        return {"total": prior + steps.sum(1) + decoder, "prior": prior, "steps": steps, "decoder": decoder}
+    # --8<-- [end:bound]
+
     @torch.no_grad()
     def sample_chain(
         self, n: int, generator: torch.Generator | None = None, add_noise: bool = True, keep: tuple[int, ...] = ()
