@@ -1,7 +1,7 @@
 """Train a DDPM on the ring of 8 Gaussians, sample it with and without the fresh noise of each reverse step, and plot both.
 
 Runs as it stands once the package is installed (`pip install -e .` in the
-repository): about a minute and a half on a laptop CPU.
+repository): about two minutes on a laptop CPU.
 
     python snippets/train_diffusion_ring.py --epochs 20 --steps 1000 --out ddpm-ring.png
 """
