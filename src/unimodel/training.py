@@ -96,7 +96,6 @@ class _Process:
     rank: int = 0
     world_size: int = 1
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
-    owns_group: bool = False  # this call joined the process group, so it leaves it when done
 
     @property
     def is_main(self) -> bool:
@@ -112,10 +111,9 @@ def _join_process_group(device_name: str) -> _Process:
     if device.type == "cuda":
         device = torch.device("cuda", local_rank)
         torch.cuda.set_device(device)
-    owns_group = not dist.is_initialized()
-    if owns_group:
+    if not dist.is_initialized():
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    return _Process(rank=rank, world_size=world_size, device=device, owns_group=owns_group)
+    return _Process(rank=rank, world_size=world_size, device=device)
 
 
 def _epoch_shard(n: int, epoch: int, seed: int, proc: _Process) -> torch.Tensor:
@@ -258,8 +256,6 @@ def fit(
                 },
             )
     bar.close()
-    if proc.owns_group:  # left running, its threads can abort the process at exit ("terminate called without an active exception")
-        dist.destroy_process_group()
     model.load_state_dict(best_weights)
     model.eval()
     return TrainResult(
