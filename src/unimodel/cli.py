@@ -122,6 +122,10 @@ def _train(args: argparse.Namespace) -> None:
     r = run.result
     best_val = None if math.isnan(r.best_val) else r.best_val  # a model without validation (a GAN) has none
     print(json.dumps({"out": str(out), "epochs": len(r.history), "best_epoch": r.best_epoch, "best_val": best_val, "seconds": round(r.seconds, 1)}))
+    from torch import distributed as dist
+
+    if dist.is_initialized():  # under torchrun: gloo's threads left running at exit can abort the process (pytorch/pytorch#190489)
+        dist.destroy_process_group()
 
 
 def _sample(args: argparse.Namespace) -> None:
