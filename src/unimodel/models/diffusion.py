@@ -26,7 +26,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from unimodel.data import DIGIT_LEVELS, DIGIT_SIDE, Splits
+from unimodel.data import DIGIT_LEVELS, DIGIT_SIDE
 from unimodel.metrics import generated_scores
 from unimodel.models import ModelSpec
 
