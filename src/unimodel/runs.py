@@ -90,10 +90,14 @@ def load_run(folder: str | Path) -> Run:
 def cached_run(
     name: str, model_config: dict, train_config: TrainConfig, data: str = "digits", record: Callable[[nn.Module], dict] | None = None
 ) -> Run:
-    """Train once per (code, settings, data set, ``record``) into the cache; later calls load the checkpoint."""
+    """Train once per (code, settings, data set, ``record``) into the cache; later calls load the checkpoint.
+
+    A config is keyed with its defaults filled in: ``{}`` and the defaults written out are the same run.
+    """
     spec = model_spec(name)
     modules = (spec.module, __name__, *([record.__module__] if record else []))
-    key = cache.artifact_key(modules, name, model_config, asdict(train_config), data, record and record.__qualname__)
+    config = asdict(spec.config_cls(**model_config))
+    key = cache.artifact_key(modules, name, config, asdict(train_config), data, record and record.__qualname__)
     folder = cache.cache_dir() / "runs" / key
     done = folder / "done"
     if not done.exists():

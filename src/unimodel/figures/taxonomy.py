@@ -1,0 +1,95 @@
+"""Figures and numbers of the taxonomy chapter: the four families on the same digits and the same budget.
+
+The table is ``unimodel.taxonomy.measure_all`` with each model trained
+through the cache (seed 0, 200 epochs each, the DDPM also with its chapter's
+1000), so the GAN, PixelCNN and long-DDPM rows reuse their chapters' runs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from matplotlib import pyplot as plt
+
+from unimodel import taxonomy
+from unimodel.figures.registry import budget, compute_result, figure, result
+from unimodel.figures.style import PALETTE, show_images, tr
+from unimodel.runs import cached_run
+
+BUDGET = taxonomy.Budget(
+    epochs=budget(full=200, quick=2),
+    long_epochs=budget(full=1000, quick=20),
+    steps=budget(full=1000, quick=100),
+    samples=budget(full=1000, quick=500),
+    importance_samples=budget(full=5000, quick=50),
+)
+COLORS = {"pixelcnn": PALETTE[0], "vae": PALETTE[1], "gan": PALETTE[3], "diffusion": PALETTE[2], "diffusion-long": PALETTE[4]}
+OFFSETS = {"pixelcnn": (6, 4), "vae": (6, 4), "gan": (6, 6), "diffusion": (-8, -12), "diffusion-long": (-8, 6)}  # labels, in points, clear of each other
+
+
+def rows(measured: dict) -> list[tuple[str, dict]]:
+    """The measured rows in the table's order (the cache stores them sorted by name)."""
+    return [(name, measured["rows"][name]) for name in taxonomy.ROWS]
+
+
+def label(name: str, lang: str) -> str:
+    """The row's name on a figure."""
+    if name.startswith("diffusion"):
+        epochs = BUDGET.long_epochs if name == "diffusion-long" else BUDGET.epochs
+        return tr(lang, f"DDPM（{epochs} 轮）", f"DDPM ({epochs} epochs)")
+    return {"pixelcnn": "PixelCNN", "vae": "VAE", "gan": "GAN"}[name]
+
+
+@result("taxonomy-table")
+def table() -> dict:
+    """The table of the chapter, with the ratios its text quotes."""
+    measured = taxonomy.measure_all(BUDGET, cached_run)
+    rows = measured["rows"]
+    fastest = min(r["ms_per_image"] for r in rows.values())
+    measured["slowdown"] = {name: r["ms_per_image"] / fastest for name, r in rows.items()}  # sampling time over the fastest model's
+    measured["passes"] = {"pixelcnn": 64, "vae": 1, "gan": 1, "diffusion": BUDGET.steps, "diffusion-long": BUDGET.steps}  # network passes per sample
+    return measured
+
+
+@figure("taxonomy/samples")
+def samples(lang: str):
+    """Sixteen samples of each model beside sixteen real test digits."""
+    measured = compute_result("taxonomy-table")
+    panels = [(tr(lang, "真实测试集数字", "real test digits"), measured["real"]["shown"])]
+    panels += [(label(name, lang), row["shown"]) for name, row in rows(measured)]
+    fig, axes = plt.subplots(2, 3, figsize=(9.5, 4.2))
+    for ax, (title, images) in zip(axes.flat, panels):
+        show_images(ax, np.asarray(images), rows=2, title=title)
+    fig.tight_layout()
+    return fig
+
+
+@figure("taxonomy/trade-offs")
+def trade_offs(lang: str):
+    """Precision against recall, and the time one sample takes, per model."""
+    measured = compute_result("taxonomy-table")
+    real = measured["real"]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.0), gridspec_kw={"width_ratios": [1, 1.25]})
+    for name, row in rows(measured):
+        left.scatter(row["recall"], row["precision"], s=60, color=COLORS[name], zorder=3)
+        dx, dy = OFFSETS[name]
+        left.annotate(label(name, lang), (row["recall"], row["precision"]), textcoords="offset points", xytext=(dx, dy), fontsize=8, ha="left" if dx > 0 else "right")
+    left.scatter(real["recall"], real["precision"], s=120, marker="*", color="black", zorder=3)
+    left.annotate(tr(lang, "真实数字\n（训练集对测试集）", "real digits\n(train vs test)"), (real["recall"], real["precision"]), textcoords="offset points", xytext=(8, 4), fontsize=8)
+    left.set_xlim(0, 1.05)
+    left.set_ylim(0, 1.05)
+    left.set_xlabel(tr(lang, "召回率：真实数字被样本覆盖的比例", "recall: share of real digits covered by samples"))
+    left.set_ylabel(tr(lang, "精确率：样本落在真实数字附近的比例", "precision: share of samples near real digits"))
+    left.set_title(tr(lang, f"k-NN 精确率与召回率（k = {BUDGET.k}，像素空间）", f"k-NN precision and recall (k = {BUDGET.k}, pixel space)"), fontsize=9)
+    names = list(taxonomy.ROWS)
+    values = [measured["rows"][name]["ms_per_image"] for name in names]
+    right.barh([label(name, lang) for name in names], values, color=[COLORS[name] for name in names])
+    for i, name in enumerate(names):
+        passes = measured["passes"][name]
+        passes_en = "1 network pass" if passes == 1 else f"{passes} network passes"
+        right.text(values[i] * 1.1, i, tr(lang, f"{values[i]:.2f} ms，{passes} 次网络前向", f"{values[i]:.2f} ms, {passes_en}"), va="center", fontsize=8)
+    right.set_xscale("log")
+    right.set_xlim(min(values) / 2, max(values) * 30)
+    right.invert_yaxis()
+    right.set_xlabel(tr(lang, f"每张样本的采样时间（毫秒，对数轴；一次采 {BUDGET.samples} 张）", f"sampling time per image (ms, log scale; {BUDGET.samples} drawn at once)"))
+    fig.tight_layout()
+    return fig
