@@ -296,7 +296,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Trains each model from scratch on the 1000 training digits for --epochs passes (the DDPM also for --long-epochs), "
         "then measures: the test NLL (exact, a bound, or none), the sampling time per image, how a judge trained on real digits "
         "reads --samples samples, k-NN precision and recall against the test digits, and the training time. "
-        "The table goes to stdout as JSON, progress and a readable table to stderr. The full budget takes about 10 minutes on 2 CPU cores.",
+        "The table goes to stdout as JSON, progress and a readable table to stderr. The full budget takes about 5 minutes on 2 CPU cores.",
     )
     from unimodel.taxonomy import Budget
 

@@ -11,6 +11,7 @@ import numpy as np
 from matplotlib import pyplot as plt
 
 from unimodel import taxonomy
+from unimodel.data import DIGIT_SIDE
 from unimodel.figures.registry import budget, compute_result, figure, result
 from unimodel.figures.style import PALETTE, show_images, tr
 from unimodel.runs import cached_run
@@ -41,12 +42,15 @@ def label(name: str, lang: str) -> str:
 
 @result("taxonomy-table")
 def table() -> dict:
-    """The table of the chapter, with the ratios its text quotes."""
+    """The table of the chapter, with the comparisons its text quotes."""
     measured = taxonomy.measure_all(BUDGET, cached_run)
     rows = measured["rows"]
-    fastest = min(r["ms_per_image"] for r in rows.values())
-    measured["slowdown"] = {name: r["ms_per_image"] / fastest for name, r in rows.items()}  # sampling time over the fastest model's
-    measured["passes"] = {"pixelcnn": 64, "vae": 1, "gan": 1, "diffusion": BUDGET.steps, "diffusion-long": BUDGET.steps}  # network passes per sample
+    pixels = DIGIT_SIDE * DIGIT_SIDE
+    measured["passes"] = {"pixelcnn": pixels, "vae": 1, "gan": 1, "diffusion": BUDGET.steps, "diffusion-long": BUDGET.steps}  # network passes per sample
+    # the one-pass samplers take hundredths of a millisecond, too little to time precisely: the slower of the two is the yardstick
+    one_pass = max(rows["vae"]["ms_per_image"], rows["gan"]["ms_per_image"])
+    measured["one_pass_ms"] = one_pass
+    measured["times_one_pass"] = {name: rows[name]["ms_per_image"] / one_pass for name in ("pixelcnn", "diffusion", "diffusion-long")}
     return measured
 
 
