@@ -67,33 +67,42 @@ def samples(lang: str):
     return fig
 
 
-@figure("taxonomy/trade-offs")
-def trade_offs(lang: str):
-    """Precision against recall, and the time one sample takes, per model."""
+@figure("taxonomy/precision-recall")
+def precision_recall(lang: str):
+    """Precision against recall per model, and real digits as the ceiling."""
     measured = compute_result("taxonomy-table")
     real = measured["real"]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.0), gridspec_kw={"width_ratios": [1, 1.25]})
+    fig, ax = plt.subplots(figsize=(6.4, 4.6))
     for name, row in rows(measured):
-        left.scatter(row["recall"], row["precision"], s=60, color=COLORS[name], zorder=3)
+        ax.scatter(row["recall"], row["precision"], s=60, color=COLORS[name], zorder=3)
         dx, dy = OFFSETS[name]
-        left.annotate(label(name, lang), (row["recall"], row["precision"]), textcoords="offset points", xytext=(dx, dy), fontsize=8, ha="left" if dx > 0 else "right")
-    left.scatter(real["recall"], real["precision"], s=120, marker="*", color="black", zorder=3)
-    left.annotate(tr(lang, "真实数字\n（训练集对测试集）", "real digits\n(train vs test)"), (real["recall"], real["precision"]), textcoords="offset points", xytext=(8, 4), fontsize=8)
-    left.set_xlim(0, 1.05)
-    left.set_ylim(0, 1.05)
-    left.set_xlabel(tr(lang, "召回率：真实数字被样本覆盖的比例", "recall: share of real digits covered by samples"))
-    left.set_ylabel(tr(lang, "精确率：样本落在真实数字附近的比例", "precision: share of samples near real digits"))
-    left.set_title(tr(lang, f"k-NN 精确率与召回率（k = {BUDGET.k}，像素空间）", f"k-NN precision and recall (k = {BUDGET.k}, pixel space)"), fontsize=9)
+        ax.annotate(label(name, lang), (row["recall"], row["precision"]), textcoords="offset points", xytext=(dx, dy), fontsize=9, ha="left" if dx > 0 else "right")
+    ax.scatter(real["recall"], real["precision"], s=140, marker="*", color="black", zorder=3)
+    ax.annotate(tr(lang, "真实数字\n（训练集对测试集）", "real digits\n(train vs test)"), (real["recall"], real["precision"]), textcoords="offset points", xytext=(8, 4), fontsize=9)
+    ax.set_xlim(0, 1.05)
+    ax.set_ylim(0, 1.05)
+    ax.set_xlabel(tr(lang, "召回率：真实数字被样本覆盖的比例", "recall: share of real digits covered by samples"))
+    ax.set_ylabel(tr(lang, "精确率：样本落在真实数字附近的比例", "precision: share of samples near real digits"))
+    ax.set_title(tr(lang, f"k-NN 精确率与召回率（k = {BUDGET.k}，像素空间）", f"k-NN precision and recall (k = {BUDGET.k}, pixel space)"), fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+@figure("taxonomy/sampling-time")
+def sampling_time(lang: str):
+    """The time one sample takes per model (log scale), with the network passes it needs."""
+    measured = compute_result("taxonomy-table")
     names = list(taxonomy.ROWS)
     values = [measured["rows"][name]["ms_per_image"] for name in names]
-    right.barh([label(name, lang) for name in names], values, color=[COLORS[name] for name in names])
+    fig, ax = plt.subplots(figsize=(8, 3.2))
+    ax.barh([label(name, lang) for name in names], values, color=[COLORS[name] for name in names])
     for i, name in enumerate(names):
         passes = measured["passes"][name]
         passes_en = "1 network pass" if passes == 1 else f"{passes} network passes"
-        right.text(values[i] * 1.1, i, tr(lang, f"{values[i]:.2f} ms，{passes} 次网络前向", f"{values[i]:.2f} ms, {passes_en}"), va="center", fontsize=8)
-    right.set_xscale("log")
-    right.set_xlim(min(values) / 2, max(values) * 30)
-    right.invert_yaxis()
-    right.set_xlabel(tr(lang, f"每张样本的采样时间（毫秒，对数轴；一次采 {BUDGET.samples} 张）", f"sampling time per image (ms, log scale; {BUDGET.samples} drawn at once)"))
+        ax.text(values[i] * 1.15, i, tr(lang, f"{values[i]:.2f} 毫秒，{passes} 次网络前向", f"{values[i]:.2f} ms, {passes_en}"), va="center", fontsize=9)
+    ax.set_xscale("log")
+    ax.set_xlim(min(values) / 2, max(values) * 40)
+    ax.invert_yaxis()
+    ax.set_xlabel(tr(lang, f"每张样本的采样时间（毫秒，对数轴；一次采 {BUDGET.samples} 张）", f"sampling time per image (ms, log scale; {BUDGET.samples} drawn at once)"))
     fig.tight_layout()
     return fig
