@@ -76,7 +76,7 @@ def test_a_single_class_scores_a_tenth_of_its_confidence_when_balanced() -> None
 
 def test_bench_taxonomy_prints_the_table_as_json(capsys) -> None:
     """The whole table with a tiny budget: every family, its kind of likelihood, finite numbers where they exist."""
-    assert main(["bench", "taxonomy", "--epochs", "1", "--long-epochs", "2", "--steps", "10", "--samples", "460", "--importance-samples", "5"]) == 0
+    assert main(["bench", "taxonomy", "--epochs", "1", "--long-epochs", "2", "--steps", "50", "--samples", "460", "--importance-samples", "5"]) == 0
     table = json.loads(capsys.readouterr().out)
     rows = table["rows"]
     assert list(rows) == ["pixelcnn", "vae", "gan", "diffusion", "diffusion-long"]
@@ -94,6 +94,9 @@ def test_bench_taxonomy_prints_the_table_as_json(capsys) -> None:
     assert real["precision"] > 0.5 and real["recall"] > 0.5  # training digits against test digits
 
 
-def test_bench_taxonomy_rejects_a_bad_budget(capsys) -> None:
+def test_bench_taxonomy_rejects_a_bad_budget_before_training(capsys) -> None:
     assert main(["bench", "taxonomy", "--samples", "0"]) == 2
     assert "samples must be a positive integer" in capsys.readouterr().err
+    assert main(["bench", "taxonomy", "--steps", "10"]) == 2  # beta_T would pass 1
+    captured = capsys.readouterr()
+    assert "use more steps" in captured.err and "training" not in captured.err

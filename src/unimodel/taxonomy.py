@@ -130,6 +130,8 @@ def real_digits(splits: Splits, budget: Budget) -> dict:
 
 def measure_all(budget: Budget, train: Callable[[str, dict, TrainConfig], Run], say: Callable[[str], None] = lambda _: None) -> dict:
     """The whole table: every row of ``ROWS``, trained by ``train(model, config, train_config)``, and the real digits."""
+    for row in ROWS.values():  # a bad budget (too few DDPM steps, say) fails now, not after minutes of training
+        model_spec(row.model).config_cls(**row.config(budget))
     splits = digits_splits()
     rows = {}
     for name, row in ROWS.items():
