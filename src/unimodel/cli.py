@@ -7,6 +7,7 @@
     unimodel sample runs/vae --n 64 --out samples.png
     unimodel sample runs/pacgan-ring --n 2500 --out points.npy
     unimodel eval runs/vae
+    unimodel train vit --patch 2 --out runs/vit
     unimodel figures --list
     unimodel figures --json --notebooks docs/*.ipynb
     unimodel bench build [--with-tests]
@@ -142,6 +143,8 @@ def _sample(args: argparse.Namespace) -> None:
         raise UsageError(f"--out must end in .png or .npy, got {out.name}")
     _writable_folder(out.parent)
     run = load_run(args.run)
+    if run.spec.sample is None:
+        raise UsageError(f"{args.run} holds a {run.name!r} model, a classifier: it draws no samples (try 'unimodel eval {args.run}')")
     images = run.spec.sample(run.model, args.n, torch.Generator().manual_seed(args.seed)).cpu().numpy()  # (n, 64) or (n, 2)
     if out.suffix == ".npy":
 
@@ -235,7 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="unimodel", description="Train, sample and evaluate the models of the unified-model notes.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    train = commands.add_parser("train", help="train a model on the 8x8 digits, a 2-D mixture or MNIST-style files")
+    train = commands.add_parser("train", help="train a generative model or a classifier on the 8x8 digits, a 2-D mixture or MNIST-style files")
     train.add_argument("model", help=f"one of: {', '.join(sorted(MODELS))}")
     train.add_argument("--out", required=True, help="folder for checkpoint.pt (created if missing)")
     train.add_argument("--resume", action="store_true", help="continue the checkpoint in --out")
@@ -252,7 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--seed", type=int, default=0, help="seed of the sampling noise (default: 0)")
     sample.set_defaults(run_command=_sample)
 
-    evaluate = commands.add_parser("eval", help="test-set metrics of a trained model, as JSON")
+    evaluate = commands.add_parser("eval", help="test-set metrics of a trained model, as JSON (NLL, sample scores or accuracy)")
     evaluate.add_argument("run", help="folder holding checkpoint.pt")
     evaluate.add_argument("--k", type=int, default=5000, help="importance samples for the NLL estimate (default: 5000)")
     evaluate.add_argument("--seed", type=int, default=0, help="seed of the estimator's noise (default: 0)")

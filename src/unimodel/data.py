@@ -18,7 +18,7 @@ from __future__ import annotations
 import gzip
 import struct
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -48,6 +48,12 @@ class Splits:
     val: Split
     test: Split
     mixture: Mixture | None = None  # the distribution the points were drawn from (2-D data only)
+
+    def first(self, n: int) -> Splits:
+        """The same splits with only the first ``n`` training examples: validation and test are unchanged."""
+        if not 0 < n <= len(self.train):
+            raise ValueError(f"the training split has {len(self.train)} examples; cannot keep the first {n}")
+        return replace(self, train=Split(self.train.x[:n], self.train.y[:n]))
 
 
 def digits_splits() -> Splits:

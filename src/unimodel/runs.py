@@ -88,20 +88,28 @@ def load_run(folder: str | Path) -> Run:
 
 
 def cached_run(
-    name: str, model_config: dict, train_config: TrainConfig, data: str = "digits", record: Callable[[nn.Module], dict] | None = None
+    name: str,
+    model_config: dict,
+    train_config: TrainConfig,
+    data: str = "digits",
+    record: Callable[[nn.Module], dict] | None = None,
+    train_size: int | None = None,
 ) -> Run:
     """Train once per (code, settings, data set, ``record``) into the cache; later calls load the checkpoint.
 
+    ``train_size`` keeps only the first examples of the training split (validation and test stay whole).
     A config is keyed with its defaults filled in: ``{}`` and the defaults written out are the same run.
     """
     spec = model_spec(name)
     modules = (spec.module, __name__, *([record.__module__] if record else []))
     config = asdict(spec.config_cls(**model_config))
-    key = cache.artifact_key(modules, name, config, asdict(train_config), data, record and record.__qualname__)
+    key = cache.artifact_key(modules, name, config, asdict(train_config), data, record and record.__qualname__, train_size)
     folder = cache.cache_dir() / "runs" / key
     done = folder / "done"
     if not done.exists():
         log.info("unimodel: training %s %s (cache key %s)", name, model_config, key)
-        train_run(name, model_config, train_config, folder, data=data, resume=True, progress=False, record=record)
+        splits = load_splits(data)
+        splits = splits.first(train_size) if train_size else splits
+        train_run(name, model_config, train_config, folder, data=data, resume=True, progress=False, splits=splits, record=record)
         done.touch()
     return load_run(folder)

@@ -23,6 +23,8 @@ MODELS = {
     "gan": "unimodel.models.gan",
     "pixelcnn": "unimodel.models.pixelcnn",
     "diffusion": "unimodel.models.diffusion",
+    "vit": "unimodel.models.vit",
+    "cnn": "unimodel.models.convnet",
 }
 
 
@@ -32,7 +34,7 @@ class ModelSpec:
     model_cls: Callable[[Any], nn.Module]  # builds the model from a config
     validate: Callable[[nn.Module, Splits], float] | None  # validation score, lower is better; None keeps the last weights
     evaluate: Callable[..., dict]  # test metrics as a JSON-able dict
-    sample: Callable[[nn.Module, int, torch.Generator], torch.Tensor]  # n images in [0, 1], (n, 64), or n points (n, 2)
+    sample: Callable[[nn.Module, int, torch.Generator], torch.Tensor] | None  # n images in [0, 1], (n, 64), or n points (n, 2); None for a classifier
     train_defaults: Callable[[str], dict] = lambda data: {}  # TrainConfig values that suit this model on this data set
 
     @property
