@@ -84,3 +84,16 @@ def test_cli_trains_and_evaluates_a_classifier_and_refuses_to_sample_it(tmp_path
 def test_cli_rejects_points_for_an_image_classifier(tmp_path, capsys) -> None:
     assert main(["train", "cnn", "--data", "ring", "--out", str(tmp_path / "cnn")]) == 2
     assert "data_dim must be the pixels of a square image" in capsys.readouterr().err
+
+
+def test_cli_reads_yes_no_flags_as_booleans(tmp_path, capsys) -> None:
+    out = tmp_path / "bag"
+    assert main(["train", "vit", "--patch", "4", "--positions", "false", "--epochs", "1", "--out", str(out)]) == 0
+    capsys.readouterr()
+    from unimodel.runs import load_run
+
+    run = load_run(out)
+    assert run.model.config.positions is False and not run.model.position.requires_grad
+    assert torch.count_nonzero(run.model.position) == 0  # no position embeddings: a bag of patches
+    assert main(["train", "vit", "--positions", "maybe", "--out", str(tmp_path / "x")]) == 2
+    assert "expected true or false" in capsys.readouterr().err

@@ -54,6 +54,14 @@ def _field_comments(cls: type) -> dict[str, str]:
     return {m.group(1): m.group(2) for line in inspect.getsource(cls).splitlines() if (m := pattern.match(line))}
 
 
+def _boolean(text: str) -> bool:
+    """A yes/no flag value: true/false, yes/no, 1/0 (bool("false") would be True)."""
+    answers = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
+    if text.lower() not in answers:
+        raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+    return answers[text.lower()]
+
+
 def _add_config_flags(parser: argparse.ArgumentParser, cls: type, group: str) -> None:
     section = parser.add_argument_group(group)
     comments = _field_comments(cls)
@@ -63,7 +71,7 @@ def _add_config_flags(parser: argparse.ArgumentParser, cls: type, group: str) ->
         section.add_argument(
             f"--{f.name.replace('_', '-')}",
             dest=f"{group}:{f.name}",
-            type=kind,
+            type=_boolean if kind is bool else kind,
             default=None,
             metavar=kind.__name__.upper(),
             help=f"{comments.get(f.name, '')} (default: {default})",

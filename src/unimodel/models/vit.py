@@ -46,6 +46,7 @@ class ViTConfig:
     dropout: float = 0.1  # dropout probability after the embeddings, the attention and the MLP
     classes: int = 10  # classes to tell apart (the digits 0..9)
     levels: int = DIGIT_LEVELS  # values a pixel can take (0..16), scaled to [0, 1] inside the model
+    positions: bool = True  # add learned position embeddings; False (the ablation) leaves the encoder a bag of patches
 
     def __post_init__(self) -> None:
         for name in ("data_dim", "patch", "dim", "depth", "heads", "mlp_ratio", "classes"):
@@ -172,6 +173,9 @@ class ViT(Classifier):
         self.cls = nn.Parameter(torch.zeros(1, 1, c.dim))  # the learned [CLS] token, (1, 1, D)
         self.position = nn.Parameter(torch.zeros(1, c.patches + 1, c.dim))  # one learned vector per token, (1, T, D)
         nn.init.trunc_normal_(self.position, std=0.02)  # small and random (drawn from the seeded global RNG)
+        if not c.positions:  # drawn all the same, so the other weights start where they would with positions
+            self.position.requires_grad_(False)
+            nn.init.zeros_(self.position)
         self.dropout = nn.Dropout(c.dropout)
         self.blocks = nn.ModuleList(Block(c.dim, c.heads, c.mlp_ratio, c.dropout) for _ in range(c.depth))
         self.norm = nn.LayerNorm(c.dim)  # pre-norm leaves the last block's output unnormalised
