@@ -25,6 +25,7 @@ MODELS = {
     "diffusion": "unimodel.models.diffusion",
     "vit": "unimodel.models.vit",
     "cnn": "unimodel.models.convnet",
+    "clip": "unimodel.models.clip",
 }
 
 

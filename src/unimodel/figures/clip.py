@@ -1,0 +1,136 @@
+"""Figures and numbers of the CLIP chapter.
+
+One CLIP (a 4x4-patch ViT for the images, a small Transformer for the
+captions) trains on the 1000 training digits with captions drawn from
+templates in both languages (``train_defaults`` of ``models/clip.py``, seed
+0). It is scored on the 447 test digits: zero-shot classification with
+prompts never seen as training captions, retrieval both ways, and a linear
+probe on its frozen image embeddings.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from matplotlib import pyplot as plt
+
+from unimodel.data import DIGIT_LEVELS, digits_splits
+from unimodel.figures.registry import budget, compute_result, figure, result
+from unimodel.figures.style import PALETTE, tr
+from unimodel.models import clip
+from unimodel.runs import Run, cached_run
+from unimodel.training import TrainConfig
+
+SEED = 0
+TRAIN = TrainConfig(**{**clip.train_defaults("digits"), "epochs": budget(full=clip.train_defaults("digits")["epochs"], quick=3), "seed": SEED, "device": "cpu"})
+BATCH_SHOWN = 10  # images (one per digit) in the similarity-matrix figure
+
+
+def run() -> Run:
+    return cached_run("clip", {}, TRAIN)
+
+
+def _probe(features_train: np.ndarray, y_train: np.ndarray, features_test: np.ndarray, y_test: np.ndarray) -> float:
+    """A logistic regression on frozen features: the linear-probe accuracy."""
+    from sklearn.linear_model import LogisticRegression
+
+    return float(LogisticRegression(max_iter=5000).fit(features_train, y_train).score(features_test, y_test))
+
+
+@result("clip-scores")
+def scores() -> dict:
+    """Zero-shot accuracy and retrieval in both languages, the linear probe against raw pixels, the temperature."""
+    r = run()
+    splits = digits_splits()
+    model = r.model
+    table: dict = {"epochs": len(r.result.history), "seconds": r.result.seconds}
+    for lang in ("en", "zh"):
+        table[lang] = {
+            "zero_shot": clip.zero_shot_accuracy(model, splits.test.x, splits.test.y, lang),
+            **clip.retrieval_recall_at_1(model, splits.test.x, splits.test.y, lang, torch.Generator().manual_seed(SEED)),
+            "prompts": clip.prompts(lang),
+        }
+    train_features = clip.image_features(model, splits.train.x).numpy()
+    test_features = clip.image_features(model, splits.test.x).numpy()
+    table["probe"] = _probe(train_features, splits.train.y.numpy(), test_features, splits.test.y.numpy())
+    table["pixels_probe"] = _probe(splits.train.x.numpy() / (DIGIT_LEVELS - 1), splits.train.y.numpy(), splits.test.x.numpy() / (DIGIT_LEVELS - 1), splits.test.y.numpy())
+    table["temperature"] = {"start": r.result.history[0]["temperature"], "end": r.result.history[-1]["temperature"]}
+    table["loss"] = {"start": r.result.history[0]["loss"], "end": r.result.history[-1]["loss"]}
+    # a batch of B pairs holds about B / 10 of each digit, whose captions the loss cannot tell apart: it can fall to about log(B / 10)
+    table["loss_floor"] = math.log(TRAIN.batch_size / 10)
+    return table
+
+
+def _one_per_digit() -> tuple[torch.Tensor, torch.Tensor]:
+    """The first test image of each digit 0..9, (10, 64), and the labels."""
+    test = digits_splits().test
+    index = torch.stack([torch.nonzero(test.y == digit)[0, 0] for digit in range(10)])
+    return test.x[index], test.y[index]
+
+
+@figure("clip/similarity")
+def similarity_figure(lang: str):
+    """Cosine similarity between ten test images (one per digit) and the ten zero-shot prompts."""
+    model = run().model
+    x, y = _one_per_digit()
+    images = clip.image_features(model, x)  # (10, E), unit length
+    prompts = clip.text_features(model, clip.prompts(lang))  # (10, E)
+    similarity = (images @ prompts.T).numpy()
+    fig, ax = plt.subplots(figsize=(6.6, 5.4))
+    shown = ax.imshow(similarity, cmap="viridis")
+    ax.set_xticks(range(10), clip.prompts(lang), rotation=45, ha="right", fontsize=8)
+    ax.set_yticks(range(10), [str(digit.item()) for digit in y])
+    ax.set_ylabel(tr(lang, "测试图像（真实数字）", "test image (true digit)"))
+    for i in range(10):
+        ax.add_patch(plt.Rectangle((similarity[i].argmax() - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="white", lw=1.5))
+    fig.colorbar(shown, ax=ax, label=tr(lang, "余弦相似度（白框：最相似的提示词）", "cosine similarity (white box: the closest prompt)"))
+    fig.tight_layout()
+    return fig
+
+
+@figure("clip/embeddings")
+def embeddings_figure(lang: str):
+    """Image embeddings of the test digits and the prompts' text embeddings, projected on their first two principal axes."""
+    model = run().model
+    test = digits_splits().test
+    images = clip.image_features(model, test.x)  # (N, E)
+    prompts = clip.text_features(model, clip.prompts(lang))  # (10, E)
+    both = torch.cat([images, prompts])
+    centred = both - both.mean(0)
+    _, _, v = torch.linalg.svd(centred, full_matrices=False)
+    plane = (centred @ v[:2].T).numpy()  # (N + 10, 2)
+    fig, ax = plt.subplots(figsize=(6.2, 5.2))
+    colors = plt.get_cmap("tab10")
+    for digit in range(10):
+        mask = (test.y == digit).numpy()
+        ax.scatter(plane[: len(images)][mask, 0], plane[: len(images)][mask, 1], s=8, color=colors(digit), alpha=0.6)
+        ax.scatter(*plane[len(images) + digit], s=160, marker="*", color=colors(digit), edgecolors="black", linewidths=0.8, zorder=3)
+        ax.annotate(clip.prompts(lang)[digit], plane[len(images) + digit], textcoords="offset points", xytext=(6, 4), fontsize=7)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_title(tr(lang, "点：测试图像的嵌入；星：提示词的嵌入（前两个主成分）", "dots: test images; stars: prompts (first two principal axes)"), fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+@figure("clip/temperature")
+def temperature_figure(lang: str):
+    """The learned temperature and the training loss over the epochs."""
+    history = run().result.history
+    table = compute_result("clip-scores")
+    epochs = [h["epoch"] for h in history]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9.5, 3.4))
+    left.plot(epochs, [h["temperature"] for h in history], color=PALETTE[0])
+    left.set_xlabel(tr(lang, "轮次", "epoch"))
+    left.set_ylabel(tr(lang, "温度 τ（每轮的平均）", "temperature τ (mean over the epoch)"))
+    left.set_title(tr(lang, f"从 {table['temperature']['start']:.3f} 到 {table['temperature']['end']:.3f}", f"from {table['temperature']['start']:.3f} to {table['temperature']['end']:.3f}"), fontsize=9)
+    right.plot(epochs, [h["loss"] for h in history], color=PALETTE[1])
+    right.axhline(table["loss_floor"], color="gray", ls=":", lw=1)
+    right.text(epochs[len(epochs) // 2], table["loss_floor"] - 0.05, tr(lang, f"下限：约 ln({TRAIN.batch_size}/10)", f"floor: about ln({TRAIN.batch_size}/10)"), ha="center", va="top", fontsize=8, color="gray")
+    right.set_ylim(table["loss_floor"] - 0.4, None)
+    right.set_xlabel(tr(lang, "轮次", "epoch"))
+    right.set_ylabel(tr(lang, "对称 InfoNCE 损失", "symmetric InfoNCE loss"))
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,371 @@
+"""CLIP (Radford et al. 2021, arXiv 2103.00020), tiny, for the 8x8 digits and bilingual captions.
+
+"Learning transferable visual models from natural language supervision":
+an image encoder and a text encoder each map their input to a vector of the
+same width, at length 1. Trained on pairs (image, its caption), the loss
+asks every image to be more similar to its own caption than to the other
+captions of the batch, and every caption to its own image: a softmax over
+the batch in both directions, the symmetric InfoNCE. Nothing is ever told
+"this is class 7"; afterwards the model classifies "zero-shot" by writing a
+prompt for every class ("a handwritten seven") and picking the prompt whose
+embedding is nearest the image's.
+
+Here there are no captions on the web to learn from, so they are made up
+from what is known about each digit: its name, its parity and whether it has
+a closed loop ("round": 0, 6, 8, 9) or not ("open"), in English or Chinese,
+through a few training templates. The zero-shot prompts come from another
+template, whose exact strings never occur as a training caption.
+
+Read top to bottom: the attributes, the templates and the tokenizer; the
+config; the two encoders; the loss; the model; the scores.
+
+Legend for shape comments: B batch, L tokens per caption (``CONTEXT``), D
+the width of a text token (``text_dim``), E the width of the shared
+embedding (``embed_dim``), V the vocabulary size, n images scored.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from unimodel.data import DIGIT_LEVELS, Splits
+from unimodel.models import ModelSpec
+from unimodel.models.vit import Block, ViT, ViTConfig
+
+LANGUAGES = ("en", "zh")
+
+# ------------------------------------------------------------------ attributes of the digits
+
+NAMES = {
+    "en": ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"),
+    "zh": ("零", "一", "二", "三", "四", "五", "六", "七", "八", "九"),
+}
+PARITY = {"en": ("even", "odd"), "zh": ("偶数", "奇数")}  # indexed by digit % 2
+ROUND_DIGITS = frozenset({0, 6, 8, 9})  # digits drawn with a closed loop
+SHAPE = {"en": ("open", "round"), "zh": ("开口", "圆")}  # indexed by digit in ROUND_DIGITS
+
+# --8<-- [start:captions]
+# the training captions: every template names the digit, and some add its parity and shape
+TEMPLATES = {
+    "en": (
+        "the digit {name}",
+        "an {parity} digit , {name}",
+        "{name} , {parity} and {shape}",
+        "{shape} and {parity} : {name}",
+    ),
+    "zh": (
+        "数字{name}",
+        "{name}是{parity}",
+        "{parity} ， {shape} ： {name}",
+    ),
+}
+# the zero-shot prompts: another template, never a training caption
+PROMPTS = {"en": "a handwritten {name}", "zh": "手写的{name}"}
+# --8<-- [end:captions]
+
+
+def caption(digit: int, lang: str, template: str) -> str:
+    """The caption of ``digit`` that ``template`` makes in ``lang``."""
+    return template.format(name=NAMES[lang][digit], parity=PARITY[lang][digit % 2], shape=SHAPE[lang][digit in ROUND_DIGITS])
+
+
+def training_captions(digit: int, lang: str) -> list[str]:
+    """Every training caption of ``digit`` in ``lang``, one per template."""
+    return [caption(digit, lang, template) for template in TEMPLATES[lang]]
+
+
+def prompts(lang: str) -> list[str]:
+    """The 10 zero-shot prompts of ``lang``, digit 0 first."""
+    return [caption(digit, lang, PROMPTS[lang]) for digit in range(10)]
+
+
+def draw_captions(labels: torch.Tensor, lang: str | None = None, generator: torch.Generator | None = None) -> list[str]:
+    """One training caption per label, template (and language, when ``lang`` is None) drawn at random for each."""
+    n = len(labels)
+    langs = torch.randint(len(LANGUAGES), (n,), generator=generator).tolist() if lang is None else [LANGUAGES.index(lang)] * n
+    picks = torch.rand(n, generator=generator).tolist()  # a template index per caption, scaled to its language's count
+    out = []
+    for digit, l, u in zip(labels.tolist(), langs, picks):
+        templates = TEMPLATES[LANGUAGES[l]]
+        out.append(caption(digit, LANGUAGES[l], templates[min(int(u * len(templates)), len(templates) - 1)]))
+    return out
+
+
+# ------------------------------------------------------------------ tokenizer
+
+PAD, EOS = "[PAD]", "[EOS]"
+
+
+def words(text: str) -> list[str]:
+    """Split a caption into tokens: English words at spaces, Chinese into characters (spaces ignored)."""
+    tokens = []
+    for piece in text.split():
+        tokens += [piece] if piece.isascii() else list(piece)
+    return tokens
+
+
+def _every_text() -> list[str]:
+    """Every caption the training templates and the prompts can make, in both languages."""
+    return [text for lang in LANGUAGES for digit in range(10) for text in (*training_captions(digit, lang), prompts(lang)[digit])]
+
+
+VOCAB = (PAD, EOS, *sorted({word for text in _every_text() for word in words(text)}))  # [PAD] is id 0, [EOS] id 1
+TOKEN_ID = {word: i for i, word in enumerate(VOCAB)}
+CONTEXT = max(len(words(text)) for text in _every_text()) + 1  # L: the longest caption and its [EOS]
+
+
+def tokenize(captions: list[str]) -> torch.Tensor:
+    """Token ids of the captions, each ended by [EOS] and padded with [PAD] to the fixed length ``CONTEXT``, (B, L) long."""
+    ids = torch.full((len(captions), CONTEXT), TOKEN_ID[PAD], dtype=torch.long)
+    for b, text in enumerate(captions):
+        tokens = words(text)
+        if len(tokens) + 1 > CONTEXT:
+            raise ValueError(f"caption {text!r} has {len(tokens)} tokens; at most {CONTEXT - 1} fit")
+        unknown = [t for t in tokens if t not in TOKEN_ID]
+        if unknown:
+            raise ValueError(f"caption {text!r} has tokens outside the vocabulary: {unknown}")
+        ids[b, : len(tokens) + 1] = torch.tensor([TOKEN_ID[t] for t in tokens] + [TOKEN_ID[EOS]])
+    return ids
+
+
+def decode(ids: torch.Tensor) -> list[list[str]]:
+    """The tokens of each row of ``ids`` (B, L), up to its [EOS] (left out)."""
+    out = []
+    for row in ids.tolist():
+        tokens = [VOCAB[i] for i in row]
+        out.append(tokens[: tokens.index(EOS)] if EOS in tokens else tokens)
+    return out
+
+
+# ------------------------------------------------------------------ config
+
+
+@dataclass
+class CLIPConfig:
+    data_dim: int = 64  # pixels per image, a square number (8x8 digits: 64)
+    patch: int = 4  # side of the image encoder's square patches in pixels; must divide the image's side
+    image_dim: int = 64  # width of the image encoder's tokens (the ViT's dim)
+    image_depth: int = 3  # Transformer blocks of the image encoder
+    text_dim: int = 64  # width D of the text encoder's tokens
+    text_depth: int = 2  # Transformer blocks of the text encoder
+    heads: int = 4  # attention heads per block in both encoders; must divide image_dim and text_dim
+    mlp_ratio: int = 2  # the MLP of a block is mlp_ratio times as wide as its tokens
+    embed_dim: int = 32  # width E of the shared embedding both encoders project to
+    dropout: float = 0.1  # dropout probability in both encoders
+    init_temperature: float = 0.07  # the softmax temperature at the start: the log-scale s starts at log(1 / 0.07)
+    max_scale: float = 100.0  # exp(s) is clamped at this, so the temperature never drops below 1 / max_scale
+    levels: int = DIGIT_LEVELS  # values a pixel can take (0..16)
+
+    def __post_init__(self) -> None:
+        for name in ("data_dim", "patch", "image_dim", "image_depth", "text_dim", "text_depth", "heads", "mlp_ratio", "embed_dim"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)}")
+        if self.text_dim % self.heads != 0:
+            raise ValueError(f"heads must divide text_dim, got text_dim={self.text_dim}, heads={self.heads}")
+        if self.embed_dim < 2:
+            raise ValueError(f"embed_dim must be at least 2, got {self.embed_dim}")
+        if not 0 <= self.dropout < 1:  # also rejects NaN
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        if not 0 < self.init_temperature <= 1:
+            raise ValueError(f"init_temperature must be in (0, 1], got {self.init_temperature}")
+        if not self.max_scale >= 1 / self.init_temperature:
+            raise ValueError(f"max_scale must be at least 1 / init_temperature, got {self.max_scale}")
+        self.vit_config()  # the ViT checks the image side, the patch and image_dim against heads
+
+    def vit_config(self) -> ViTConfig:
+        """The image encoder's config: a ViT whose "classes" are the E outputs of the projection."""
+        return ViTConfig(
+            data_dim=self.data_dim, patch=self.patch, dim=self.image_dim, depth=self.image_depth, heads=self.heads,
+            mlp_ratio=self.mlp_ratio, dropout=self.dropout, classes=self.embed_dim, levels=self.levels,
+        )
+
+
+# ------------------------------------------------------------------ encoders
+
+
+class TextEncoder(nn.Module):
+    """Token and position embeddings -> pre-norm Transformer blocks -> LayerNorm of the [EOS] token -> projection.
+
+    ``Block`` has no attention mask, so every token also attends to the
+    [PAD]s after [EOS]. That is made harmless by padding every caption to the
+    same fixed length ``CONTEXT`` (as CLIP pads to 77): a caption's tokens, and
+    so its embedding, never depend on the other captions of the batch. The
+    caption is read at its [EOS] token (as in CLIP), which has attended to the
+    whole caption.
+    """
+
+    def __init__(self, config: CLIPConfig) -> None:
+        super().__init__()
+        c = config
+        self.embed = nn.Embedding(len(VOCAB), c.text_dim)
+        nn.init.normal_(self.embed.weight, std=0.02)
+        self.position = nn.Parameter(torch.zeros(1, CONTEXT, c.text_dim))  # one learned vector per place, (1, L, D)
+        nn.init.trunc_normal_(self.position, std=0.02)
+        self.dropout = nn.Dropout(c.dropout)
+        self.blocks = nn.ModuleList(Block(c.text_dim, c.heads, c.mlp_ratio, c.dropout) for _ in range(c.text_depth))
+        self.norm = nn.LayerNorm(c.text_dim)
+        self.project = nn.Linear(c.text_dim, c.embed_dim)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        """The unnormalised text features, (B, E), from token ids (B, L)."""
+        h = self.dropout(self.embed(ids) + self.position)  # (B, L, D)
+        for block in self.blocks:
+            h, _ = block(h)
+        eos = (ids == TOKEN_ID[EOS]).long().argmax(dim=1)  # the place of each caption's [EOS], (B,)
+        h = h[torch.arange(len(ids), device=ids.device), eos]  # (B, D)
+        return self.project(self.norm(h))  # $W_t\,\mathrm{LN}(z_L^\mathrm{eos})$, (B, E)
+
+
+# ------------------------------------------------------------------ the loss
+
+
+# --8<-- [start:info-nce]
+def info_nce(image_emb: torch.Tensor, text_emb: torch.Tensor, log_scale: torch.Tensor, max_scale: float = 100.0) -> torch.Tensor:
+    """The symmetric InfoNCE of CLIP on B pairs: unit image embeddings (B, E) and unit text embeddings (B, E).
+
+    Pair b is (image b, text b); the logits are the scaled cosine
+    similarities of every image with every text, and the loss is the mean of
+    the cross-entropies of the diagonal, row-wise (image -> text) and
+    column-wise (text -> image). exp(log_scale) is clamped at ``max_scale``.
+
+    Only the diagonal counts as positive, as in CLIP, although in a batch of
+    digits several images share a label and their captions are, in truth,
+    right for each other too (the same caption can even be drawn twice). The
+    loss treats those as negatives; with 10 digits it still learns to pull a
+    digit's images and captions together, and the false negatives only cap
+    how low the loss can go.
+    """
+    scale = log_scale.clamp(max=math.log(max_scale)).exp()  # $e^{s}$, at most max_scale
+    logits = scale * image_emb @ text_emb.T  # $e^{s}\, I T^\top$, (B, B)
+    target = torch.arange(len(logits), device=logits.device)
+    return (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2  # $\frac12(\mathrm{CE}(IT^\top) + \mathrm{CE}(TI^\top))$
+# --8<-- [end:info-nce]
+
+
+# ------------------------------------------------------------------ the model
+
+
+class CLIP(nn.Module):
+    """A ViT for the images, a small Transformer for the captions, both projected to unit vectors of width E."""
+
+    def __init__(self, config: CLIPConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.image = ViT(config.vit_config())  # its head, with E outputs, projects the normalised [CLS]
+        self.text = TextEncoder(config)
+        self.log_scale = nn.Parameter(torch.tensor(math.log(1 / config.init_temperature)))  # s, learned
+
+    @property
+    def device(self) -> torch.device:
+        return self.log_scale.device
+
+    def scale(self) -> torch.Tensor:
+        """exp(s), clamped at max_scale: the inverse temperature of the softmax."""
+        return self.log_scale.clamp(max=math.log(self.config.max_scale)).exp()
+
+    def temperature(self) -> float:
+        return 1.0 / self.scale().item()
+
+    def embed_images(self, x: torch.Tensor) -> torch.Tensor:
+        """Unit image embeddings, (B, E), from integer pixels (B, 64)."""
+        return F.normalize(self.image.logits(x.to(self.device)), dim=1)  # $W_i\,\mathrm{LN}(z_L^\mathrm{cls})$ at length 1
+
+    def embed_text(self, captions: list[str]) -> torch.Tensor:
+        """Unit text embeddings, (B, E), from captions."""
+        return F.normalize(self.text(tokenize(captions).to(self.device)), dim=1)
+
+    def forward(self, batch: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, dict[str, float]]:
+        """Training loss: the symmetric InfoNCE of the images and a caption drawn for each label (global RNG)."""
+        x, y = batch
+        captions = draw_captions(y.cpu())  # a random template in a random language per image
+        image_emb, text_emb = self.embed_images(x), self.embed_text(captions)  # (B, E) each
+        loss = info_nce(image_emb, text_emb, self.log_scale, self.config.max_scale)
+        with torch.no_grad():
+            hits = (image_emb @ text_emb.T).argmax(dim=1) == torch.arange(len(x), device=self.device)
+        return loss, {"loss": loss.item(), "temperature": self.temperature(), "batch_accuracy": hits.float().mean().item()}
+
+
+# ------------------------------------------------------------------ scores
+
+
+@torch.no_grad()
+def image_features(model: CLIP, x: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
+    """The unit image embeddings of x (n, 64), in eval mode, on the CPU, (n, E): features for a linear probe."""
+    training = model.training
+    model.eval()
+    features = torch.cat([model.embed_images(x[i : i + batch_size]).cpu() for i in range(0, len(x), batch_size)])
+    model.train(training)
+    return features
+
+
+@torch.no_grad()
+def text_features(model: CLIP, captions: list[str]) -> torch.Tensor:
+    """The unit text embeddings of the captions, in eval mode, on the CPU, (B, E)."""
+    training = model.training
+    model.eval()
+    features = model.embed_text(captions).cpu()
+    model.train(training)
+    return features
+
+
+# --8<-- [start:zero-shot]
+def zero_shot_accuracy(model: CLIP, x: torch.Tensor, y: torch.Tensor, lang: str) -> float:
+    """The fraction of images x (n, 64) whose nearest of the 10 prompts in ``lang`` names their digit y."""
+    similarity = image_features(model, x) @ text_features(model, prompts(lang)).T  # (n, 10)
+    return (similarity.argmax(dim=1) == y.cpu()).float().mean().item()
+# --8<-- [end:zero-shot]
+
+
+def retrieval_recall_at_1(model: CLIP, x: torch.Tensor, y: torch.Tensor, lang: str, generator: torch.Generator) -> dict:
+    """Recall@1 over the pairs (image, a training caption of its digit in ``lang`` drawn with ``generator``).
+
+    "image_to_text": the fraction of images whose most similar caption among
+    all n describes their digit; "text_to_image": the fraction of captions
+    whose most similar image shows their digit.
+    """
+    y = y.cpu()
+    similarity = image_features(model, x) @ text_features(model, draw_captions(y, lang, generator)).T  # (n, n)
+    return {
+        "image_to_text": (y[similarity.argmax(dim=1)] == y).float().mean().item(),
+        "text_to_image": (y[similarity.argmax(dim=0)] == y).float().mean().item(),
+    }
+
+
+def evaluate(model: CLIP, splits: Splits, seed: int = 0, **_options) -> dict:
+    """Zero-shot accuracy in both languages and retrieval recall@1 both ways, on the test split."""
+    test = splits.test
+    scores: dict = {"images": len(test), "temperature": model.temperature()}
+    for lang in LANGUAGES:
+        scores[f"zero_shot_{lang}"] = zero_shot_accuracy(model, test.x, test.y, lang)
+        recall = retrieval_recall_at_1(model, test.x, test.y, lang, torch.Generator().manual_seed(seed))
+        scores.update({f"{direction}_{lang}": value for direction, value in recall.items()})
+    return scores
+
+
+def validation_error(model: CLIP, splits: Splits) -> float:
+    """1 - image-to-text recall@1 on the validation split with training captions, both languages averaged.
+
+    Early stopping reads only training templates: the zero-shot prompts take no part in training or in choosing the weights.
+    """
+    recalls = [retrieval_recall_at_1(model, splits.val.x, splits.val.y, lang, torch.Generator().manual_seed(0))["image_to_text"] for lang in LANGUAGES]
+    return 1.0 - sum(recalls) / len(recalls)
+
+
+def train_defaults(data: str) -> dict:
+    """Training settings that work for the tiny CLIP on the 8x8 digits: AdamW, a cosine decay, early stopping on validation retrieval."""
+    return {"optimizer": "adamw", "lr": 2e-3, "batch_size": 64, "epochs": 100, "schedule": "cosine", "patience": 30}
+
+
+SPEC = ModelSpec(
+    config_cls=CLIPConfig,
+    model_cls=CLIP,
+    validate=lambda model, splits: validation_error(model, splits),
+    evaluate=evaluate,
+    sample=None,
+    train_defaults=train_defaults,
+)
