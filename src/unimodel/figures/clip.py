@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import torch
 from matplotlib import pyplot as plt
 
-from unimodel.data import DIGIT_LEVELS, digits_splits
+from unimodel import metrics
+from unimodel.data import digits_splits
 from unimodel.figures.registry import budget, compute_result, figure, result
 from unimodel.figures.style import PALETTE, tr
+from unimodel.figures.vit import linear_probe
 from unimodel.models import clip
 from unimodel.runs import Run, cached_run
 from unimodel.training import TrainConfig
@@ -30,13 +31,6 @@ BATCH_SHOWN = 10  # images (one per digit) in the similarity-matrix figure
 
 def run() -> Run:
     return cached_run("clip", {}, TRAIN)
-
-
-def _probe(features_train: np.ndarray, y_train: np.ndarray, features_test: np.ndarray, y_test: np.ndarray) -> float:
-    """A logistic regression on frozen features: the linear-probe accuracy."""
-    from sklearn.linear_model import LogisticRegression
-
-    return float(LogisticRegression(max_iter=5000).fit(features_train, y_train).score(features_test, y_test))
 
 
 @result("clip-scores")
@@ -54,8 +48,8 @@ def scores() -> dict:
         }
     train_features = clip.image_features(model, splits.train.x).numpy()
     test_features = clip.image_features(model, splits.test.x).numpy()
-    table["probe"] = _probe(train_features, splits.train.y.numpy(), test_features, splits.test.y.numpy())
-    table["pixels_probe"] = _probe(splits.train.x.numpy() / (DIGIT_LEVELS - 1), splits.train.y.numpy(), splits.test.x.numpy() / (DIGIT_LEVELS - 1), splits.test.y.numpy())
+    table["probe"] = linear_probe(train_features, splits.train.y.numpy(), test_features, splits.test.y.numpy())
+    table["pixels_probe"] = metrics.judge_accuracy_on_test()  # the same logistic regression on raw pixels: the judge
     table["temperature"] = {"start": r.result.history[0]["temperature"], "end": r.result.history[-1]["temperature"]}
     table["loss"] = {"start": r.result.history[0]["loss"], "end": r.result.history[-1]["loss"]}
     # a batch of B pairs holds about B / 10 of each digit, whose captions the loss cannot tell apart: it can fall to about log(B / 10)

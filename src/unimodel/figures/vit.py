@@ -49,14 +49,18 @@ def train(model: str, config: dict, seed: int = 0, size: int = 1000) -> Run:
     return cached_run(model, config, settings, train_size=size)
 
 
-def _logistic_accuracy(size: int) -> float:
-    """The linear baseline: logistic regression on the first ``size`` training digits, scored on the test digits."""
+def linear_probe(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray) -> float:
+    """Test accuracy of a logistic regression fitted to fixed features (pixels in [0, 1], or a frozen encoder's output)."""
     from sklearn.linear_model import LogisticRegression
 
+    return float(LogisticRegression(max_iter=2000).fit(train_x, train_y).score(test_x, test_y))
+
+
+def _logistic_accuracy(size: int) -> float:
+    """The linear baseline: logistic regression on the pixels of the first ``size`` training digits, scored on the test digits."""
     splits = digits_splits()
-    x, test = splits.train.x[:size].numpy() / (DIGIT_LEVELS - 1), splits.test
-    fitted = LogisticRegression(max_iter=2000).fit(x, splits.train.y[:size].numpy())
-    return float(fitted.score(test.x.numpy() / (DIGIT_LEVELS - 1), test.y.numpy()))
+    train, test = splits.train, splits.test
+    return linear_probe(train.x[:size].numpy() / (DIGIT_LEVELS - 1), train.y[:size].numpy(), test.x.numpy() / (DIGIT_LEVELS - 1), test.y.numpy())
 
 
 @result("vit-accuracy")
