@@ -77,7 +77,7 @@ def test_cli_trains_and_evaluates_a_classifier_and_refuses_to_sample_it(tmp_path
     report = json.loads(capsys.readouterr().out)
     assert report["model"] == "vit" and 0 <= report["accuracy"] <= 1 and report["images"] == 447
     assert main(["sample", str(out), "--out", str(tmp_path / "x.png")]) == 2
-    assert "a classifier: it draws no samples" in capsys.readouterr().err
+    assert "which draws no samples" in capsys.readouterr().err
     assert not (tmp_path / "x.png").exists()
 
 

@@ -152,7 +152,7 @@ def _sample(args: argparse.Namespace) -> None:
     _writable_folder(out.parent)
     run = load_run(args.run)
     if run.spec.sample is None:
-        raise UsageError(f"{args.run} holds a {run.name!r} model, a classifier: it draws no samples (try 'unimodel eval {args.run}')")
+        raise UsageError(f"{args.run} holds a {run.name!r} model, which draws no samples (try 'unimodel eval {args.run}')")
     images = run.spec.sample(run.model, args.n, torch.Generator().manual_seed(args.seed)).cpu().numpy()  # (n, 64) or (n, 2)
     if out.suffix == ".npy":
 
@@ -246,7 +246,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="unimodel", description="Train, sample and evaluate the models of the unified-model notes.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    train = commands.add_parser("train", help="train a generative model or a classifier on the 8x8 digits, a 2-D mixture or MNIST-style files")
+    train = commands.add_parser("train", help="train a generative model, a classifier or an image-text model on the 8x8 digits, a 2-D mixture or MNIST-style files")
     train.add_argument("model", help=f"one of: {', '.join(sorted(MODELS))}")
     train.add_argument("--out", required=True, help="folder for checkpoint.pt (created if missing)")
     train.add_argument("--resume", action="store_true", help="continue the checkpoint in --out")

@@ -26,6 +26,7 @@ MODELS = {
     "vit": "unimodel.models.vit",
     "cnn": "unimodel.models.convnet",
     "clip": "unimodel.models.clip",
+    "blip": "unimodel.models.blip",
 }
 
 
