@@ -30,7 +30,7 @@ from unimodel import cache
 from unimodel.figures import style
 
 LANGUAGES = ("zh", "en")
-CHAPTERS = ("unimodel.figures.vae", "unimodel.figures.gan", "unimodel.figures.diffusion", "unimodel.figures.pixelcnn", "unimodel.figures.taxonomy", "unimodel.figures.vit", "unimodel.figures.clip")
+CHAPTERS = ("unimodel.figures.vae", "unimodel.figures.gan", "unimodel.figures.diffusion", "unimodel.figures.pixelcnn", "unimodel.figures.taxonomy", "unimodel.figures.vit", "unimodel.figures.clip", "unimodel.figures.blip")
 log = logging.getLogger(__name__)
 PROFILES = ("full", "quick")
 
