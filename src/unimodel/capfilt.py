@@ -74,7 +74,7 @@ def caption_and_filter(model: blip.BLIP, x: torch.Tensor, named: torch.Tensor, g
         index = [i for i, l in enumerate(langs) if l == lang]
         captions, _ = blip.generate(model, x[index], lang)
         for i, tokens in zip(index, captions):
-            written[i] = (" " if lang == "en" else "").join(tokens)
+            written[i] = blip.caption_text(tokens, lang)
     synthetic = torch.tensor([_single_digit(text, lang) for text, lang in zip(written, langs)])
     keep_synthetic = (synthetic >= 0) & (blip.match_probability(model, x, written) > 0.5)  # the filter on the new captions
     return {"keep_web": keep_web, "synthetic": synthetic, "keep_synthetic": keep_synthetic}
@@ -97,7 +97,7 @@ def _train(x: torch.Tensor, y: torch.Tensor, splits: Splits, train: TrainConfig,
 def scores(model: blip.BLIP, splits: Splits) -> dict:
     """The test scores of the chapter's table, each the mean of the two languages."""
     scores = blip.evaluate(model, splits)
-    return {name: sum(scores[f"{name}_{lang}"] for lang in blip.LANGUAGES) / len(blip.LANGUAGES) for name in ("zero_shot", "itm_hard", "caption_exact")}
+    return {name: blip.mean_over_languages(scores, name) for name in ("zero_shot", "itm_hard", "caption_exact")}
 
 
 def run(splits: Splits, train: TrainConfig, config: CapFiltConfig = CapFiltConfig()) -> dict:

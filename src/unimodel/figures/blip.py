@@ -62,8 +62,8 @@ def ablation() -> dict:
             rows.append({
                 "zero_shot_en": scores.get("zero_shot_en"),
                 "zero_shot_zh": scores.get("zero_shot_zh"),
-                "itm_hard": _mean_of_languages(scores, "itm_hard"),
-                "caption_exact": _mean_of_languages(scores, "caption_exact"),
+                "itm_hard": blip.mean_over_languages(scores, "itm_hard"),
+                "caption_exact": blip.mean_over_languages(scores, "caption_exact"),
                 "seconds": r.result.seconds,
             })
         table["variants"][variant] = {name: _mean_of_seeds([row[name] for row in rows]) for name in rows[0]}
@@ -71,11 +71,6 @@ def ablation() -> dict:
             table["variants"][variant][bound] = {name: None if rows[0][name] is None else pick(row[name] for row in rows) for name in rows[0]}
         table["variants"][variant]["values"] = rows
     return table
-
-
-def _mean_of_languages(scores: dict, name: str) -> float | None:
-    values = [scores[f"{name}_{lang}"] for lang in blip.LANGUAGES if f"{name}_{lang}" in scores]
-    return sum(values) / len(values) if values else None
 
 
 def _mean_of_seeds(values: list) -> float | None:
@@ -109,10 +104,6 @@ def _captioned(lang: str) -> tuple[torch.Tensor, torch.Tensor, list[list[str]]]:
     return test.x, test.y, captions
 
 
-def _text(tokens: list[str], lang: str) -> str:
-    return " ".join(tokens) if lang == "en" else "".join(tokens)
-
-
 @figure("blip/captions")
 def captions_figure(lang: str):
     """Greedy captions of the first test images (top row) and of the first ones it gets wrong (bottom row)."""
@@ -125,7 +116,7 @@ def captions_figure(lang: str):
             ax.axis("off")
         for ax, i in zip(row, indices):
             ax.imshow(x[i].reshape(DIGIT_SIDE, DIGIT_SIDE).numpy(), cmap="gray_r", vmin=0, vmax=DIGIT_LEVELS - 1)
-            ax.set_title(_text(captions[i], lang), fontsize=8, color=PALETTE[2] if right[i] else PALETTE[3], wrap=True)
+            ax.set_title(blip.caption_text(captions[i], lang), fontsize=8, color=PALETTE[2] if right[i] else PALETTE[3], wrap=True)
             ax.text(0.5, -0.08, tr(lang, f"真实：{y[i].item()}", f"true: {y[i].item()}"), transform=ax.transAxes, ha="center", va="top", fontsize=8)
     axes[0][0].text(-0.25, 0.5, tr(lang, "前几张", "first"), transform=axes[0][0].transAxes, rotation=90, va="center", ha="right", fontsize=9)
     axes[1][0].text(-0.25, 0.5, tr(lang, "写错的", "wrong"), transform=axes[1][0].transAxes, rotation=90, va="center", ha="right", fontsize=9)

@@ -397,6 +397,11 @@ def is_caption_of(tokens: list[str], digit: int, lang: str) -> bool:
     return any(tokens == words(text) for text in training_captions(digit, lang))
 
 
+def caption_text(tokens: list[str], lang: str) -> str:
+    """The caption the tokens spell: English words joined by spaces, Chinese characters run together."""
+    return " ".join(tokens) if lang == "en" else "".join(tokens)
+
+
 def named_digits(tokens: list[str], lang: str) -> set[int]:
     """The digits whose names occur among the tokens."""
     return {digit for digit, name in enumerate(NAMES[lang]) if name in tokens}
@@ -491,6 +496,12 @@ def evaluate(model: BLIP, splits: Splits, seed: int = 0, **_options) -> dict:
             captions = caption_scores(model, test.x, test.y, lang)
             scores[f"caption_exact_{lang}"], scores[f"caption_digit_{lang}"] = captions["exact"], captions["digit"]
     return scores
+
+
+def mean_over_languages(scores: dict, name: str) -> float | None:
+    """The mean of the scores ``{name}_{lang}`` of ``evaluate`` over the languages; None when the model lacks that head."""
+    values = [scores[f"{name}_{lang}"] for lang in LANGUAGES if f"{name}_{lang}" in scores]
+    return sum(values) / len(values) if values else None
 
 
 def validation_error(model: BLIP, splits: Splits) -> float:
