@@ -7,6 +7,9 @@
     unimodel sample runs/vae --n 64 --out samples.png
     unimodel sample runs/pacgan-ring --n 2500 --out points.npy
     unimodel eval runs/vae
+    unimodel train unified --out runs/unified
+    unimodel sample runs/unified --prompt 七 --n 1 --out seven.png
+    unimodel caption runs/unified seven.png
     unimodel train vit --patch 2 --out runs/vit
     unimodel figures --list
     unimodel figures --json --notebooks docs/*.ipynb
@@ -153,7 +156,17 @@ def _sample(args: argparse.Namespace) -> None:
     run = load_run(args.run)
     if run.spec.sample is None:
         raise UsageError(f"{args.run} holds a {run.name!r} model, which draws no samples (try 'unimodel eval {args.run}')")
-    images = run.spec.sample(run.model, args.n, torch.Generator().manual_seed(args.seed)).cpu().numpy()  # (n, 64) or (n, 2)
+    generator = torch.Generator().manual_seed(args.seed)
+    if args.prompt is None and args.guidance is not None:
+        raise UsageError("--guidance scales a --prompt; give one")
+    if args.prompt is not None:
+        if run.spec.draw is None:
+            raise UsageError(f"{args.run} holds a {run.name!r} model, which takes no prompt; drop --prompt")
+        if args.guidance is not None and args.guidance < 0:
+            raise UsageError(f"--guidance must be >= 0, got {args.guidance}")
+        images = run.spec.draw(run.model, [args.prompt] * args.n, args.guidance, generator).cpu().numpy()  # (n, 64)
+    else:
+        images = run.spec.sample(run.model, args.n, generator).cpu().numpy()  # (n, 64) or (n, 2)
     if out.suffix == ".npy":
 
         def write_npy(tmp: str) -> None:
@@ -165,11 +178,28 @@ def _sample(args: argparse.Namespace) -> None:
         from unimodel.figures.style import save_point_cloud
 
         save_point_cloud(images, out)
+    elif args.n == 1:  # one digit, filling the picture: what 'unimodel caption' reads back
+        from unimodel.data import write_digit_png
+
+        write_digit_png(images[0], out)
     else:
         from unimodel.figures.style import save_image_grid
 
         save_image_grid(images, out)
     print(json.dumps({"out": str(out), "n": args.n, "shape": list(images.shape)}))
+
+
+def _caption(args: argparse.Namespace) -> None:
+    from unimodel.data import read_digit_png
+    from unimodel.runs import load_run
+
+    run = load_run(args.run)
+    if run.spec.caption is None:
+        captioners = ", ".join(name for name in sorted(MODELS) if model_spec(name).caption is not None)
+        raise UsageError(f"{args.run} holds a {run.name!r} model, which writes no captions (models that do: {captioners})")
+    x = read_digit_png(args.image)[None]  # (1, 64)
+    langs = [args.lang] if args.lang else ["zh", "en"]
+    print(json.dumps({"image": args.image, **{lang: run.spec.caption(run.model, x, lang)[0] for lang in langs}}, ensure_ascii=False))
 
 
 def _eval(args: argparse.Namespace) -> None:
@@ -261,7 +291,15 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--n", type=int, default=64, help="number of images (default: 64)")
     sample.add_argument("--out", required=True, help="a .png (a grid of images, or a scatter plot of 2-D points) or a .npy array: (n, 64) images in [0, 1] or (n, 2) points")
     sample.add_argument("--seed", type=int, default=0, help="seed of the sampling noise (default: 0)")
+    sample.add_argument("--prompt", help="what to draw, for models that take a prompt (unified): a digit's name, e.g. 七 or seven; --n 1 writes the digit alone, as 'unimodel caption' reads it")
+    sample.add_argument("--guidance", type=float, help="classifier-free guidance scale for --prompt: 0 ignores the prompt, 1 is the plain conditional model (default: the model's own)")
     sample.set_defaults(run_command=_sample)
+
+    captioner = commands.add_parser("caption", help="describe a picture of one digit in words (unified, blip), as JSON")
+    captioner.add_argument("run", help="folder holding checkpoint.pt")
+    captioner.add_argument("image", help="a picture (PNG, JPEG, ...) of one digit that fills it; any size, dark ink on light paper or the reverse")
+    captioner.add_argument("--lang", choices=["zh", "en"], help="the caption's language (default: both)")
+    captioner.set_defaults(run_command=_caption)
 
     evaluate = commands.add_parser("eval", help="test-set metrics of a trained model, as JSON (NLL, sample scores or accuracy)")
     evaluate.add_argument("run", help="folder holding checkpoint.pt")

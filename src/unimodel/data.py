@@ -110,6 +110,43 @@ def read_idx(path: str | Path) -> np.ndarray:
     return np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
 
 
+def write_digit_png(image: np.ndarray, path: str | Path, scale: int = 16) -> None:
+    """One 8x8 digit, (64,) in [0, 1], as a grayscale PNG with dark ink on white, each pixel a ``scale`` x ``scale`` square."""
+    from PIL import Image
+
+    from unimodel.checkpoint import atomic_write
+
+    side = DIGIT_SIDE * scale
+    gray = np.rint(255 * (1 - np.clip(image, 0, 1).reshape(DIGIT_SIDE, DIGIT_SIDE))).astype(np.uint8)
+    picture = Image.fromarray(gray, mode="L").resize((side, side), Image.Resampling.NEAREST)
+    atomic_write(path, lambda tmp: picture.save(tmp, format="PNG"))
+
+
+def read_digit_png(path: str | Path) -> torch.Tensor:
+    """A picture of one digit that fills it, as the 8x8 digits' pixels, (64,) int64 in 0..16.
+
+    Any size and colour: it is made gray, shrunk to 8x8 by averaging, turned
+    so that the ink is bright (the digits' convention) when the background is
+    light, and stretched so that the darkest pixel is 0 and the brightest 16.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as picture:
+            gray = picture.convert("L").resize((DIGIT_SIDE, DIGIT_SIDE), Image.Resampling.BOX)
+    except (FileNotFoundError, UnidentifiedImageError, OSError) as error:
+        raise ValueError(f"cannot read {path} as an image ({error})") from None
+    pixels = np.asarray(gray, dtype=np.float64) / 255.0
+    border = np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
+    if border.mean() > 0.5:  # a light background: dark ink, as drawn on paper
+        pixels = 1.0 - pixels
+    low, high = pixels.min(), pixels.max()
+    if high - low < 1e-6:
+        raise ValueError(f"{path} is a blank image: it has no digit to read")
+    levels = np.rint((pixels - low) / (high - low) * (DIGIT_LEVELS - 1)).astype(np.int64)
+    return torch.from_numpy(levels.reshape(-1))
+
+
 def quantize_to_digit_levels(images: np.ndarray) -> torch.Tensor:
     """Map 8-bit images (N, H, W) to the digits' 17 levels, flattened to (N, H*W)."""
     levels = np.rint(images.astype(np.float64) * (DIGIT_LEVELS - 1) / 255.0).astype(np.int64)

@@ -57,6 +57,9 @@ def train_run(
     splits = splits or load_splits(data)
     set_seed(train_config.seed)  # the initial weights depend on the seed alone
     model = spec.model_cls(spec.config_cls(**model_config))
+    resuming = resume and (Path(out) / CHECKPOINT).exists()
+    if spec.prepare and not resuming:  # resuming loads the prepared stage with the rest of the weights
+        spec.prepare(model, splits, train_config, progress)
     result = fit(
         model,
         (splits.train.x, splits.train.y),

@@ -27,6 +27,8 @@ MODELS = {
     "cnn": "unimodel.models.convnet",
     "clip": "unimodel.models.clip",
     "blip": "unimodel.models.blip",
+    "vqvae": "unimodel.models.vqvae",
+    "unified": "unimodel.models.unified",
 }
 
 
@@ -38,6 +40,9 @@ class ModelSpec:
     evaluate: Callable[..., dict]  # test metrics as a JSON-able dict
     sample: Callable[[nn.Module, int, torch.Generator], torch.Tensor] | None  # n images in [0, 1], (n, 64), or n points (n, 2); None for a classifier
     train_defaults: Callable[[str], dict] = lambda data: {}  # TrainConfig values that suit this model on this data set
+    draw: Callable[[nn.Module, list[str], float | None, torch.Generator], torch.Tensor] | None = None  # (model, prompts, guidance, generator): one image per prompt, (n, 64) in [0, 1]
+    caption: Callable[[nn.Module, torch.Tensor, str], list[str]] | None = None  # (model, images (n, 64) pixels, language): one caption per image
+    prepare: Callable[..., None] | None = None  # (model, splits, train_config, progress): a stage trained before the model itself (a unified model's tokenizer)
 
     @property
     def module(self) -> str:

@@ -535,4 +535,5 @@ SPEC = ModelSpec(
     evaluate=evaluate,
     sample=None,
     train_defaults=train_defaults,
+    caption=lambda model, x, lang: [caption_text(tokens, lang) for tokens in generate(model, x, lang)[0]],
 )

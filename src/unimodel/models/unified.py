@@ -1,0 +1,461 @@
+"""A unified model: one decoder-only Transformer that both captions and draws digits.
+
+Chameleon (arXiv 2405.09818) turns an image into discrete codes with a
+VQ tokenizer and puts those codes into the same vocabulary as the words, so
+one next-token predictor reads and writes both. Here the tokenizer is the
+VQ-VAE of ``unimodel.models.vqvae`` (an 8x8 digit becomes 16 codes) and the
+words are the digits' names and parities in Chinese and English. Every
+training example is one of two sequences, drawn at random:
+
+    generation     [BOS] seven [BOI] c1 ... c16                       (learn the codes)
+    understanding  [BOS] [BOI] c1 ... c16 [EOI] [EN] seven odd [EOS]  (learn the caption)
+
+The loss counts only the target part. A generation prompt is replaced by
+[NULL] in a share of the examples (label dropout), so the same model also
+knows the unconditional distribution and classifier-free guidance works when
+sampling (Ho & Salimans 2022, arXiv 2207.12598).
+
+Janus (arXiv 2410.13848) keeps the generation side but gives understanding
+its own encoder: ``understanding_encoder="patches"`` replaces the 16 code
+embeddings of an understanding sequence by 16 continuous features of a
+small convolutional encoder of the pixels, trained with the captions.
+
+Read top to bottom: the tokens and the two sequences; the config; the
+Transformer; the loss; drawing with guidance; captioning; the scores.
+
+Legend for shape comments: B batch, N image codes per image (16), T tokens
+of a sequence, D the width of a token (``dim``), V the vocabulary (the text
+tokens, then the K image codes), K codebook entries.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from unimodel.data import DIGIT_LEVELS, Splits
+from unimodel.models import ModelSpec
+from unimodel.models.blip import Attention
+from unimodel.models.clip import LANGUAGES, NAMES, PARITY
+from unimodel.models.vqvae import VQVAE, VQVAEConfig, as_images, conv_encoder, reconstruct
+from unimodel.training import TrainConfig, fit
+
+# ------------------------------------------------------------------ tokens and sequences
+
+PAD, BOS, EOS, BOI, EOI, NULL = "[PAD]", "[BOS]", "[EOS]", "[BOI]", "[EOI]", "[NULL]"
+LANGUAGE_TOKEN = {"en": "[EN]", "zh": "[ZH]"}  # before a caption: the language to write it in
+WORDS = tuple(sorted({word for lang in LANGUAGES for word in (*NAMES[lang], *PARITY[lang])}))
+TEXT_VOCAB = (PAD, BOS, EOS, BOI, EOI, NULL, *LANGUAGE_TOKEN.values(), *WORDS)  # image code k has id len(TEXT_VOCAB) + k
+TOKEN_ID = {token: i for i, token in enumerate(TEXT_VOCAB)}
+CAPTION_WORDS = 2  # a caption is the digit's name and its parity
+IGNORE = -100  # targets cross_entropy skips
+TASKS = ("both", "generation", "understanding")
+ENCODERS = ("vq", "patches")
+
+
+def caption_words(digit: int, lang: str) -> list[str]:
+    """The caption of a digit: its name and its parity (["seven", "odd"], ["七", "奇数"])."""
+    return [NAMES[lang][digit], PARITY[lang][digit % 2]]
+
+
+def prompt_digits() -> dict[str, int]:
+    """Every generation prompt, a digit's name in either language, and the digit it asks for."""
+    return {NAMES[lang][digit]: digit for lang in LANGUAGES for digit in range(10)}
+
+
+def _ids(tokens: list[str]) -> torch.Tensor:
+    return torch.tensor([TOKEN_ID[token] for token in tokens])
+
+
+# --8<-- [start:sequences]
+def generation_sequence(prompts: torch.Tensor, codes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """[BOS] prompt [BOI] c1..cN: ids (B, N + 3) and the target mask, True on the codes."""
+    B, N = codes.shape
+    start = torch.stack([torch.full((B,), TOKEN_ID[BOS]), prompts.cpu(), torch.full((B,), TOKEN_ID[BOI])], 1).to(codes.device)
+    ids = torch.cat([start, codes + len(TEXT_VOCAB)], 1)  # image codes live after the text tokens
+    target = torch.zeros_like(ids, dtype=torch.bool)
+    target[:, 3:] = True
+    return ids, target
+
+
+def understanding_sequence(codes: torch.Tensor, langs: torch.Tensor, captions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """[BOS] [BOI] c1..cN [EOI] [lang] caption [EOS]: ids (B, N + 7) and the target mask, True on the caption and [EOS]."""
+    B = len(codes)
+    column = lambda token: torch.full((B, 1), TOKEN_ID[token], device=codes.device)  # noqa: E731
+    language = torch.tensor([TOKEN_ID[LANGUAGE_TOKEN[lang]] for lang in LANGUAGES], device=codes.device)[langs][:, None]
+    ids = torch.cat([column(BOS), column(BOI), codes + len(TEXT_VOCAB), column(EOI), language, captions.to(codes.device), column(EOS)], 1)
+    target = torch.zeros_like(ids, dtype=torch.bool)
+    target[:, -CAPTION_WORDS - 1 :] = True
+    return ids, target
+# --8<-- [end:sequences]
+
+
+def caption_ids(y: torch.Tensor, langs: torch.Tensor) -> torch.Tensor:
+    """The caption tokens of digits ``y`` in languages ``langs`` (indices into LANGUAGES), (B, 2)."""
+    rows = [caption_words(int(d), LANGUAGES[int(lang)]) for d, lang in zip(y, langs)]
+    return torch.stack([_ids(row) for row in rows])
+
+
+def prompt_ids(y: torch.Tensor, langs: torch.Tensor) -> torch.Tensor:
+    """The generation prompt of digits ``y``: the digit's name in the language ``langs``, (B,)."""
+    return torch.tensor([TOKEN_ID[NAMES[LANGUAGES[int(lang)]][int(d)]] for d, lang in zip(y, langs)])
+
+
+# ------------------------------------------------------------------ config
+
+
+@dataclass
+class UnifiedConfig:
+    data_dim: int = 64  # pixels per image: the tokenizer is built for the 8x8 digits
+    tasks: str = "both"  # what the Transformer is trained on: "both" (each example a random one of the two), "generation" or "understanding"
+    understanding_encoder: str = "vq"  # how an image is read for captioning: "vq" its codes (Chameleon) or "patches" a separate encoder (Janus)
+    dim: int = 128  # width D of every token
+    depth: int = 4  # Transformer blocks
+    heads: int = 4  # attention heads per block; must divide dim
+    mlp_ratio: int = 4  # the MLP of a block is mlp_ratio * dim wide
+    dropout: float = 0.2  # dropout probability after the embeddings, the attention and the MLP
+    label_dropout: float = 0.1  # share of generation examples whose prompt is replaced by [NULL], for classifier-free guidance
+    guidance: float = 3.0  # classifier-free guidance scale when sampling: 0 ignores the prompt, 1 is the plain conditional model
+    codebook_size: int = 32  # K, the tokenizer's codebook (see ``unimodel.models.vqvae``)
+    code_dim: int = 16  # width of a code vector of the tokenizer
+    grid: int = 4  # the tokenizer's code grid: grid x grid codes per image
+    tokenizer_epochs: int = 100  # the tokenizer is trained first, for at most this many epochs (early stopping on validation)
+    tokenizer_lr: float = 2e-3  # its learning rate (Adam)
+    levels: int = DIGIT_LEVELS  # values a pixel can take (0..16)
+
+    def __post_init__(self) -> None:
+        for name in ("dim", "depth", "heads", "mlp_ratio", "tokenizer_epochs"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)}")
+        if self.tasks not in TASKS:
+            raise ValueError(f"tasks must be one of {', '.join(TASKS)}, got {self.tasks!r}")
+        if self.understanding_encoder not in ENCODERS:
+            raise ValueError(f"understanding_encoder must be one of {', '.join(ENCODERS)}, got {self.understanding_encoder!r}")
+        if self.dim % self.heads != 0:
+            raise ValueError(f"heads must divide dim, got dim={self.dim}, heads={self.heads}")
+        if not (0 <= self.dropout < 1 and 0 <= self.label_dropout < 1):
+            raise ValueError("dropout and label_dropout must be in [0, 1)")
+        if not (self.guidance >= 0 and self.tokenizer_lr > 0):
+            raise ValueError("guidance must be >= 0 and tokenizer_lr > 0")
+        self.tokenizer_config()  # validates the tokenizer's settings too
+
+    def tokenizer_config(self) -> VQVAEConfig:
+        return VQVAEConfig(data_dim=self.data_dim, codebook_size=self.codebook_size, code_dim=self.code_dim, grid=self.grid, levels=self.levels)
+
+    @property
+    def length(self) -> int:
+        """The longest sequence: an understanding one, N + 7 tokens."""
+        return self.grid * self.grid + 4 + CAPTION_WORDS + 1
+
+    @property
+    def vocab(self) -> int:
+        return len(TEXT_VOCAB) + self.codebook_size
+
+
+# ------------------------------------------------------------------ the Transformer
+
+
+class Block(nn.Module):
+    """A decoder block: causal self-attention (the attention of the BLIP chapter, given a causal mask) and an MLP, each after a LayerNorm."""
+
+    def __init__(self, c: UnifiedConfig) -> None:
+        super().__init__()
+        self.norm_attention = nn.LayerNorm(c.dim)
+        self.attention = Attention(c.dim, c.heads, c.dropout)
+        self.norm_mlp = nn.LayerNorm(c.dim)
+        self.mlp = nn.Sequential(nn.Linear(c.dim, c.mlp_ratio * c.dim), nn.GELU(), nn.Linear(c.mlp_ratio * c.dim, c.dim), nn.Dropout(c.dropout))
+
+    def forward(self, h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        h = h + self.attention(self.norm_attention(h), mask=mask)[0]
+        return h + self.mlp(self.norm_mlp(h))
+
+
+class Unified(nn.Module):
+    """The tokenizer (frozen once trained) and one causal Transformer over the shared vocabulary."""
+
+    def __init__(self, config: UnifiedConfig) -> None:
+        super().__init__()
+        self.config = config
+        c = config
+        self.tokenizer = VQVAE(c.tokenizer_config())
+        self.tokenizer.requires_grad_(False)  # trained alone first (train_tokenizer), then fixed while the Transformer learns
+        self.embed = nn.Embedding(c.vocab, c.dim)
+        nn.init.normal_(self.embed.weight, std=0.02)
+        self.position = nn.Parameter(torch.zeros(1, c.length, c.dim))
+        nn.init.trunc_normal_(self.position, std=0.02)
+        if c.understanding_encoder == "patches":  # Janus: the image is read by its own encoder, continuous features
+            self.understanding_encoder = conv_encoder(64, c.dim, c.grid)
+        self.dropout = nn.Dropout(c.dropout)
+        self.blocks = nn.ModuleList(Block(c) for _ in range(c.depth))
+        self.norm = nn.LayerNorm(c.dim)
+        self.head = nn.Linear(c.dim, c.vocab)
+
+    def train(self, mode: bool = True) -> Unified:
+        super().train(mode)
+        self.tokenizer.eval()  # trained before the Transformer, then fixed: no dead-code restarts while the Transformer learns
+        return self
+
+    def codes(self, x: torch.Tensor) -> torch.Tensor:
+        """The tokenizer's codes of images, (B, N)."""
+        return self.tokenizer.encode(x)
+
+    # --8<-- [start:logits]
+    def logits(self, ids: torch.Tensor, x: torch.Tensor | None = None) -> torch.Tensor:
+        """Next-token logits (B, T, V) of sequences ``ids`` (B, T), each position seeing only itself and the past.
+
+        With the Janus encoder, pass the images ``x`` of understanding
+        sequences: their N code embeddings are replaced by the encoder's features.
+        """
+        B, T = ids.shape
+        h = self.embed(ids)  # (B, T, D)
+        if x is not None and self.config.understanding_encoder == "patches":
+            N = self.config.grid**2
+            features = self.understanding_encoder(as_images(x, self.config.levels)).flatten(2).transpose(1, 2)  # (B, N, D)
+            h = torch.cat([h[:, :2], features, h[:, 2 + N :]], 1)  # [BOS] [BOI] features [EOI] ...
+        h = self.dropout(h + self.position[:, :T])
+        mask = torch.ones(T, T, dtype=torch.bool, device=ids.device).tril()[None]  # (1, T, T): token t sees tokens 0..t
+        for block in self.blocks:
+            h = block(h, mask)
+        return self.head(self.norm(h))
+    # --8<-- [end:logits]
+
+    # --8<-- [start:loss]
+    def sequence_losses(self, ids: torch.Tensor, target: torch.Tensor, x: torch.Tensor | None = None) -> torch.Tensor:
+        """Mean cross-entropy of each sequence's target tokens, (B,): position t predicts token t + 1."""
+        logits = self.logits(ids[:, :-1], x)  # (B, T - 1, V)
+        labels = ids[:, 1:].masked_fill(~target[:, 1:], IGNORE)  # only the target part is learned
+        per_token = F.cross_entropy(logits.transpose(1, 2), labels, ignore_index=IGNORE, reduction="none")  # (B, T - 1)
+        return per_token.sum(1) / target[:, 1:].sum(1)
+
+    def forward(self, batch: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, dict[str, float]]:
+        x, y = batch
+        B, c = len(x), self.config
+        langs = torch.randint(len(LANGUAGES), (B,))
+        generation = {"both": torch.rand(B) < 0.5, "generation": torch.ones(B, dtype=torch.bool), "understanding": torch.zeros(B, dtype=torch.bool)}[c.tasks]
+        losses = []
+        if generation.any():
+            prompts = prompt_ids(y[generation], langs[generation])
+            dropped = torch.rand(len(prompts)) < c.label_dropout  # label dropout: these learn p(image) with no prompt
+            prompts = prompts.masked_fill(dropped, TOKEN_ID[NULL])
+            losses.append(self.sequence_losses(*generation_sequence(prompts, self.codes(x[generation.to(x.device)]))))
+        if not generation.all():
+            rows = ~generation
+            seen = x[rows.to(x.device)]
+            ids, target = understanding_sequence(self.codes(seen), langs[rows], caption_ids(y[rows], langs[rows]))
+            losses.append(self.sequence_losses(ids, target, seen))
+        loss = torch.cat(losses).mean()  # every example counts once, whichever its task
+        return loss, {}
+    # --8<-- [end:loss]
+
+
+def train_tokenizer(model: Unified, splits: Splits, train_config: TrainConfig, progress: bool = True) -> None:
+    """Stage 1: train the VQ tokenizer alone on the training images (early stopping on validation), then freeze it."""
+    from unimodel.models.vqvae import validation_error as tokenizer_error
+
+    c = model.config
+    config = TrainConfig(epochs=c.tokenizer_epochs, lr=c.tokenizer_lr, optimizer="adam", patience=20, seed=train_config.seed, device=train_config.device)
+    model.tokenizer.requires_grad_(True)
+    fit(model.tokenizer, (splits.train.x,), config, validate=lambda m: tokenizer_error(m, splits), progress=progress)
+    model.tokenizer.requires_grad_(False)
+
+
+# ------------------------------------------------------------------ drawing with guidance
+
+
+# --8<-- [start:cfg]
+def guided_logits(conditional: torch.Tensor, unconditional: torch.Tensor, scale: float) -> torch.Tensor:
+    """Classifier-free guidance on next-token logits: start from the unconditional ones and step ``scale`` times towards the conditional ones."""
+    return unconditional + scale * (conditional - unconditional)  # $\ell_g = \ell_u + s\,(\ell_c - \ell_u)$
+# --8<-- [end:cfg]
+
+
+# --8<-- [start:guidance]
+@torch.no_grad()
+def generate_codes(model: Unified, prompts: list[str], guidance: float | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Sample the N codes of one image per prompt (a digit's name, or [NULL]), (B, N), with classifier-free guidance.
+
+    Each step runs the sequences twice, with the prompt and with [NULL], and samples from
+    softmax(l_null + s (l_prompt - l_null)) over the image codes only.
+    """
+    c = model.config
+    s = c.guidance if guidance is None else guidance
+    device = next(model.parameters()).device
+    B, N = len(prompts), c.grid**2
+    start = lambda p: torch.stack([torch.full((B,), TOKEN_ID[BOS]), p, torch.full((B,), TOKEN_ID[BOI])], 1)  # noqa: E731
+    ids = torch.cat([start(_ids(prompts)), start(torch.full((B,), TOKEN_ID[NULL]))]).to(device)  # (2B, 3): with and without the prompt
+    for _ in range(N):
+        logits = model.logits(ids)[:, -1, len(TEXT_VOCAB) :]  # (2B, K): the next token, restricted to image codes
+        guided = guided_logits(logits[:B], logits[B:], s)
+        k = torch.multinomial(guided.softmax(-1).cpu(), 1, generator=generator).to(device)  # (B, 1)
+        ids = torch.cat([ids, (k + len(TEXT_VOCAB)).repeat(2, 1)], 1)
+    return ids[:B, 3:] - len(TEXT_VOCAB)
+# --8<-- [end:guidance]
+
+
+def draw(model: Unified, prompts: list[str], guidance: float | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
+    """One image per prompt, (B, P) in [0, 1]: sampled codes, decoded by the tokenizer."""
+    model.eval()
+    known = prompt_digits()
+    unknown = sorted({p for p in prompts if p not in known and p != NULL})
+    if unknown:
+        raise ValueError(f"unknown prompt(s) {', '.join(unknown)}; a prompt is a digit's name: {', '.join(known)}")
+    return model.tokenizer.decode(generate_codes(model, prompts, guidance, generator))
+
+
+# ------------------------------------------------------------------ captioning
+
+
+@torch.no_grad()
+def caption(model: Unified, x: torch.Tensor, lang: str) -> list[list[str]]:
+    """Greedy captions of images (B, P) in language ``lang``: the words written before [EOS]."""
+    model.eval()
+    device = next(model.parameters()).device
+    x = x.to(device)
+    codes = model.codes(x)
+    B = len(x)
+    language = torch.full((B, 1), TOKEN_ID[LANGUAGE_TOKEN[lang]], device=device)
+    ids = torch.cat([torch.full((B, 1), TOKEN_ID[BOS], device=device), torch.full((B, 1), TOKEN_ID[BOI], device=device),
+                     codes + len(TEXT_VOCAB), torch.full((B, 1), TOKEN_ID[EOI], device=device), language], 1)
+    writable = torch.tensor([token in WORDS or token == EOS for token in TEXT_VOCAB], device=device)
+    for _ in range(CAPTION_WORDS + 1):
+        logits = model.logits(ids, x)[:, -1, : len(TEXT_VOCAB)].masked_fill(~writable, float("-inf"))  # words and [EOS] only
+        ids = torch.cat([ids, logits.argmax(-1, keepdim=True)], 1)
+    written = ids[:, -(CAPTION_WORDS + 1) :].tolist()
+    captions = []
+    for row in written:
+        tokens = [TEXT_VOCAB[i] for i in row]
+        captions.append(tokens[: tokens.index(EOS)] if EOS in tokens else tokens)
+    return captions
+
+
+# ------------------------------------------------------------------ scores
+
+
+def caption_accuracy(model: Unified, x: torch.Tensor, y: torch.Tensor, lang: str) -> dict[str, float]:
+    """Share of captions that are exactly right (name and parity), and share that name the right digit."""
+    written = caption(model, x, lang)
+    exact = [words == caption_words(int(d), lang) for words, d in zip(written, y)]
+    named = [NAMES[lang][int(d)] in words for words, d in zip(written, y)]
+    return {"exact": float(np.mean(exact)), "names_digit": float(np.mean(named))}
+
+
+def judged_generation(model: Unified, per_class: int, guidance: float | None, seed: int = 0) -> dict:
+    """Draw ``per_class`` images for each digit's name in each language; how often the judge reads the prompted digit.
+
+    Returns accuracy overall, per language and per digit (over both languages), the images (n, P)
+    and their codes, the prompted digits and the judge's reading.
+    """
+    from unimodel.metrics import judge
+
+    generator = torch.Generator().manual_seed(seed)
+    digits = torch.arange(10).repeat_interleave(per_class)
+    images, codes, langs = [], [], []
+    for lang in LANGUAGES:
+        prompts = [NAMES[lang][int(d)] for d in digits]
+        drawn = generate_codes(model.eval(), prompts, guidance, generator)
+        codes.append(drawn)
+        images.append(model.tokenizer.decode(drawn).cpu())
+        langs += [lang] * len(prompts)
+    images, codes = torch.cat(images), torch.cat(codes).cpu()
+    prompted = digits.repeat(len(LANGUAGES)).numpy()
+    read = judge().predict(images.numpy())
+    right = read == prompted
+    return {
+        "accuracy": float(right.mean()),
+        "per_language": {lang: float(right[np.array(langs) == lang].mean()) for lang in LANGUAGES},
+        "per_digit": [float(right[prompted == d].mean()) for d in range(10)],
+        "images": images,
+        "codes": codes,
+        "prompted": prompted,
+        "read": read,
+    }
+
+
+def diversity(codes: torch.Tensor, images: torch.Tensor, train_codes: torch.Tensor, train_images: torch.Tensor, test_images: torch.Tensor) -> dict:
+    """Is the model copying its training set?
+
+    distinct: share of distinct code sequences among the samples; copied: share whose code
+    sequence is exactly a training image's; nearest_train: median distance (pixels in [0, 1], L2)
+    from a sample to its nearest training image, beside the same median for the real test images.
+    """
+    train_rows = {tuple(row) for row in train_codes.tolist()}
+    rows = [tuple(row) for row in codes.tolist()]
+    nearest = lambda a: torch.cdist(a.float(), train_images.float()).min(1).values.median().item()  # noqa: E731
+    return {
+        "distinct": len(set(rows)) / len(rows),
+        "copied": float(np.mean([row in train_rows for row in rows])),
+        "nearest_train": nearest(images),
+        "nearest_train_test": nearest(test_images),
+    }
+
+
+def evaluate(model: Unified, splits: Splits, seed: int = 0, per_class: int = 50, **_options) -> dict:
+    """Captioning accuracy on the test digits, generation judged by a classifier of real digits, diversity, and the ceilings."""
+    from unimodel.metrics import judge
+
+    c = model.config
+    model.eval()
+    device = next(model.parameters()).device
+    test = splits.test
+    scale = DIGIT_LEVELS - 1
+    out: dict = {"tasks": c.tasks, "understanding_encoder": c.understanding_encoder, "guidance": c.guidance, "per_class": per_class}
+    rebuilt = reconstruct(model.tokenizer, test.x.to(device)).cpu()
+    out["judge_real"] = float(judge().score(test.x.numpy() / scale, test.y.numpy()))
+    out["judge_tokenized"] = float(judge().score(rebuilt.numpy(), test.y.numpy()))  # the ceiling: real test digits through the tokenizer
+    if c.tasks != "generation":
+        out["caption"] = {lang: caption_accuracy(model, test.x, test.y, lang) for lang in LANGUAGES}
+        out["caption_exact"] = float(np.mean([out["caption"][lang]["exact"] for lang in LANGUAGES]))
+    if c.tasks != "understanding":
+        judged = judged_generation(model, per_class, None, seed)
+        out["generation"] = {key: judged[key] for key in ("accuracy", "per_language", "per_digit")}
+        train_x = splits.train.x.to(device)
+        out["diversity"] = diversity(judged["codes"], judged["images"], model.codes(train_x).cpu(), splits.train.x / scale, test.x / scale)
+    return out
+
+
+def validation_error(model: Unified, splits: Splits) -> float:
+    """Mean cross-entropy of the target tokens of the validation digits, for each trained task in both languages, no prompt dropped."""
+    c = model.config
+    device = next(model.parameters()).device
+    x, y = splits.val.x.to(device), splits.val.y
+    codes = model.codes(x)
+    errors = []
+    for lang in range(len(LANGUAGES)):
+        langs = torch.full((len(x),), lang)
+        if c.tasks != "understanding":
+            errors.append(model.sequence_losses(*generation_sequence(prompt_ids(y, langs), codes)).mean())
+        if c.tasks != "generation":
+            errors.append(model.sequence_losses(*understanding_sequence(codes, langs, caption_ids(y, langs)), x).mean())
+    return torch.stack(errors).mean().item()
+
+
+def sample(model: Unified, n: int, generator: torch.Generator) -> torch.Tensor:
+    """``n`` images of random digits, each prompted by its name in a random language, at the config's guidance."""
+    names = [NAMES[LANGUAGES[int(torch.randint(2, (), generator=generator))]][int(torch.randint(10, (), generator=generator))] for _ in range(n)]
+    return draw(model, names, generator=generator)
+
+
+def caption_text(words: list[str], lang: str) -> str:
+    """A written caption as one string: "seven, odd" or "七，奇数"."""
+    return ("，" if lang == "zh" else ", ").join(words)
+
+
+def train_defaults(data: str) -> dict:
+    return {"epochs": 150, "lr": 1e-3, "optimizer": "adamw", "schedule": "cosine", "patience": 30}
+
+
+SPEC = ModelSpec(
+    config_cls=UnifiedConfig,
+    model_cls=Unified,
+    validate=validation_error,
+    evaluate=evaluate,
+    sample=sample,
+    train_defaults=train_defaults,
+    draw=draw,
+    caption=lambda model, x, lang: [caption_text(words, lang) for words in caption(model, x, lang)],
+    prepare=train_tokenizer,
+)
