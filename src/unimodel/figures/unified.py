@@ -1,0 +1,260 @@
+"""Figures and numbers of the hands-on unified-model chapter.
+
+The Chameleon-style model of ``models/unified.py`` trains on the 1000
+training digits (its ``train_defaults``: AdamW lr 1e-3, cosine decay, batch
+64, at most 150 epochs, early stopping on the validation loss with patience
+30, seed 0), after its VQ tokenizer (the VAE chapter's). The ablation trains
+the same Transformer on generation only, on understanding only, and with a
+Janus-style separate encoder for understanding, under the same budget and
+early-stopping rule. Captions are scored on the 447 test digits; drawings
+by the logistic-regression judge of ``unimodel.metrics``, trained on the
+real training digits only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import torch
+from matplotlib import pyplot as plt
+from matplotlib.patches import Rectangle
+
+from unimodel.data import DIGIT_LEVELS, digits_splits
+from unimodel.figures.registry import budget, compute_result, figure, result
+from unimodel.figures.style import PALETTE, show_images, tr
+from unimodel.models import unified
+from unimodel.models.clip import LANGUAGES, NAMES
+from unimodel.runs import Run, cached_run
+from unimodel.training import TrainConfig
+
+SEED = 0
+DEFAULTS = unified.train_defaults("digits")
+TRAIN = TrainConfig(**{**DEFAULTS, "epochs": budget(full=DEFAULTS["epochs"], quick=2), "seed": SEED, "device": "cpu"})
+QUICK = budget(full={}, quick={"tokenizer_epochs": 2})  # the quick profile also shortens the tokenizer's training
+VARIANTS = {  # name on the page -> the config's settings; "joint" is the model of the chapter
+    "joint": {},
+    "generation": {"tasks": "generation"},
+    "understanding": {"tasks": "understanding"},
+    "janus": {"understanding_encoder": "patches"},
+}
+SEEDS = budget(full=(0, 1), quick=(0,))  # the ablation's seeds; the figures show seed 0
+PER_CLASS = budget(full=50, quick=3)  # drawings per digit and language
+SCALES = (0.0, 1.0, 1.5, 2.0, 3.0, 5.0, 8.0)  # the guidance sweep
+SCALE = 1.0 / (DIGIT_LEVELS - 1)  # pixels 0..16 -> [0, 1]
+
+
+def run(variant: str = "joint", seed: int = SEED) -> Run:
+    return cached_run("unified", {**VARIANTS[variant], **QUICK}, replace(TRAIN, seed=seed))
+
+
+def _transformer_parameters(model: unified.Unified) -> int:
+    return sum(p.numel() for name, p in model.named_parameters() if not name.startswith("tokenizer."))
+
+
+@result("unified-scores")
+def scores() -> dict:
+    """The chapter's model, seed 0: test captions, judged drawings at its guidance scale, diversity, the judge's ceilings."""
+    r = run()
+    measured = unified.evaluate(r.model, digits_splits(), seed=SEED, per_class=PER_CLASS)
+    return {
+        **measured,
+        "parameters": _transformer_parameters(r.model),
+        "epochs": len(r.result.history),
+        "best_epoch": r.result.best_epoch,
+        "seconds": r.result.seconds,
+        "sequence_length": r.model.config.length,
+        "vocabulary": r.model.config.vocab,
+        "text_tokens": len(unified.TEXT_VOCAB),
+    }
+
+
+@result("unified-guidance")
+def guidance() -> dict:
+    """Judged accuracy and diversity of the drawings at each guidance scale (seed 0, the same noise seed at every scale)."""
+    model = run().model
+    splits = digits_splits()
+    train_codes = model.codes(splits.train.x)
+    rows = {}
+    for s in SCALES:
+        judged = unified.judged_generation(model, PER_CLASS, s, SEED)
+        rows[scale_key(s)] = {
+            "scale": s,
+            "accuracy": judged["accuracy"],
+            "per_language": judged["per_language"],
+            **unified.diversity(judged["codes"], judged["images"], train_codes, splits.train.x * SCALE, splits.test.x * SCALE),
+        }
+    best = max(rows.values(), key=lambda row: row["accuracy"])
+    return {"scales": rows, "best_scale": best["scale"], "best_accuracy": best["accuracy"], "samples": 10 * PER_CLASS * len(LANGUAGES)}
+
+
+def scale_key(s: float) -> str:
+    """A guidance scale as a key a page can name: 1.5 -> "s1_5"."""
+    return f"s{s:g}".replace(".", "_")
+
+
+def _summary(values: list[float]) -> dict:
+    return {"mean": float(np.mean(values)), "lowest": float(np.min(values)), "highest": float(np.max(values)), "values": values}
+
+
+@result("unified-ablation")
+def ablation() -> dict:
+    """Each variant over the seeds: caption exact match, judged drawings at the default guidance, epochs and seconds (None where a variant lacks the task)."""
+    splits = digits_splits()
+    table: dict = {"seeds": list(SEEDS), "seed_count": len(SEEDS), "variants": {}}
+    for variant in VARIANTS:
+        caption, drawing, seconds, epochs = [], [], [], []
+        for seed in SEEDS:
+            r = run(variant, seed)
+            measured = unified.evaluate(r.model, splits, seed=SEED, per_class=PER_CLASS)
+            if "caption_exact" in measured:
+                caption.append(measured["caption_exact"])
+            if "generation" in measured:
+                drawing.append(measured["generation"]["accuracy"])
+            seconds.append(r.result.seconds)
+            epochs.append(len(r.result.history))
+        table["variants"][variant] = {
+            "caption_exact": _summary(caption) if caption else None,
+            "generation": _summary(drawing) if drawing else None,
+            "seconds": float(np.mean(seconds)),
+            "epochs": float(np.mean(epochs)),
+        }
+    return table
+
+
+# ------------------------------------------------------------------ figures
+
+
+@figure("unified-model/sequences")
+def sequences(lang: str):
+    """The two training sequences of one test digit, token by token; the tokens the loss counts are filled."""
+    model = run().model
+    test = digits_splits().test
+    x, y = test.x[:1], test.y[:1]
+    codes = model.codes(x)
+    zh = torch.tensor([LANGUAGES.index(lang)])
+    rows = [
+        (tr(lang, "生成", "generation"), *unified.generation_sequence(unified.prompt_ids(y, zh), codes)),
+        (tr(lang, "理解", "understanding"), *unified.understanding_sequence(codes, zh, unified.caption_ids(y, zh))),
+    ]
+    T = max(ids.shape[1] for _, ids, _ in rows)
+    fig, axes = plt.subplots(len(rows), 1, figsize=(T * 0.5, 2.2))
+    for ax, (title, ids, target) in zip(axes, rows):
+        for t, (token, counted) in enumerate(zip(ids[0].tolist(), target[0].tolist())):
+            is_code = token >= len(unified.TEXT_VOCAB)
+            label = str(token - len(unified.TEXT_VOCAB)) if is_code else unified.TEXT_VOCAB[token]
+            color = PALETTE[1] if is_code else PALETTE[0]
+            ax.add_patch(Rectangle((t, 0), 0.92, 1, facecolor=color if counted else "white", edgecolor=color, linewidth=1.2))
+            ax.text(t + 0.46, 0.5, label, ha="center", va="center", fontsize=6.5 if len(label) > 3 else 8, color="white" if counted else "black")
+        ax.set_xlim(-0.1, T)
+        ax.set_ylim(-0.1, 1.1)
+        ax.set_aspect("equal")
+        ax.axis("off")
+        ax.set_title(title, fontsize=9, loc="left")
+    fig.text(0.5, 0.0, tr(lang, "蓝：文字 token　橙：图像码字　实心：计入损失的目标", "blue: text tokens   orange: image codes   filled: the targets the loss counts"), ha="center", fontsize=8)
+    return fig
+
+
+@figure("unified-model/samples")
+def samples(lang: str):
+    """Drawings for each digit's name, five prompted in Chinese and five in English, at the model's guidance scale."""
+    model = run().model
+    generator = torch.Generator().manual_seed(SEED)
+    per_language = 5
+    prompts = [NAMES[language][d] for d in range(10) for language in LANGUAGES for _ in range(per_language)]
+    images = unified.draw(model, prompts, generator=generator).numpy()
+    fig, ax = plt.subplots(figsize=(6.2, 6.4))
+    show_images(ax, images, rows=10)
+    ax.set_title(tr(lang, f"每行一个数字：左 {per_language} 张用英文提示，右 {per_language} 张用中文提示（引导系数 {model.config.guidance:g}）",
+                    f"one digit per row: {per_language} English prompts, then {per_language} Chinese (guidance {model.config.guidance:g})"), fontsize=9)
+    return fig
+
+
+@figure("unified-model/guidance")
+def guidance_figure(lang: str):
+    """Judged accuracy and the share of distinct drawings against the guidance scale, with the judge's accuracy on tokenized real digits."""
+    measured = compute_result("unified-guidance")
+    main = compute_result("unified-scores")
+    rows = sorted(measured["scales"].values(), key=lambda row: row["scale"])  # the cache stores keys sorted by name
+    scales = [row["scale"] for row in rows]
+    fig, ax = plt.subplots(figsize=(6.4, 3.4))
+    ax.plot(scales, [100 * r["accuracy"] for r in rows], "o-", color=PALETTE[0], label=tr(lang, "评判器认为画对了", "judged the prompted digit"))
+    ax.plot(scales, [100 * r["distinct"] for r in rows], "s--", color=PALETTE[2], label=tr(lang, "互不相同的码字序列", "distinct code sequences"))
+    ax.axhline(100 * main["judge_tokenized"], color=PALETTE[3], linestyle=":", linewidth=1)
+    ax.text(scales[0], 100 * main["judge_tokenized"] + 1, tr(lang, "评判器读真实测试图（经分词器往返）", "the judge on real test digits (through the tokenizer)"), ha="left", va="bottom", fontsize=8, color=PALETTE[3])
+    ax.set_xlabel(tr(lang, "引导系数 s", "guidance scale s"))
+    ax.set_ylabel("%")
+    ax.set_ylim(0, 103)
+    ax.legend(fontsize=8, frameon=False, loc="center right")
+    return fig
+
+
+@figure("unified-model/captions")
+def captions(lang: str):
+    """Test digits with the model's caption in the page's language; wrong ones in red."""
+    model = run().model
+    test = digits_splits().test
+    x, y = test.x[:24], test.y[:24]
+    written = unified.caption(model, x, lang)
+    fig, axes = plt.subplots(3, 8, figsize=(8.8, 3.9))
+    for ax, image, words, digit in zip(axes.flat, x, written, y):
+        show_images(ax, image[None].numpy() * SCALE, rows=1)
+        right = words == unified.caption_words(int(digit), lang)
+        ax.set_title(unified.caption_text(words, lang), fontsize=8, color="black" if right else PALETTE[3])
+    fig.tight_layout()
+    return fig
+
+
+@figure("unified-model/nearest")
+def nearest(lang: str):
+    """Is it copying? Drawings beside their nearest training digit, and the distances to the nearest training digit of drawings and of real test digits."""
+    model = run().model
+    splits = digits_splits()
+    generator = torch.Generator().manual_seed(SEED)
+    shown = unified.draw(model, [NAMES["en"][d] for d in range(10)], generator=generator)
+    train = splits.train.x.float() * SCALE
+    closest = train[torch.cdist(shown, train).argmin(1)]
+    judged = unified.judged_generation(model, PER_CLASS, None, SEED)
+    drawn = torch.cdist(judged["images"], train).min(1).values.numpy()
+    real = torch.cdist(splits.test.x.float() * SCALE, train).min(1).values.numpy()
+    fig = plt.figure(figsize=(9, 3.2))
+    top = fig.add_axes([0.0, 0.55, 0.45, 0.35])
+    show_images(top, shown.numpy(), rows=1, title=tr(lang, "画出的数字", "drawn"))
+    bottom = fig.add_axes([0.0, 0.1, 0.45, 0.35])
+    show_images(bottom, closest.numpy(), rows=1, title=tr(lang, "离它最近的训练图", "nearest training digit"))
+    right = fig.add_axes([0.55, 0.18, 0.43, 0.7])
+    bins = np.linspace(0, max(drawn.max(), real.max()), 30)
+    right.hist(real, bins=bins, alpha=0.6, color=PALETTE[7], density=True, label=tr(lang, "真实测试图", "real test digits"))
+    right.hist(drawn, bins=bins, alpha=0.6, color=PALETTE[1], density=True, label=tr(lang, "画出的数字", "drawn digits"))
+    right.set_xlabel(tr(lang, "到最近训练图的距离（L2，像素在 [0, 1]）", "distance to the nearest training digit (L2, pixels in [0, 1])"))
+    right.set_yticks([])
+    right.legend(fontsize=8, frameon=False)
+    return fig
+
+
+@figure("unified-model/ablation")
+def ablation_figure(lang: str):
+    """Caption exact match and judged drawings of each variant (mean over seeds, the bar; each seed, a dot)."""
+    measured = compute_result("unified-ablation")["variants"]
+    names = {
+        "joint": tr(lang, "两个任务一起\n（Chameleon 式）", "both tasks\n(Chameleon-style)"),
+        "generation": tr(lang, "只训练生成", "generation only"),
+        "understanding": tr(lang, "只训练理解", "understanding only"),
+        "janus": tr(lang, "两个任务一起\n理解用独立编码器（Janus 式）", "both tasks, separate\nunderstanding encoder (Janus-style)"),
+    }
+    fig, axes = plt.subplots(1, 2, figsize=(9.6, 3.4), sharey=True)
+    for ax, key, title in zip(axes, ("caption_exact", "generation"), (tr(lang, "写描述：完全正确", "captions: exactly right"), tr(lang, "画图：评判器认为画对了", "drawings: judged right"))):
+        for i, variant in enumerate(VARIANTS):
+            row = measured[variant][key]
+            if row is None:
+                ax.text(i, 3, tr(lang, "不训练", "not trained"), ha="center", fontsize=8, color=PALETTE[7])
+                continue
+            ax.bar(i, 100 * row["mean"], color=PALETTE[i], alpha=0.85)
+            ax.scatter([i] * len(row["values"]), [100 * v for v in row["values"]], color="black", s=10, zorder=3)
+            ax.text(i, 100 * row["mean"] + 2, f"{100 * row['mean']:.1f}", ha="center", fontsize=8)
+        ax.set_xticks(range(len(VARIANTS)), [names[v] for v in VARIANTS], fontsize=7.5)
+        ax.set_title(title, fontsize=10)
+        ax.set_ylim(0, 108)
+    axes[0].set_ylabel("%")
+    fig.tight_layout()
+    return fig
