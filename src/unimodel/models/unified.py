@@ -117,7 +117,7 @@ class UnifiedConfig:
     depth: int = 4  # Transformer blocks
     heads: int = 4  # attention heads per block; must divide dim
     mlp_ratio: int = 4  # the MLP of a block is mlp_ratio * dim wide
-    dropout: float = 0.2  # dropout probability after the embeddings, the attention and the MLP
+    dropout: float = 0.3  # dropout probability after the embeddings, the attention and the MLP
     label_dropout: float = 0.1  # share of generation examples whose prompt is replaced by [NULL], for classifier-free guidance
     guidance: float = 3.0  # classifier-free guidance scale when sampling: 0 ignores the prompt, 1 is the plain conditional model
     codebook_size: int = 32  # K, the tokenizer's codebook (see ``unimodel.models.vqvae``)
