@@ -57,8 +57,12 @@ def scores() -> dict:
     """The chapter's model, seed 0: test captions, judged drawings at its guidance scale, diversity, the judge's ceilings."""
     r = run()
     measured = unified.evaluate(r.model, digits_splits(), seed=SEED, per_class=PER_CLASS)
+    per_digit = measured["generation"]["per_digit"]
+    worst = int(np.argmin(per_digit))
     return {
         **measured,
+        "worst_digit": worst,
+        "worst_digit_accuracy": per_digit[worst],
         "parameters": _transformer_parameters(r.model),
         "epochs": len(r.result.history),
         "best_epoch": r.result.best_epoch,
@@ -181,7 +185,7 @@ def guidance_figure(lang: str):
     ax.plot(scales, [100 * r["accuracy"] for r in rows], "o-", color=PALETTE[0], label=tr(lang, "评判器认为画对了", "judged the prompted digit"))
     ax.plot(scales, [100 * r["distinct"] for r in rows], "s--", color=PALETTE[2], label=tr(lang, "互不相同的码字序列", "distinct code sequences"))
     ax.axhline(100 * main["judge_tokenized"], color=PALETTE[3], linestyle=":", linewidth=1)
-    ax.text(scales[0], 100 * main["judge_tokenized"] + 1, tr(lang, "评判器读真实测试图（经分词器往返）", "the judge on real test digits (through the tokenizer)"), ha="left", va="bottom", fontsize=8, color=PALETTE[3])
+    ax.text(scales[-1], 100 * main["judge_tokenized"] - 2, tr(lang, "评判器读真实测试图（经分词器往返）", "the judge on real test digits (through the tokenizer)"), ha="right", va="top", fontsize=8, color=PALETTE[3])
     ax.set_xlabel(tr(lang, "引导系数 s", "guidance scale s"))
     ax.set_ylabel("%")
     ax.set_ylim(0, 103)
