@@ -153,17 +153,17 @@ def _sample(args: argparse.Namespace) -> None:
     if out.suffix not in (".png", ".npy"):
         raise UsageError(f"--out must end in .png or .npy, got {out.name}")
     _writable_folder(out.parent)
+    if args.prompt is None and args.guidance is not None:
+        raise UsageError("--guidance scales a --prompt; give one")
+    if args.guidance is not None and args.guidance < 0:
+        raise UsageError(f"--guidance must be >= 0, got {args.guidance}")
     run = load_run(args.run)
     if run.spec.sample is None:
         raise UsageError(f"{args.run} holds a {run.name!r} model, which draws no samples (try 'unimodel eval {args.run}')")
     generator = torch.Generator().manual_seed(args.seed)
-    if args.prompt is None and args.guidance is not None:
-        raise UsageError("--guidance scales a --prompt; give one")
     if args.prompt is not None:
         if run.spec.draw is None:
             raise UsageError(f"{args.run} holds a {run.name!r} model, which takes no prompt; drop --prompt")
-        if args.guidance is not None and args.guidance < 0:
-            raise UsageError(f"--guidance must be >= 0, got {args.guidance}")
         images = run.spec.draw(run.model, [args.prompt] * args.n, args.guidance, generator).cpu().numpy()  # (n, 64)
     else:
         images = run.spec.sample(run.model, args.n, generator).cpu().numpy()  # (n, 64) or (n, 2)

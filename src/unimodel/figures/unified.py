@@ -136,10 +136,10 @@ def sequences(lang: str):
     test = digits_splits().test
     x, y = test.x[:1], test.y[:1]
     codes = model.codes(x)
-    zh = torch.tensor([LANGUAGES.index(lang)])
+    language = torch.tensor([LANGUAGES.index(lang)])  # the page's language
     rows = [
-        (tr(lang, "生成", "generation"), *unified.generation_sequence(unified.prompt_ids(y, zh), codes)),
-        (tr(lang, "理解", "understanding"), *unified.understanding_sequence(codes, zh, unified.caption_ids(y, zh))),
+        (tr(lang, "生成", "generation"), *unified.generation_sequence(unified.prompt_ids(y, language), codes)),
+        (tr(lang, "理解", "understanding"), *unified.understanding_sequence(codes, language, unified.caption_ids(y, language))),
     ]
     T = max(ids.shape[1] for _, ids, _ in rows)
     fig, axes = plt.subplots(len(rows), 1, figsize=(T * 0.5, 2.2))

@@ -42,6 +42,7 @@ from unimodel.models import ModelSpec
 from unimodel.models.blip import Attention
 from unimodel.models.clip import LANGUAGES, NAMES, PARITY
 from unimodel.models.vqvae import VQVAE, VQVAEConfig, as_images, conv_encoder, reconstruct
+from unimodel.models.vqvae import validation_error as tokenizer_error
 from unimodel.training import TrainConfig, fit
 
 # ------------------------------------------------------------------ tokens and sequences
@@ -72,22 +73,32 @@ def _ids(tokens: list[str]) -> torch.Tensor:
 
 
 # --8<-- [start:sequences]
+def generation_prompt(prompts: torch.Tensor) -> torch.Tensor:
+    """[BOS] prompt [BOI], (B, 3): what a drawing starts from."""
+    B = len(prompts)
+    return torch.stack([torch.full((B,), TOKEN_ID[BOS]), prompts.cpu(), torch.full((B,), TOKEN_ID[BOI])], 1)
+
+
 def generation_sequence(prompts: torch.Tensor, codes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """[BOS] prompt [BOI] c1..cN: ids (B, N + 3) and the target mask, True on the codes."""
-    B, N = codes.shape
-    start = torch.stack([torch.full((B,), TOKEN_ID[BOS]), prompts.cpu(), torch.full((B,), TOKEN_ID[BOI])], 1).to(codes.device)
-    ids = torch.cat([start, codes + len(TEXT_VOCAB)], 1)  # image codes live after the text tokens
+    ids = torch.cat([generation_prompt(prompts).to(codes.device), codes + len(TEXT_VOCAB)], 1)  # image codes live after the text tokens
     target = torch.zeros_like(ids, dtype=torch.bool)
     target[:, 3:] = True
     return ids, target
 
 
-def understanding_sequence(codes: torch.Tensor, langs: torch.Tensor, captions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """[BOS] [BOI] c1..cN [EOI] [lang] caption [EOS]: ids (B, N + 7) and the target mask, True on the caption and [EOS]."""
+def understanding_prompt(codes: torch.Tensor, langs: torch.Tensor) -> torch.Tensor:
+    """[BOS] [BOI] c1..cN [EOI] [lang], (B, N + 4): what a caption starts from; ``langs`` index LANGUAGES."""
     B = len(codes)
     column = lambda token: torch.full((B, 1), TOKEN_ID[token], device=codes.device)  # noqa: E731
-    language = torch.tensor([TOKEN_ID[LANGUAGE_TOKEN[lang]] for lang in LANGUAGES], device=codes.device)[langs][:, None]
-    ids = torch.cat([column(BOS), column(BOI), codes + len(TEXT_VOCAB), column(EOI), language, captions.to(codes.device), column(EOS)], 1)
+    language = torch.tensor([TOKEN_ID[LANGUAGE_TOKEN[lang]] for lang in LANGUAGES], device=codes.device)[langs.to(codes.device)][:, None]
+    return torch.cat([column(BOS), column(BOI), codes + len(TEXT_VOCAB), column(EOI), language], 1)
+
+
+def understanding_sequence(codes: torch.Tensor, langs: torch.Tensor, captions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """[BOS] [BOI] c1..cN [EOI] [lang] caption [EOS]: ids (B, N + 7) and the target mask, True on the caption and [EOS]."""
+    end = torch.full((len(codes), 1), TOKEN_ID[EOS], device=codes.device)
+    ids = torch.cat([understanding_prompt(codes, langs), captions.to(codes.device), end], 1)
     target = torch.zeros_like(ids, dtype=torch.bool)
     target[:, -CAPTION_WORDS - 1 :] = True
     return ids, target
@@ -254,8 +265,6 @@ class Unified(nn.Module):
 
 def train_tokenizer(model: Unified, splits: Splits, train_config: TrainConfig, progress: bool = True) -> None:
     """Stage 1: train the VQ tokenizer alone on the training images (early stopping on validation), then freeze it."""
-    from unimodel.models.vqvae import validation_error as tokenizer_error
-
     c = model.config
     config = TrainConfig(epochs=c.tokenizer_epochs, lr=c.tokenizer_lr, optimizer="adam", patience=20, seed=train_config.seed, device=train_config.device)
     model.tokenizer.requires_grad_(True)
@@ -285,8 +294,7 @@ def generate_codes(model: Unified, prompts: list[str], guidance: float | None = 
     s = c.guidance if guidance is None else guidance
     device = next(model.parameters()).device
     B, N = len(prompts), c.grid**2
-    start = lambda p: torch.stack([torch.full((B,), TOKEN_ID[BOS]), p, torch.full((B,), TOKEN_ID[BOI])], 1)  # noqa: E731
-    ids = torch.cat([start(_ids(prompts)), start(torch.full((B,), TOKEN_ID[NULL]))]).to(device)  # (2B, 3): with and without the prompt
+    ids = generation_prompt(torch.cat([_ids(prompts), torch.full((B,), TOKEN_ID[NULL])])).to(device)  # (2B, 3): with and without the prompt
     for _ in range(N):
         logits = model.logits(ids)[:, -1, len(TEXT_VOCAB) :]  # (2B, K): the next token, restricted to image codes
         guided = guided_logits(logits[:B], logits[B:], s)
@@ -316,10 +324,7 @@ def caption(model: Unified, x: torch.Tensor, lang: str) -> list[list[str]]:
     device = next(model.parameters()).device
     x = x.to(device)
     codes = model.codes(x)
-    B = len(x)
-    language = torch.full((B, 1), TOKEN_ID[LANGUAGE_TOKEN[lang]], device=device)
-    ids = torch.cat([torch.full((B, 1), TOKEN_ID[BOS], device=device), torch.full((B, 1), TOKEN_ID[BOI], device=device),
-                     codes + len(TEXT_VOCAB), torch.full((B, 1), TOKEN_ID[EOI], device=device), language], 1)
+    ids = understanding_prompt(codes, torch.full((len(x),), LANGUAGES.index(lang)))
     writable = torch.tensor([token in WORDS or token == EOS for token in TEXT_VOCAB], device=device)
     for _ in range(CAPTION_WORDS + 1):
         logits = model.logits(ids, x)[:, -1, : len(TEXT_VOCAB)].masked_fill(~writable, float("-inf"))  # words and [EOS] only
