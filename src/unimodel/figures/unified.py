@@ -242,9 +242,9 @@ def ablation_figure(lang: str):
     measured = compute_result("unified-ablation")["variants"]
     names = {
         "joint": tr(lang, "两个任务一起\n（Chameleon 式）", "both tasks\n(Chameleon-style)"),
-        "generation": tr(lang, "只训练生成", "generation only"),
-        "understanding": tr(lang, "只训练理解", "understanding only"),
-        "janus": tr(lang, "两个任务一起\n理解用独立编码器（Janus 式）", "both tasks, separate\nunderstanding encoder (Janus-style)"),
+        "generation": tr(lang, "只训练生成", "generation\nonly"),
+        "understanding": tr(lang, "只训练理解", "understanding\nonly"),
+        "janus": tr(lang, "两个任务一起\n理解用独立编码器\n（Janus 式）", "both tasks,\nseparate encoder\nto read (Janus-style)"),
     }
     fig, axes = plt.subplots(1, 2, figsize=(9.6, 3.4), sharey=True)
     for ax, key, title in zip(axes, ("caption_exact", "generation"), (tr(lang, "写描述：完全正确", "captions: exactly right"), tr(lang, "画图：评判器认为画对了", "drawings: judged right"))):
