@@ -235,6 +235,89 @@ def test_a_short_run_finds_the_ring():
     assert {"d_real", "d_fake", "discriminator_loss", "generator_loss"} <= set(result.history[-1])
 
 
+# ------------------------------------------------------------------ rejection sampling
+
+
+class _LogRatio(torch.nn.Module):
+    """A stand-in ratio network with a known logit: log N(x; 0, s^2 I) - log N(x; 0, I) in the plane."""
+
+    def __init__(self, s: float):
+        super().__init__()
+        self.s = s
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        squared = x.pow(2).sum(1, keepdim=True)
+        return -squared / (2 * self.s**2) + squared / 2 - 2 * math.log(self.s)
+
+
+def _standard_normal_gan() -> GAN:
+    """A GAN with rejection sampling whose generator passes its N(0, I) noise through unchanged."""
+    model = GAN(GANConfig(rejection=True)).eval()
+    model.generator = torch.nn.Identity()
+    model.ratio = _LogRatio(0.5)
+    return model
+
+
+def test_rejection_follows_the_data_where_the_ratio_is_below_its_median():
+    # G draws N(0, I), the data are N(0, 0.25 I): |x|^2 is exponential with mean 2 under G, 0.5 under the data.
+    # The ratio falls with |x|^2, so its median sits at G's median of |x|^2, 2 log 2. Draws beyond it are
+    # thinned to the data's density: there, |x|^2 - 2 log 2 is exponential with the data's mean, 0.5 (G's: 2).
+    model = _standard_normal_gan()
+    direct = model.sample(20_000, torch.Generator().manual_seed(0), rejection=False).pow(2).sum(1)
+    kept = model.sample(20_000, torch.Generator().manual_seed(0)).pow(2).sum(1)
+    median = 2 * math.log(2)
+    assert (direct[direct > median] - median).mean() == pytest.approx(2.0, rel=0.05)
+    assert (kept[kept > median] - median).mean() == pytest.approx(0.5, rel=0.05)
+    assert (kept > median).double().mean() == pytest.approx(0.125 / 0.625, abs=0.02)  # half of G's mass kept whole, a quarter of the rest
+
+
+def test_draws_rated_above_the_median_are_always_kept():
+    model = _standard_normal_gan()
+    candidates = torch.randn(2001, 2, generator=torch.Generator().manual_seed(1))
+    keep = model.accepted(candidates, torch.Generator().manual_seed(2))
+    above = model.ratio(candidates).squeeze(1) >= model.ratio(candidates).median()
+    assert keep[above].all()
+    assert 0.5 < keep.double().mean() < 0.9  # and only some of the rest
+
+
+def test_the_ratio_network_trains_without_touching_the_game():
+    set_seed(0)
+    model = GAN(GANConfig(hidden=16, d_hidden=16, rejection=True, r1=0.1))
+    assert model.players == ("discriminator", "generator", "ratio")
+    loss, _ = model((RING.sample(64, torch.Generator().manual_seed(0))[0],), "ratio")
+    loss.backward()
+    assert all(p.grad is None for p in model.generator.parameters())  # G never learns from it
+    assert all(p.grad is None for p in model.discriminator.parameters())
+    assert all(p.grad is not None for p in model.ratio.parameters())
+    assert model.ratio[0].in_features == 2  # one point at a time, whatever the pack
+
+
+def test_rejection_needs_a_ratio_network():
+    model = GAN(GANConfig())
+    assert model.players == ("discriminator", "generator")
+    with pytest.raises(ValueError, match="rejection=True"):
+        model.sample(10, rejection=True)
+
+
+def test_a_ratio_network_without_numbers_is_an_error_not_a_hang():
+    model = _standard_normal_gan()
+    model.ratio = _LogRatio(float("nan"))  # logits that are not numbers, as after a diverged run
+    with pytest.raises(RuntimeError, match="finite"):
+        model.sample(10, torch.Generator().manual_seed(0))
+
+
+def test_a_rejection_run_is_scored_with_and_without_rejection(tmp_path):
+    from unimodel import gan2d
+    from unimodel.runs import train_run
+
+    config = gan2d.model_config("r1", "ring", hidden=16, d_hidden=16)
+    run = train_run("gan", config, gan2d.train_config("ring", 0, epochs=1), tmp_path, data="ring", progress=False)
+    row = gan2d.score(run, seed=0)
+    assert {"modes", "high_quality", "direct_modes", "direct_high_quality", "direct_jsd"} <= set(row)
+    summary = summarize([{"dataset": "ring", **row}, {"dataset": "ring", **row}])
+    assert summary["direct_high_quality"]["mean"] == row["direct_high_quality"]
+
+
 def test_a_batch_smaller_than_a_pack_is_an_error():
     model = GAN(GANConfig(pack=4))
     with pytest.raises(ValueError, match="pack"):
@@ -298,7 +381,7 @@ def test_the_variants_differ_only_where_they_say():
     from unimodel import gan2d
 
     plain, r1, pacgan = (gan2d.model_config(v, "grid") for v in ("gan", "r1", "pacgan"))
-    assert r1 == {**plain, "r1": gan2d.R1_WEIGHT["grid"]}
+    assert r1 == {**plain, "r1": gan2d.R1_WEIGHT["grid"], "rejection": True}
     assert pacgan == {**plain, "pack": 4}
     assert gan2d.model_config("r1", "ring")["r1"] == gan2d.R1_WEIGHT["ring"]
 

@@ -335,7 +335,7 @@ def build_parser() -> argparse.ArgumentParser:
         "share of high-quality points (within 3 std of a mode), JSD of the mode histogram to uniform, training seconds.",
     )
     gan2d.add_argument("--dataset", choices=["ring", "grid"], default="ring", help="the mixture (default: ring)")
-    gan2d.add_argument("--variant", choices=["r1", "gan", "pacgan"], default="r1", help="r1: the chapter's recommendation, a GAN with the R1 penalty; gan: the plain GAN; pacgan: packs of 4 (default: r1)")
+    gan2d.add_argument("--variant", choices=["r1", "gan", "pacgan"], default="r1", help="r1: the chapter's recommendation, a GAN with the R1 penalty and rejection sampling (scored with and without it); gan: the plain GAN; pacgan: packs of 4 (default: r1)")
     gan2d.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4], metavar="SEED", help="seeds to train (default: 0 1 2 3 4)")
     gan2d.add_argument("--out", metavar="DIR", help="keep each seed's checkpoint in DIR/<dataset>-<variant>-seed<N> (default: not kept)")
     gan2d.set_defaults(run_command=_bench_gan2d)

@@ -31,7 +31,7 @@ def variant_changes(variant: str, dataset: str) -> dict:
     """How a variant's GANConfig differs from the defaults on ``dataset``."""
     return {
         "gan": {},  # a plain GAN with the non-saturating loss
-        "r1": {"r1": R1_WEIGHT[dataset]},  # the chapter's recommendation: penalise D's gradient on real data
+        "r1": {"r1": R1_WEIGHT[dataset], "rejection": True},  # the recommendation: penalise D's gradient on real data, reject unlikely draws
         "pacgan": {"pack": 4},  # PacGAN4: the discriminator judges packs of 4 samples
     }[variant]
 # --8<-- [end:variants]
@@ -39,12 +39,13 @@ def variant_changes(variant: str, dataset: str) -> dict:
 
 VARIANTS = ("r1", "gan", "pacgan")
 METRICS = ("modes", "high_quality", "jsd", "seconds")
+DIRECT = ("direct_modes", "direct_high_quality", "direct_jsd")  # a run with rejection sampling: the same metrics of G's own draws
 SNAPSHOT_POINTS = 400
 
 
 def snapshot(model: torch.nn.Module) -> dict:
-    """What the site's 2-D runs keep after every epoch: a few generated points, always from the same noise."""
-    return {"points": model.sample(SNAPSHOT_POINTS, torch.Generator().manual_seed(0)).tolist()}
+    """What the site's 2-D runs keep after every epoch: a few of G's own draws (no rejection), always from the same noise."""
+    return {"points": model.sample(SNAPSHOT_POINTS, torch.Generator().manual_seed(0), rejection=False).tolist()}
 
 
 def model_config(variant: str, dataset: str, **changes) -> dict:
@@ -61,8 +62,16 @@ def train_config(dataset: str, seed: int, **changes) -> TrainConfig:
 
 
 def score(run: Run, seed: int) -> dict:
-    """PacGAN's metrics of 2500 samples drawn with ``seed``, and the training time."""
-    return {**run.spec.evaluate(run.model, load_splits(run.data), seed=seed), "seconds": run.result.seconds}
+    """PacGAN's metrics of 2500 samples drawn with ``seed``, and the training time.
+
+    A run with rejection sampling is also scored on G's own draws (the DIRECT metrics).
+    """
+    splits = load_splits(run.data)
+    scores = {**run.spec.evaluate(run.model, splits, seed=seed), "seconds": run.result.seconds}
+    if run.model.config.rejection:
+        direct = run.spec.evaluate(run.model, splits, seed=seed, rejection=False)
+        scores.update({name: direct[name.removeprefix("direct_")] for name in DIRECT})
+    return scores
 
 
 def run_seed(dataset: str, variant: str, seed: int, out: Path | None = None, progress: bool = True) -> dict:
@@ -76,7 +85,7 @@ def run_seed(dataset: str, variant: str, seed: int, out: Path | None = None, pro
 def summarize(rows: list[dict]) -> dict:
     """Mean and standard error (std / sqrt(n), 0 for one seed) of each metric over the seeds."""
     summary: dict = {"seeds": len(rows)}
-    for name in METRICS:
+    for name in (*METRICS, *(DIRECT if DIRECT[0] in rows[0] else ())):
         values = torch.tensor([float(row[name]) for row in rows], dtype=torch.float64)
         error = values.std().item() / math.sqrt(len(rows)) if len(rows) > 1 else 0.0
         summary[name] = {"mean": values.mean().item(), "stderr": error}
@@ -96,7 +105,8 @@ def main(dataset: str, variant: str, seeds: list[int], out: Path | None = None) 
     print(
         f"{dataset} {variant}: {s['modes']['mean']:.2f} ± {s['modes']['stderr']:.2f} modes, "
         f"{100 * s['high_quality']['mean']:.1f} ± {100 * s['high_quality']['stderr']:.1f}% high quality, "
-        f"JSD {s['jsd']['mean']:.4f}, {s['seconds']['mean']:.0f} s per seed",
+        f"JSD {s['jsd']['mean']:.4f}, {s['seconds']['mean']:.0f} s per seed"
+        + (f" (without rejection: {s['direct_modes']['mean']:.2f} modes, {100 * s['direct_high_quality']['mean']:.1f}% high quality)" if "direct_modes" in s else ""),
         file=sys.stderr,
     )
     return summary

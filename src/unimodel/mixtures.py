@@ -50,9 +50,14 @@ MIXTURES = {"ring": _ring(), "grid": _grid()}
 
 
 # --8<-- [start:mode-metrics]
+def nearest_mode(points: torch.Tensor, mixture: Mixture) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each point's distance to its nearest mode, in standard deviations, and that mode: (n,) and (n,)."""
+    return (torch.cdist(points.double(), mixture.means.double()) / mixture.std).min(dim=1)
+
+
 def mode_metrics(points: torch.Tensor, mixture: Mixture) -> dict:
     """PacGAN's metrics of generated points (n, 2): modes captured, share of HQ points, JSD to uniform."""
-    distance, nearest = (torch.cdist(points.double(), mixture.means.double()) / mixture.std).min(dim=1)
+    distance, nearest = nearest_mode(points, mixture)
     high_quality = distance < HQ_STDS
     counts = torch.bincount(nearest[high_quality], minlength=len(mixture.means)).double()  # (M,)
     uniform = torch.full_like(counts, 1 / len(counts))

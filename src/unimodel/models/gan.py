@@ -15,11 +15,19 @@ Two remedies for mode collapse, both measured in the GAN chapter:
 * PacGAN packing (Lin et al. 2018): with ``pack = m`` D judges m samples at
   once, all real or all generated, concatenated into one input, so a
   generator whose samples sit on a few modes makes packs that look alike.
+
+And one fix at sampling time, discriminator rejection sampling (Azadi et al.
+2019): with ``rejection=True`` a third network, the ratio network, learns the
+same real-or-generated classification as D but with no penalty and no
+influence on G, so that its logit estimates log p_data(x) / p_G(x) (the
+optimal discriminator's); ``sample`` then throws away draws it finds less
+likely under the data than under G, such as points between two modes.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import partial
 
 import torch
 from torch import nn
@@ -30,6 +38,7 @@ from unimodel.metrics import generated_scores
 from unimodel.models import ModelSpec
 
 LOSSES = ("non-saturating", "minimax")
+CANDIDATES = 1000  # fewest draws rejection sampling scores at once, so that their median is a steady threshold
 
 
 @dataclass
@@ -45,6 +54,7 @@ class GANConfig:
     pack: int = 1  # PacGAN: the discriminator judges this many samples at once; 1 is a plain GAN
     r1: float = 0.0  # weight of the R1 penalty, gamma/2 * E||grad_x D(x)||^2 on real data (Mescheder et al. 2018); 0: none
     loss: str = "non-saturating"  # the generator's loss: "non-saturating" (-log D(G(z))) or "minimax" (log(1 - D(G(z))))
+    rejection: bool = False  # discriminator rejection sampling: a third network learns p_data / p_G, and sample() drops draws it rates low
 
     def __post_init__(self) -> None:
         if self.data_dim not in (2, DIGIT_SIDE * DIGIT_SIDE):
@@ -130,13 +140,16 @@ def generator_loss(fake_logits: torch.Tensor, kind: str = "non-saturating") -> t
 
 
 class GAN(nn.Module):
-    players = ("discriminator", "generator")  # the training loop steps them in this order on every batch
-
     def __init__(self, config: GANConfig):
         super().__init__()
         self.config = config
+        discriminator = conv_discriminator if config.images else mlp_discriminator
         self.generator = conv_generator(config) if config.images else mlp_generator(config)
-        self.discriminator = conv_discriminator(config) if config.images else mlp_discriminator(config)
+        self.discriminator = discriminator(config)
+        self.players = ("discriminator", "generator")  # the training loop steps them in this order on every batch
+        if config.rejection:  # judges one sample at a time, with no penalty, and G never learns from it
+            self.ratio = discriminator(replace(config, pack=1))
+            self.players += ("ratio",)
 
     def player_parameters(self, player: str):
         return getattr(self, player).parameters()
@@ -174,18 +187,52 @@ class GAN(nn.Module):
                 loss = loss + self.config.r1 / 2 * penalty
                 metrics["r1"] = penalty.item()
             return loss, metrics
+        if player == "ratio":  # the same classification as D's, to read its logit as log p_data(x) / p_G(x)
+            with torch.no_grad():
+                fake = self.draw(len(real))
+            return discriminator_loss(self.ratio(real).squeeze(1), self.ratio(fake).squeeze(1)), {}
         fake_logits = self.judge(self.draw(len(real)))  # gradients flow through D into G
         return generator_loss(fake_logits, self.config.loss), {}
     # --8<-- [end:players]
 
     @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """n samples: points (n, 2), or images (n, 64) with intensities in [0, 1]."""
+    def sample(self, n: int, generator: torch.Generator | None = None, rejection: bool | None = None) -> torch.Tensor:
+        """n samples: points (n, 2), or images (n, 64) with intensities in [0, 1].
+
+        rejection: keep only the draws the ratio network accepts (None: when the config trains one).
+        """
+        rejection = self.config.rejection if rejection is None else rejection
+        if rejection and not self.config.rejection:
+            raise ValueError("this GAN has no ratio network to reject samples with (train it with rejection=True)")
         training = self.training
         self.eval()  # batch normalisation uses its running statistics, so a sample does not depend on the others
-        samples = self.draw(n, generator)
+        samples = self.rejection_sample(n, generator) if rejection else self.draw(n, generator)
         self.train(training)
         return samples
+
+    # --8<-- [start:rejection]
+    def accepted(self, candidates: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Which draws (B, data_dim) to keep, (B,) bool: each with probability min(1, exp(l(x) - M)).
+
+        l is the ratio network's logit, ~ log p_data(x) / p_G(x) when it classifies well;
+        M is the median of l over the candidates, so the better half is always kept.
+        """
+        log_ratio = self.ratio(candidates).squeeze(1)
+        chance = torch.rand(len(candidates), generator=generator).to(log_ratio.device)
+        return chance < (log_ratio - log_ratio.median()).exp()
+
+    def rejection_sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """n draws of G that passed ``accepted``, drawn in rounds of at least CANDIDATES."""
+        kept, count = [], 0
+        while count < n:
+            candidates = self.draw(max(2 * n, CANDIDATES), generator)
+            keep = self.accepted(candidates, generator)
+            if not keep.any():  # at least the half above the median passes, unless the logits are not numbers
+                raise RuntimeError("the ratio network gives no finite logits: this run cannot sample with rejection")
+            kept.append(candidates[keep])
+            count += int(keep.sum())
+        return torch.cat(kept)[:n]
+    # --8<-- [end:rejection]
 
 
 def train_defaults(data: str) -> dict:
@@ -199,7 +246,7 @@ SPEC = ModelSpec(
     config_cls=GANConfig,
     model_cls=GAN,
     validate=None,  # no likelihood to hold out: a GAN keeps its last weights
-    evaluate=lambda model, splits, seed=0, **_options: generated_scores(model.sample, splits, seed),
+    evaluate=lambda model, splits, seed=0, rejection=None, **_options: generated_scores(partial(model.sample, rejection=rejection), splits, seed),
     sample=lambda model, n, generator: model.sample(n, generator),
     train_defaults=train_defaults,
 )
