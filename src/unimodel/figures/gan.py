@@ -22,7 +22,7 @@ from unimodel import gan2d, metrics
 from unimodel.data import DIGIT_LEVELS, digits_splits
 from unimodel.figures.registry import budget, compute_result, figure, result
 from unimodel.figures.style import PALETTE, show_images, show_points, tr
-from unimodel.mixtures import MIXTURES
+from unimodel.mixtures import HQ_STDS, MIXTURES, nearest_mode
 from unimodel.models.gan import GAN, GANConfig, discriminator_loss, generator_loss, train_defaults
 from unimodel.runs import Run, cached_run
 from unimodel.runtime import set_seed
@@ -64,7 +64,9 @@ def benchmark() -> dict:
     for dataset, variant in TABLE:
         rows = [{"dataset": dataset, **_scored(dataset, variant, seed)} for seed in BUILD_SEEDS]
         summary = gan2d.summarize(rows)
-        summary["high_quality_percent"] = {k: 100 * v for k, v in summary["high_quality"].items()}
+        for name in ("high_quality", "direct_high_quality"):
+            if name in summary:
+                summary[f"{name}_percent"] = {k: 100 * v for k, v in summary[name].items()}
         summary["min_modes"] = min(row["modes"] for row in rows)
         last = run_2d(dataset, variant).result.history[-1]  # seed 0's last epoch
         summary.update(d_real=last["d_real"], d_fake=last["d_fake"])
@@ -100,7 +102,8 @@ def mode_histograms(lang: str):
         modes = len(MIXTURES[dataset].means)
         for offset, variant in ((-0.2, "gan"), (0.2, "r1")):
             counts = _scored(dataset, variant)["counts"]
-            ax.bar(np.arange(modes) + offset, counts, width=0.4, color=COLORS[variant], label=LABELS[variant])
+            label = LABELS[variant] + (tr(lang, " + 拒绝采样", " + rejection sampling") if variant == "r1" else "")
+            ax.bar(np.arange(modes) + offset, counts, width=0.4, color=COLORS[variant], label=label)
         ax.axhline(2500 / modes, color="gray", ls=":", lw=1)
         ax.set_xlabel(tr(lang, "模式编号", "mode"))
         ax.set_title(tr(lang, f"{dataset}：每个模式的高质量样本数（种子 {SEED}）", f"{dataset}: high-quality samples per mode (seed {SEED})"), fontsize=9)
@@ -143,6 +146,55 @@ def losses(lang: str):
     for ax in axes:
         ax.set_xlabel(tr(lang, "轮次", "epoch"))
         ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+# ------------------------------------------------------------------ rejection sampling
+
+
+def _judged_candidates() -> tuple[Run, torch.Tensor, torch.Tensor]:
+    """2500 of G's own draws on the grid (seed 0's GAN + R1), and which of them rejection sampling keeps."""
+    run = run_2d("grid", "r1")
+    generator = torch.Generator().manual_seed(SEED)
+    with torch.no_grad():
+        candidates = run.model.draw(2500, generator)
+        return run, candidates, run.model.accepted(candidates, generator)
+
+
+@result("gan-rejection")
+def rejection() -> dict:
+    run, candidates, keep = _judged_candidates()
+    high_quality = nearest_mode(candidates, MIXTURES["grid"])[0] < HQ_STDS
+    return {
+        "candidates": len(candidates),
+        "accepted": keep.double().mean().item(),
+        "draws_per_sample": 1 / keep.double().mean().item(),  # G's draws needed for each kept point, on average
+        "high_quality_before": high_quality.double().mean().item(),
+        "high_quality_kept": high_quality[keep].double().mean().item(),
+        "off_mode_dropped": (~keep[~high_quality]).double().mean().item(),  # share of the off-mode draws thrown away
+        "on_mode_dropped": (~keep[high_quality]).double().mean().item(),
+    }
+
+
+@figure("gan/rejection")
+def rejection_figure(lang: str):
+    run, candidates, keep = _judged_candidates()
+    axis = torch.linspace(-5.5, 5.5, 221)
+    plane = torch.cartesian_prod(axis, axis)[:, [1, 0]]
+    with torch.no_grad():
+        log_ratio = run.model.ratio(plane).reshape(len(axis), len(axis))
+        threshold = run.model.ratio(candidates).median()
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.4))
+    image = axes[0].imshow((log_ratio - threshold).numpy(), extent=(-5.5, 5.5, -5.5, 5.5), origin="lower", cmap="RdBu_r", vmin=-4, vmax=4)
+    fig.colorbar(image, ax=axes[0], label="l(x) − M")
+    axes[0].set_title(tr(lang, "比值网络的 logit 减去中位数 M（红：总是保留）", "the ratio network's logit minus the median M (red: always kept)"), fontsize=9)
+    kept, dropped = candidates[keep], candidates[~keep]
+    _scatter(axes[1], kept, "grid", PALETTE[0])
+    axes[1].scatter([], [], s=12, color=PALETTE[0], label=tr(lang, f"保留的 {len(kept)} 个（大多叠在模式上）", f"{len(kept)} kept (most of them on the modes)"))
+    axes[1].scatter(dropped[:, 0], dropped[:, 1], s=8, marker="x", lw=0.6, color=PALETTE[1], label=tr(lang, f"丢掉的 {len(dropped)} 个", f"{len(dropped)} dropped"))
+    axes[1].legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.02), ncol=2, frameon=False)
+    axes[1].set_title(tr(lang, f"生成器的 {len(candidates)} 个点：保留的（蓝点）与丢掉的（橙叉）", f"{len(candidates)} draws of G: kept (blue dots) and dropped (orange crosses)"), fontsize=9)
     fig.tight_layout()
     return fig
 
