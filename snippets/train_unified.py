@@ -32,8 +32,9 @@ train_tokenizer(model, splits, settings)  # stage 1: the VQ-VAE that turns a dig
 result = fit(model, (splits.train.x, splits.train.y), settings, validate=lambda m: validation_error(m, splits))  # stage 2
 print(f"best epoch {result.best_epoch}, {result.seconds:.0f} s of training")
 for lang in ("en", "zh"):
-    scores = caption_accuracy(model, splits.test.x, splits.test.y, lang)
-    print(f"{lang}: {scores['exact']:.1%} of the test captions are exactly right")
+    written = caption_accuracy(model, splits.test.x, splits.test.y, lang, "greedy")  # the model writes word by word
+    ranked = caption_accuracy(model, splits.test.x, splits.test.y, lang, "ranked")  # log p(caption | image) + log p(image | name)
+    print(f"{lang}: test captions exactly right: {written['exact']:.1%} written, {ranked['exact']:.1%} ranked by both directions")
 
 names = ["零", "一", "二", "三", "四", "五", "六", "七", "八", "九"]
 images = draw(model, [name for name in names for _ in range(8)], generator=torch.Generator().manual_seed(0))  # (80, 64) in [0, 1]

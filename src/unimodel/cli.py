@@ -295,7 +295,12 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--guidance", type=float, help="classifier-free guidance scale for --prompt: 0 ignores the prompt, 1 is the plain conditional model (default: the model's own)")
     sample.set_defaults(run_command=_sample)
 
-    captioner = commands.add_parser("caption", help="describe a picture of one digit in words (unified, blip), as JSON")
+    captioner = commands.add_parser(
+        "caption",
+        help="describe a picture of one digit in words (unified, blip), as JSON",
+        description="Describe a picture of one digit in words, as JSON. A unified model gives the caption that every direction it learned ranks highest "
+        "(log p(caption | image) + log p(image | name)); BLIP writes its caption word by word.",
+    )
     captioner.add_argument("run", help="folder holding checkpoint.pt")
     captioner.add_argument("image", help="a picture (PNG, JPEG, ...) of one digit that fills it; any size, dark ink on light paper or the reverse")
     captioner.add_argument("--lang", choices=["zh", "en"], help="the caption's language (default: both)")

@@ -20,6 +20,13 @@ its own encoder: ``understanding_encoder="patches"`` replaces the 16 code
 embeddings of an understanding sequence by 16 continuous features of a
 small convolutional encoder of the pixels, trained with the captions.
 
+A model that learned both directions can caption in two ways: write the
+words one at a time (greedy), or rank the ten possible captions by how well
+each fits the image *in both directions*, log p(caption | image) +
+log p(image | name). The second term is the generator used as a classifier
+through Bayes' rule, as diffusion models are in Li et al. 2023
+(arXiv 2303.16203).
+
 Read top to bottom: the tokens and the two sequences; the config; the
 Transformer; the loss; drawing with guidance; captioning; the scores.
 
@@ -235,12 +242,16 @@ class Unified(nn.Module):
     # --8<-- [end:logits]
 
     # --8<-- [start:loss]
-    def sequence_losses(self, ids: torch.Tensor, target: torch.Tensor, x: torch.Tensor | None = None) -> torch.Tensor:
-        """Mean cross-entropy of each sequence's target tokens, (B,): position t predicts token t + 1."""
+    def log_likelihoods(self, ids: torch.Tensor, target: torch.Tensor, x: torch.Tensor | None = None) -> torch.Tensor:
+        """Summed log-probability of each sequence's target tokens, (B,): position t predicts token t + 1."""
         logits = self.logits(ids[:, :-1], x)  # (B, T - 1, V)
-        labels = ids[:, 1:].masked_fill(~target[:, 1:], IGNORE)  # only the target part is learned
-        per_token = F.cross_entropy(logits.transpose(1, 2), labels, ignore_index=IGNORE, reduction="none")  # (B, T - 1)
-        return per_token.sum(1) / target[:, 1:].sum(1)
+        labels = ids[:, 1:].masked_fill(~target[:, 1:], IGNORE)  # only the target part counts
+        per_token = F.cross_entropy(logits.transpose(1, 2), labels, ignore_index=IGNORE, reduction="none")  # (B, T - 1), 0 where ignored
+        return -per_token.sum(1)
+
+    def sequence_losses(self, ids: torch.Tensor, target: torch.Tensor, x: torch.Tensor | None = None) -> torch.Tensor:
+        """Mean cross-entropy of each sequence's target tokens, (B,)."""
+        return -self.log_likelihoods(ids, target, x) / target[:, 1:].sum(1)
 
     def forward(self, batch: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, dict[str, float]]:
         x, y = batch
@@ -318,8 +329,8 @@ def draw(model: Unified, prompts: list[str], guidance: float | None = None, gene
 
 
 @torch.no_grad()
-def caption(model: Unified, x: torch.Tensor, lang: str) -> list[list[str]]:
-    """Greedy captions of images (B, P) in language ``lang``: the words written before [EOS]."""
+def write(model: Unified, x: torch.Tensor, lang: str) -> list[list[str]]:
+    """Greedy captions of images (B, P) in language ``lang``: the words written, one at a time, before [EOS]."""
     model.eval()
     device = next(model.parameters()).device
     x = x.to(device)
@@ -337,15 +348,76 @@ def caption(model: Unified, x: torch.Tensor, lang: str) -> list[list[str]]:
     return captions
 
 
+DIRECTIONS = {"read": "understanding", "draw": "generation"}  # a way to score a caption, and the task that teaches it
+
+
+def learned_directions(model: Unified) -> tuple[str, ...]:
+    """The directions a model can score captions with: both, unless it was trained on one task only."""
+    return tuple(direction for direction, task in DIRECTIONS.items() if model.config.tasks in ("both", task))
+
+
+# --8<-- [start:rank]
+@torch.no_grad()
+def caption_scores(model: Unified, x: torch.Tensor, lang: str, directions: tuple[str, ...] | None = None) -> torch.Tensor:
+    """How well each digit's caption fits each image, (B, 10): a sum of log-likelihoods, one term per direction.
+
+    read: log p(caption of d, [EOS] | image), what understanding learned;
+    draw: log p(codes of the image | name of d), what generation learned; with equal priors on
+    the digits, Bayes' rule makes p(d | image) rank them in the same order.
+    ``directions`` defaults to every direction the model was trained on.
+    """
+    directions = learned_directions(model) if directions is None else directions
+    if not directions or set(directions) - set(learned_directions(model)):
+        raise ValueError(f"directions must be some of {', '.join(learned_directions(model))} for a model trained on {model.config.tasks}, got {directions}")
+    model.eval()
+    device = next(model.parameters()).device
+    x = x.to(device)
+    codes = model.codes(x)
+    langs = torch.full((len(x),), LANGUAGES.index(lang))
+    scores = torch.zeros(len(x), 10, device=device)
+    for d in range(10):
+        digits = torch.full((len(x),), d)
+        if "read" in directions:
+            scores[:, d] += model.log_likelihoods(*understanding_sequence(codes, langs, caption_ids(digits, langs)), x)
+        if "draw" in directions:
+            scores[:, d] += model.log_likelihoods(*generation_sequence(prompt_ids(digits, langs), codes))
+    return scores
+# --8<-- [end:rank]
+
+
+CAPTION_METHODS = ("ranked", "greedy")
+
+
+def caption(model: Unified, x: torch.Tensor, lang: str, method: str = "ranked") -> list[list[str]]:
+    """Captions of images (B, P) in language ``lang``.
+
+    "ranked": the digit's caption that ``caption_scores`` rates highest, with every direction the
+    model learned; "greedy": the words the model writes one at a time (``write``).
+    """
+    if method == "greedy":
+        return write(model, x, lang)
+    if method == "ranked":
+        return [caption_words(int(d), lang) for d in caption_scores(model, x, lang).argmax(1)]
+    raise ValueError(f"method must be one of {', '.join(CAPTION_METHODS)}, got {method!r}")
+
+
 # ------------------------------------------------------------------ scores
 
 
-def caption_accuracy(model: Unified, x: torch.Tensor, y: torch.Tensor, lang: str) -> dict[str, float]:
+def caption_accuracy(model: Unified, x: torch.Tensor, y: torch.Tensor, lang: str, method: str = "ranked") -> dict[str, float]:
     """Share of captions that are exactly right (name and parity), and share that name the right digit."""
-    written = caption(model, x, lang)
+    written = caption(model, x, lang, method)
     exact = [words == caption_words(int(d), lang) for words, d in zip(written, y)]
     named = [NAMES[lang][int(d)] in words for words, d in zip(written, y)]
     return {"exact": float(np.mean(exact)), "names_digit": float(np.mean(named))}
+
+
+def ranked_accuracy(model: Unified, x: torch.Tensor, y: torch.Tensor, lang: str) -> dict[str, float]:
+    """Share of ranked captions that are right, by each learned direction alone and by all of them ("learned")."""
+    y = y.to(next(model.parameters()).device)
+    scores = {direction: caption_scores(model, x, lang, (direction,)) for direction in learned_directions(model)}
+    right = lambda s: float((s.argmax(1) == y).float().mean())  # noqa: E731
+    return {**{direction: right(s) for direction, s in scores.items()}, "learned": right(sum(scores.values()))}
 
 
 def judged_generation(model: Unified, per_class: int, guidance: float | None, seed: int = 0) -> dict:
@@ -412,8 +484,10 @@ def evaluate(model: Unified, splits: Splits, seed: int = 0, per_class: int = 50,
     out["judge_real"] = float(judge().score(test.x.numpy() / scale, test.y.numpy()))
     out["judge_tokenized"] = float(judge().score(rebuilt.numpy(), test.y.numpy()))  # the ceiling: real test digits through the tokenizer
     if c.tasks != "generation":
-        out["caption"] = {lang: caption_accuracy(model, test.x, test.y, lang) for lang in LANGUAGES}
+        out["caption"] = {lang: caption_accuracy(model, test.x, test.y, lang, "greedy") for lang in LANGUAGES}  # written
         out["caption_exact"] = float(np.mean([out["caption"][lang]["exact"] for lang in LANGUAGES]))
+    out["ranked"] = {lang: ranked_accuracy(model, test.x, test.y, lang) for lang in LANGUAGES}
+    out["ranked_exact"] = float(np.mean([out["ranked"][lang]["learned"] for lang in LANGUAGES]))
     if c.tasks != "understanding":
         judged = judged_generation(model, per_class, None, seed)
         out["generation"] = {key: judged[key] for key in ("accuracy", "per_language", "per_digit")}
@@ -461,6 +535,6 @@ SPEC = ModelSpec(
     sample=sample,
     train_defaults=train_defaults,
     draw=draw,
-    caption=lambda model, x, lang: [caption_text(words, lang) for words in caption(model, x, lang)],
+    caption=lambda model, x, lang: [caption_text(words, lang) for words in caption(model, x, lang)],  # ranked, with every learned direction
     prepare=train_tokenizer,
 )
