@@ -103,22 +103,24 @@ def _summary(values: list[float]) -> dict:
 
 @result("unified-ablation")
 def ablation() -> dict:
-    """Each variant over the seeds: caption exact match, judged drawings at the default guidance, epochs and seconds (None where a variant lacks the task)."""
+    """Each variant over the seeds: written captions, ranked captions (every learned direction), judged drawings at the default guidance, epochs and seconds (None where a variant lacks the task)."""
     splits = digits_splits()
     table: dict = {"seeds": list(SEEDS), "seed_count": len(SEEDS), "variants": {}}
     for variant in VARIANTS:
-        caption, drawing, seconds, epochs = [], [], [], []
+        caption, ranked, drawing, seconds, epochs = [], [], [], [], []
         for seed in SEEDS:
             r = run(variant, seed)
             measured = unified.evaluate(r.model, splits, seed=SEED, per_class=PER_CLASS)
             if "caption_exact" in measured:
                 caption.append(measured["caption_exact"])
+            ranked.append(measured["ranked_exact"])
             if "generation" in measured:
                 drawing.append(measured["generation"]["accuracy"])
             seconds.append(r.result.seconds)
             epochs.append(len(r.result.history))
         table["variants"][variant] = {
             "caption_exact": _summary(caption) if caption else None,
+            "caption_ranked": _summary(ranked),
             "generation": _summary(drawing) if drawing else None,
             "seconds": float(np.mean(seconds)),
             "epochs": float(np.mean(epochs)),
@@ -195,17 +197,75 @@ def guidance_figure(lang: str):
 
 @figure("unified-model/captions")
 def captions(lang: str):
-    """Test digits with the model's caption in the page's language; wrong ones in red."""
+    """Test digits with the caption the model writes (greedy) in the page's language; wrong ones in red."""
     model = run().model
     test = digits_splits().test
     x, y = test.x[:24], test.y[:24]
-    written = unified.caption(model, x, lang)
+    written = unified.caption(model, x, lang, "greedy")
     fig, axes = plt.subplots(3, 8, figsize=(8.8, 3.9))
     for ax, image, words, digit in zip(axes.flat, x, written, y):
         show_images(ax, image[None].numpy() * SCALE, rows=1)
         right = words == unified.caption_words(int(digit), lang)
         ax.set_title(unified.caption_text(words, lang), fontsize=8, color="black" if right else PALETTE[3])
     fig.tight_layout()
+    return fig
+
+
+def _reading_scores(lang: str) -> dict[str, torch.Tensor]:
+    """The chapter's model on the test digits: each direction's caption scores, (447, 10), and their sum."""
+    model = run().model
+    x = digits_splits().test.x
+    scores = {direction: unified.caption_scores(model, x, lang, (direction,)) for direction in unified.DIRECTIONS}
+    return {**scores, "both": scores["read"] + scores["draw"]}
+
+
+@result("unified-reading")
+def reading() -> dict:
+    """Ranked captions of the chapter's model, per language: the share of test digits reading alone, drawing alone and both get right, how many adding the drawing term fixes and breaks, and how often the written caption is the one reading alone ranks first."""
+    test = digits_splits().test
+    out: dict = {"test_digits": len(test.y)}
+    for lang in LANGUAGES:
+        scores = _reading_scores(lang)
+        right = {name: (s.argmax(1) == test.y) for name, s in scores.items()}
+        written = unified.caption(run().model, test.x, lang, "greedy")
+        read_best = [unified.caption_words(int(d), lang) for d in scores["read"].argmax(1)]
+        out[lang] = {
+            **{name: float(r.float().mean()) for name, r in right.items()},
+            "fixed": int((~right["read"] & right["both"]).sum()),
+            "broken": int((right["read"] & ~right["both"]).sum()),
+            "written_is_read_best": float(np.mean([w == r for w, r in zip(written, read_best)])),  # greedy writing vs ranking by reading alone
+        }
+    return out
+
+
+@figure("unified-model/reading")
+def reading_figure(lang: str):
+    """The first three test digits that reading alone gets wrong and both directions together get right: each direction's p(digit | image)."""
+    scores = _reading_scores(lang)
+    test = digits_splits().test
+    fixed = ((scores["read"].argmax(1) != test.y) & (scores["both"].argmax(1) == test.y)).nonzero()[:, 0].tolist()
+    fixed = (fixed + [i for i in range(len(test.y)) if i not in fixed])[:3]  # a barely trained model may fix fewer than three
+    columns = {
+        "read": tr(lang, "读：p(描述 | 图)", "read: p(caption | image)"),
+        "draw": tr(lang, "画：p(图 | 名字)，经贝叶斯公式", "draw: p(image | name), by Bayes"),
+        "both": tr(lang, "两者相乘，再归一化", "the two multiplied, renormalized"),
+    }
+    fig, axes = plt.subplots(len(fixed), 1 + len(columns), figsize=(10, 1.7 * len(fixed)), gridspec_kw={"width_ratios": [0.5, 1, 1, 1]}, squeeze=False)
+    for r, (row, i) in enumerate(zip(axes, fixed)):
+        show_images(row[0], test.x[i : i + 1].numpy() * SCALE, rows=1)
+        truth = int(test.y[i])
+        for ax, (name, title) in zip(row[1:], columns.items()):
+            posterior = scores[name][i].softmax(0).numpy()
+            colors = [PALETTE[2] if d == truth else PALETTE[7] for d in range(10)]
+            ax.bar(range(10), posterior, color=colors)
+            ax.set_xticks(range(10), [str(d) for d in range(10)], fontsize=7)
+            ax.set_yticks([])
+            ax.set_ylim(0, 1.05)
+            ax.spines[["left", "top", "right"]].set_visible(False)
+            if r == 0:
+                ax.set_title(title, fontsize=9)
+    fig.text(0.5, 0.0, tr(lang, "绿色：图中真正的数字", "green: the digit the image really shows"), ha="center", fontsize=8)
+    fig.tight_layout(rect=(0, 0.03, 1, 1))
     return fig
 
 
@@ -238,7 +298,7 @@ def nearest(lang: str):
 
 @figure("unified-model/ablation")
 def ablation_figure(lang: str):
-    """Caption exact match and judged drawings of each variant (mean over seeds, the bar; each seed, a dot)."""
+    """Written captions, ranked captions and judged drawings of each variant (mean over seeds, the bar; each seed, a dot)."""
     measured = compute_result("unified-ablation")["variants"]
     names = {
         "joint": tr(lang, "两个任务一起\n（Chameleon 式）", "both tasks\n(Chameleon-style)"),
@@ -246,8 +306,13 @@ def ablation_figure(lang: str):
         "understanding": tr(lang, "只训练理解", "understanding\nonly"),
         "janus": tr(lang, "两个任务一起\n理解用独立编码器\n（Janus 式）", "both tasks,\nseparate encoder\nto read (Janus-style)"),
     }
-    fig, axes = plt.subplots(1, 2, figsize=(9.6, 3.4), sharey=True)
-    for ax, key, title in zip(axes, ("caption_exact", "generation"), (tr(lang, "写描述：完全正确", "captions: exactly right"), tr(lang, "画图：评判器认为画对了", "drawings: judged right"))):
+    panels = {
+        "caption_exact": tr(lang, "逐词写描述：完全正确", "captions written word by word"),
+        "caption_ranked": tr(lang, "用学过的所有方向给描述打分", "captions ranked by every\ndirection it learned"),
+        "generation": tr(lang, "画图：评判器认为画对了", "drawings: judged right"),
+    }
+    fig, axes = plt.subplots(1, len(panels), figsize=(13.5, 3.6), sharey=True)
+    for ax, (key, title) in zip(axes, panels.items()):
         for i, variant in enumerate(VARIANTS):
             row = measured[variant][key]
             if row is None:
