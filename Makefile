@@ -10,13 +10,22 @@ NODE_STAMP := node_modules/.package-lock.json
 # Material for MkDocs prints a banner about its successor on every build
 export NO_MKDOCS_2_WARNING := 1
 
+# `make site JOBS=4`: tasks of the build computed at once (default: the machine's cores);
+# `make site SCHEDULER=tcp://host:8786`: on a Dask cluster that shares the cache folder
+ifdef JOBS
+export UNIMODEL_JOBS := $(JOBS)
+endif
+ifdef SCHEDULER
+export UNIMODEL_SCHEDULER := $(SCHEDULER)
+endif
+
 .DEFAULT_GOAL := help
 .PHONY: help setup serve site test bench clean
 
 help:
 	@echo "make setup   create .venv (CPU PyTorch, the package, docs and test tools) and install MathJax (npm ci)"
 	@echo "make serve   build the site and serve it at http://127.0.0.1:8000/ (rebuilds on changes)"
-	@echo "make site    build the site into site/ with --strict"
+	@echo "make site    build the site into site/ with --strict (JOBS=N workers, default: the cores; SCHEDULER=tcp://... a Dask cluster)"
 	@echo "make test    run all the tests (pytest; the browser tests need /usr/bin/chromium)"
 	@echo "make bench   time a clean build, a second build and rebuilds; weigh the VAE chapter (JSON on stdout)"
 	@echo "make clean   remove site/ and .cache/ (built site, cached figures)"

@@ -26,7 +26,6 @@ from unimodel.models.blip import (
     TEMPLATES,
     TOKEN_ID,
     VOCAB,
-    Attention,
     BLIP,
     BLIPConfig,
     _prefixed,
@@ -45,7 +44,9 @@ from unimodel.models.blip import (
     start,
     train_defaults,
 )
-from unimodel.models.clip import caption, draw_captions, retrieval_recall_at_1, training_captions, words
+from unimodel.models.captions import caption, draw_captions, training_captions, words
+from unimodel.models.clip import retrieval_recall_at_1
+from unimodel.models.layers import Attention
 from unimodel.runtime import set_seed
 from unimodel.training import TrainConfig, fit
 

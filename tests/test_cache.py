@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -19,15 +24,15 @@ def _fresh(tmp_path, monkeypatch):
     cache.code_fingerprint.cache_clear()
 
 
-def _edited(monkeypatch, tmp_path, module: str) -> None:
-    """Make the cache read ``module`` from a copy with one more line, as after an edit."""
-    real_path = cache._module_path
-    copy = tmp_path / "edited" / real_path(module).name
-    copy.parent.mkdir()
-    shutil.copy(real_path(module), copy)
-    with copy.open("a", encoding="utf-8") as f:
-        f.write("\n# an edit\n")
-    monkeypatch.setattr(cache, "_module_path", lambda name: copy if name == module else real_path(name))
+def _edited(monkeypatch, module: str, edit: str = "\nEDITED = 1\n") -> None:
+    """Make the cache see ``module`` with ``edit`` appended (a line of code by default), as if it had been imported so."""
+    real_source = cache.module_source
+
+    def source(name: str) -> tuple[str, bool]:
+        text, is_package = real_source(name)
+        return (text + edit, is_package) if name == module else (text, is_package)
+
+    monkeypatch.setattr(cache, "module_source", source)
     cache.code_fingerprint.cache_clear()
 
 
@@ -46,7 +51,7 @@ def test_fingerprint_is_stable_and_differs_between_modules():
 
 def test_fingerprint_follows_the_unimodel_modules_a_module_imports(monkeypatch, tmp_path):
     before = {name: cache.code_fingerprint(name) for name in ("unimodel.runs", "unimodel.training", "unimodel.data", "unimodel.models.vae")}
-    _edited(monkeypatch, tmp_path, "unimodel.training")
+    _edited(monkeypatch, "unimodel.training")
     after = {name: cache.code_fingerprint(name) for name in before}
     assert after["unimodel.training"] != before["unimodel.training"]  # its own source
     assert after["unimodel.runs"] != before["unimodel.runs"]  # runs imports training
@@ -56,7 +61,7 @@ def test_fingerprint_follows_the_unimodel_modules_a_module_imports(monkeypatch, 
 
 def test_fingerprint_follows_imports_transitively(monkeypatch, tmp_path):
     before = cache.code_fingerprint("unimodel.runs")
-    _edited(monkeypatch, tmp_path, "unimodel.runtime")  # runs -> training -> runtime (and runs -> runtime)
+    _edited(monkeypatch, "unimodel.runtime")  # runs -> training -> runtime (and runs -> runtime)
     assert cache.code_fingerprint("unimodel.runs") != before
     monkeypatch.undo()  # the edit reverted: the old key again
     cache.code_fingerprint.cache_clear()
@@ -65,9 +70,69 @@ def test_fingerprint_follows_imports_transitively(monkeypatch, tmp_path):
 
 def test_fingerprint_ignores_modules_that_are_not_imported(monkeypatch, tmp_path):
     before = cache.code_fingerprint("unimodel.runs")
-    _edited(monkeypatch, tmp_path, "unimodel.metrics")
+    _edited(monkeypatch, "unimodel.metrics")
     assert cache.code_fingerprint("unimodel.runs") == before
     assert cache.code_fingerprint("unimodel.metrics") != before
+
+
+def test_fingerprint_hashes_what_the_code_does_not_how_it_is_written(monkeypatch):
+    before = cache.code_fingerprint("unimodel.runs")
+    for edit in ("\n# a comment\n\n\n", "\ndef helper():\n    \"\"\"A docstring.\"\"\"\n    return 1\n"):
+        _edited(monkeypatch, "unimodel.training", edit)
+        with_edit = cache.code_fingerprint("unimodel.runs")
+        monkeypatch.undo()
+        cache.code_fingerprint.cache_clear()
+        if "return" in edit:
+            assert with_edit != before  # a new function is new behaviour
+        else:
+            assert with_edit == before  # comments and blank lines are not
+    docstring_only = cache.meaning('def f(x):\n    """Old words."""\n    return x  # why\n')
+    assert docstring_only == cache.meaning('def f(x):\n    """New words, more of them."""\n\n    return x\n')
+    assert docstring_only == cache.meaning("def f(x):\n    return x\n")
+    assert docstring_only != cache.meaning("def f(x):\n    return x + 1\n")
+    assert cache.meaning('class C:\n    """Only a docstring."""\n') == cache.meaning("class C:\n    pass\n")
+
+
+def test_editing_one_family_does_not_retrain_another(monkeypatch):
+    """The unified model shares layers and captions with BLIP and CLIP, not their files."""
+    unified = cache.code_fingerprint("unimodel.models.unified")
+    for other in ("unimodel.models.blip", "unimodel.models.clip", "unimodel.models.vit"):
+        _edited(monkeypatch, other)
+        assert cache.code_fingerprint("unimodel.models.unified") == unified, other
+        monkeypatch.undo()
+        cache.code_fingerprint.cache_clear()
+    for shared in ("unimodel.models.layers", "unimodel.models.captions"):
+        _edited(monkeypatch, shared)
+        assert cache.code_fingerprint("unimodel.models.unified") != unified, shared
+        monkeypatch.undo()
+        cache.code_fingerprint.cache_clear()
+
+
+def test_a_module_edited_after_its_import_keeps_the_key_of_the_code_that_runs(tmp_path):
+    """The fingerprint is the source Python imported, not the file on disk later (a fresh process on a copy of the package)."""
+    import unimodel
+
+    package = tmp_path / "src" / "unimodel"
+    shutil.copytree(Path(unimodel.__file__).parent, package, ignore=shutil.ignore_patterns("__pycache__"))
+    script = textwrap.dedent(f"""
+        import sys
+        from pathlib import Path
+        from unimodel import cache
+        from unimodel.figures import vae  # imports unimodel.models.vae
+        model = Path(vae.__file__).parents[1] / "models" / "vae.py"
+        assert str(model).startswith({str(package)!r}), model
+        imported = cache.code_fingerprint("unimodel.models.vae")
+        key = vae.spec("recommended").key
+        cache.code_fingerprint.cache_clear()
+        model.write_text(model.read_text() + "\\nEDITED = 1\\n")  # after the import, before the run is keyed again
+        assert cache.code_fingerprint("unimodel.models.vae") == imported
+        assert vae.spec("recommended").key == key
+        print(key)
+    """)
+    env = {**os.environ, "PYTHONPATH": str(tmp_path / "src"), "UNIMODEL_PROFILE": "quick", "UNIMODEL_CACHE": str(tmp_path / "cache")}
+    old_key = subprocess.run([sys.executable, "-c", script], env=env, check=True, capture_output=True, text=True).stdout.strip()
+    new_key = subprocess.run([sys.executable, "-c", "from unimodel.figures import vae; print(vae.spec('recommended').key)"], env=env, check=True, capture_output=True, text=True).stdout.strip()
+    assert len(old_key) == 20 and new_key != old_key  # a fresh import of the edited code keys it anew
 
 
 def test_unimodel_imports_resolves_relative_and_absolute_imports():

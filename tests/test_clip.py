@@ -9,27 +9,29 @@ import pytest
 import torch
 
 from unimodel.data import digits_splits
-from unimodel.models.clip import (
+from unimodel.models.captions import (
     CONTEXT,
     EOS,
     LANGUAGES,
     NAMES,
     PAD,
     PROMPTS,
-    SPEC,
     TEMPLATES,
     TOKEN_ID,
-    CLIP,
-    CLIPConfig,
     decode,
     draw_captions,
-    image_features,
-    info_nce,
     prompts,
-    retrieval_recall_at_1,
     tokenize,
     training_captions,
     words,
+)
+from unimodel.models.clip import (
+    SPEC,
+    CLIP,
+    CLIPConfig,
+    image_features,
+    info_nce,
+    retrieval_recall_at_1,
     zero_shot_accuracy,
 )
 from unimodel.runtime import set_seed

@@ -105,14 +105,15 @@ def cache_problems(cache: Path) -> list[str]:
     """Every artifact in the cache that a later build would read and that is not whole.
 
     Temporary files (a leading '.', ending '.tmp') are skipped: they are
-    never read by name.
+    never read by name; so are the locks a killed process leaves under
+    ``locks/`` (the kernel releases them with the process, and they hold nothing).
     """
     from PIL import Image
 
     problems = []
     for path in sorted(p for p in cache.rglob("*") if p.is_file()):
         rel = path.relative_to(cache)
-        if path.name.startswith(".") and path.name.endswith(".tmp"):
+        if path.name.startswith(".") and path.name.endswith(".tmp") or rel.parts[0] == "locks":
             continue
         try:
             if path.name == "checkpoint.pt":

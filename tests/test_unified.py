@@ -18,7 +18,7 @@ from unimodel import runs
 from unimodel.cli import main
 from unimodel.data import digits_splits, read_digit_png, write_digit_png
 from unimodel.models import unified
-from unimodel.models.clip import LANGUAGES, NAMES, PARITY
+from unimodel.models.captions import LANGUAGES, NAMES, PARITY
 from unimodel.models.unified import (
     BOI,
     BOS,

@@ -11,7 +11,8 @@ from torch.nn import functional as F
 
 from unimodel.data import digits_splits
 from unimodel.models.classifier import accuracy
-from unimodel.models.vit import SelfAttention, ViT, ViTConfig, patchify, train_defaults
+from unimodel.models.layers import SelfAttention
+from unimodel.models.vit import ViT, ViTConfig, patchify, train_defaults
 from unimodel.runtime import set_seed
 from unimodel.training import TrainConfig, fit
 

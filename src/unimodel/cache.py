@@ -1,27 +1,39 @@
 """A content-addressed cache for everything the site computes.
 
 An artifact (a trained run, a figure, a table of numbers) is stored under a
-key that hashes what produced it: the source of the module that computes
-it and of every ``unimodel`` module that module imports, transitively, the
+key that hashes what produced it: the code of the module that computes it
+and of every ``unimodel`` module that module imports, transitively, the
 arguments, and the versions of the numerical libraries. Change any of
 those and the key changes, so the artifact is recomputed; change nothing
-and it is read back. Files are written to a temporary name and renamed, so
-an interrupted build never leaves a half-written artifact behind.
+and it is read back.
+
+The code is hashed by what it does, not how it is written: its syntax tree
+without docstrings (comments and blank lines never reach the tree), taken
+from the source Python imported (``unimodel.sources``), so the key names
+the code that runs even when a file is edited during a build.
+
+Files are written to a temporary name and renamed, so an interrupted build
+never leaves a half-written artifact behind; a lock per artifact lets
+several processes (or cluster workers sharing the folder) build at once,
+each artifact computed by one of them only.
 """
 
 from __future__ import annotations
 
 import ast
+import fcntl
 import hashlib
 import importlib.util
 import json
 import os
 from collections.abc import Callable
+from contextlib import contextmanager
 from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
 
 from unimodel.checkpoint import atomic_write
+from unimodel.sources import module_source
 
 LIBRARIES = ("torch", "numpy", "scikit-learn", "matplotlib")
 
@@ -29,13 +41,6 @@ LIBRARIES = ("torch", "numpy", "scikit-learn", "matplotlib")
 def cache_dir() -> Path:
     """``$UNIMODEL_CACHE`` if set, else ``.cache`` in the working directory."""
     return Path(os.environ.get("UNIMODEL_CACHE", ".cache"))
-
-
-def _module_path(name: str) -> Path:
-    spec = importlib.util.find_spec(name)
-    if spec is None or spec.origin is None:
-        raise ModuleNotFoundError(name)
-    return Path(spec.origin)
 
 
 def unimodel_imports(name: str, source: str, is_package: bool) -> set[str]:
@@ -63,19 +68,30 @@ def _is_module(name: str) -> bool:
         return False
 
 
+def meaning(source: str) -> str:
+    """What ``source`` does, as text: its syntax tree without docstrings or other bare strings, positions left out."""
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        for field in ("body", "orelse", "finalbody"):
+            statements = getattr(node, field, None)
+            if isinstance(statements, list) and statements and isinstance(statements[0], ast.stmt):
+                kept = [s for s in statements if not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant) and isinstance(s.value.value, str))]
+                setattr(node, field, kept or [ast.Pass()])
+    return ast.dump(tree)
+
+
 @lru_cache(maxsize=None)
 def code_fingerprint(module: str) -> str:
-    """Hash of the source of ``module`` and every ``unimodel`` module it imports, transitively."""
+    """Hash of what ``module`` and every ``unimodel`` module it imports (transitively) do, as imported."""
     seen: dict[str, str] = {}
     todo = [module]
     while todo:
         name = todo.pop()
         if name in seen:
             continue
-        path = _module_path(name)
-        source = path.read_text(encoding="utf-8")
-        seen[name] = source
-        todo.extend(unimodel_imports(name, source, path.name == "__init__.py"))
+        source, is_package = module_source(name)
+        seen[name] = meaning(source)
+        todo.extend(unimodel_imports(name, source, is_package))
     digest = hashlib.sha256()
     for name in sorted(seen):
         digest.update(name.encode() + b"\0" + seen[name].encode() + b"\0")
@@ -95,11 +111,43 @@ def artifact_key(modules: str | tuple[str, ...], *args: object) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()[:20]
 
 
+@contextmanager
+def exclusive(artifact: Path):
+    """Hold the lock of ``artifact`` while the block runs: whoever waits for it finds the artifact made.
+
+    The lock is a file under ``locks/`` that its holder removes when done; a waiter that then wakes
+    up holding the removed file's lock takes a new one, so no two holders ever overlap.
+    """
+    lock = cache_dir() / "locks" / (hashlib.sha256(str(artifact.resolve()).encode()).hexdigest()[:32] + ".lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        handle = open(lock, "a")
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            if os.stat(lock).st_ino == os.fstat(handle.fileno()).st_ino:
+                break
+        except FileNotFoundError:
+            pass
+        handle.close()  # the file this process locked was removed by the previous holder
+    try:
+        yield
+    finally:
+        lock.unlink(missing_ok=True)
+        handle.close()  # closing releases the lock
+
+
+def artifact_path(kind: str, key: str, suffix: str) -> Path:
+    """Where the artifact ``kind/key+suffix`` lives (or will) in the cache."""
+    return cache_dir() / kind / f"{key}{suffix}"
+
+
 def cached_path(kind: str, key: str, suffix: str, produce: Callable[[str], None]) -> Path:
-    """Path of the artifact ``kind/key+suffix``; ``produce(tmp_path)`` writes it on a miss."""
-    path = cache_dir() / kind / f"{key}{suffix}"
+    """Path of the artifact ``kind/key+suffix``; ``produce(tmp_path)`` writes it on a miss (once, whoever else asks)."""
+    path = artifact_path(kind, key, suffix)
     if not path.exists():
-        atomic_write(path, produce)
+        with exclusive(path):
+            if not path.exists():  # another process may have made it while this one waited
+                atomic_write(path, produce)
     return path
 
 

@@ -237,7 +237,20 @@ def _figures(args: argparse.Namespace) -> None:
         missing = [p for p in notebooks if not p.is_file()]
         if missing:
             raise UsageError(f"no notebook at {missing[0]}")
-        print(json.dumps(registry.manifest(notebooks)))
+        from unimodel import build
+
+        if args.jobs is not None and args.jobs < 1:
+            raise UsageError(f"--jobs must be positive, got {args.jobs}")
+        try:
+            jobs = args.jobs or build.default_jobs()
+        except build.BuildError as error:
+            raise UsageError(str(error)) from None
+        try:
+            manifest = build.build(notebooks, jobs=jobs, scheduler=args.scheduler or os.environ.get("UNIMODEL_SCHEDULER") or None)
+        except build.BuildError as error:
+            print(f"unimodel figures: {error}", file=sys.stderr)
+            raise SystemExit(1) from None
+        print(json.dumps(manifest))
         return
     names = args.names or sorted(registry.FIGURES)
     unknown = [n for n in names if n not in registry.FIGURES]
@@ -324,6 +337,10 @@ def build_parser() -> argparse.ArgumentParser:
     figures.add_argument("--list", action="store_true", help="list the registered figures")
     figures.add_argument("--json", action="store_true", help="render every figure and result, execute --notebooks, print where they are as JSON (what the site build uses)")
     figures.add_argument("--notebooks", nargs="*", default=[], metavar="IPYNB", help="notebooks to execute, with --json")
+    figures.add_argument("--jobs", type=int, default=None, metavar="N",
+                         help="with --json: tasks computed at once, in N worker processes of one thread (default: $UNIMODEL_JOBS, else the cores; 1: one after the other in this process)")
+    figures.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                         help="with --json: run the tasks on this Dask cluster, e.g. tcp://host:8786 (default: $UNIMODEL_SCHEDULER); every worker runs this code and sees the cache at the same path")
     figures.set_defaults(run_command=_figures)
 
     bench = commands.add_parser("bench", help="measure the site build, run the GAN chapter's 2-D mode-collapse benchmark, or the taxonomy chapter's table")

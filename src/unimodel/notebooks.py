@@ -26,16 +26,29 @@ def imported_modules(notebook) -> tuple[str, ...]:
     return tuple(sorted(cache.unimodel_imports("__main__", code, is_package=False)))
 
 
+def _read(path: Path) -> tuple[object, str]:
+    """The notebook at ``path`` and its cache key."""
+    import nbformat
+
+    source = path.read_text(encoding="utf-8")
+    notebook = nbformat.reads(source, as_version=4)
+    modules = imported_modules(notebook) or ("unimodel",)
+    return notebook, cache.artifact_key(modules, "notebook", source)
+
+
+def notebook_path(path: str | Path) -> Path:
+    """Where the executed copy of the notebook at ``path`` is cached, executed or not."""
+    path = Path(path)
+    return cache.artifact_path(f"notebooks/{_read(path)[1]}", path.stem, ".ipynb")
+
+
 def executed_notebook(path: str | Path) -> Path:
     """A cached copy of the notebook at ``path`` with every cell executed."""
     import nbformat
     from nbclient import NotebookClient
 
     path = Path(path)
-    source = path.read_text(encoding="utf-8")
-    notebook = nbformat.reads(source, as_version=4)
-    modules = imported_modules(notebook) or ("unimodel",)
-    key = cache.artifact_key(modules, "notebook", source)
+    notebook, key = _read(path)
 
     def produce(tmp: str) -> None:
         started = time.perf_counter()

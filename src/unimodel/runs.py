@@ -8,8 +8,9 @@ settings, so a figure never waits for a model it has trained before.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from torch import nn
@@ -90,6 +91,64 @@ def load_run(folder: str | Path) -> Run:
     return Run(name, model, result, saved["meta"].get("data", "digits"))
 
 
+def site_device() -> str:
+    """Where the site trains its runs: ``$UNIMODEL_DEVICE`` ("auto", the default: CUDA when PyTorch sees a GPU; "cpu"; "cuda")."""
+    return os.environ.get("UNIMODEL_DEVICE", "auto")
+
+
+@dataclass(frozen=True, eq=False)
+class RunSpec:
+    """A run the site trains into the cache, as data: a build can list, schedule and share runs before training any.
+
+    ``train_size`` keeps only the first examples of the training split (validation and test stay whole).
+    The key hashes the code of the model, of this module and of ``record``, the config with its defaults
+    filled in (``{}`` and the defaults written out are the same run), the training settings but the device
+    (a run trained on a GPU serves a CPU build), the data set, ``record`` and ``train_size``.
+    """
+
+    name: str  # the model's name in unimodel.models.MODELS
+    model_config: dict
+    train_config: TrainConfig
+    data: str = "digits"
+    record: Callable[[nn.Module], dict] | None = None  # called after every epoch, kept in the history
+    train_size: int | None = None
+
+    @property
+    def key(self) -> str:
+        spec = model_spec(self.name)
+        modules = (spec.module, __name__, *([self.record.__module__] if self.record else []))
+        config = asdict(spec.config_cls(**self.model_config))
+        settings = {k: v for k, v in asdict(self.train_config).items() if k != "device"}
+        record = self.record and self.record.__qualname__
+        return cache.artifact_key(modules, self.name, config, settings, self.data, record, self.train_size)
+
+    @property
+    def folder(self) -> Path:
+        return cache.cache_dir() / "runs" / self.key
+
+    def trained(self) -> bool:
+        return (self.folder / "done").exists()
+
+    def describe(self) -> str:
+        """A short name for progress lines: the model and what differs from its defaults."""
+        extra = [f"seed {self.train_config.seed}", *([self.data] if self.data != "digits" else []), *([f"{self.train_size} digits"] if self.train_size else [])]
+        return " ".join([self.name, *(f"{k}={v}" for k, v in self.model_config.items()), f"({', '.join(extra)})"])
+
+    def load(self) -> Run:
+        """The trained run: loaded from the cache, trained into it first if it is not there (by one process only)."""
+        folder, done = self.folder, self.folder / "done"
+        if not done.exists():
+            with cache.exclusive(folder):
+                if not done.exists():  # another process may have trained it while this one waited
+                    log.info("unimodel: training %s (cache key %s)", self.describe(), folder.name)
+                    splits = load_splits(self.data)
+                    splits = splits.first(self.train_size) if self.train_size else splits
+                    train = replace(self.train_config, device=site_device())
+                    train_run(self.name, self.model_config, train, folder, data=self.data, resume=True, progress=False, splits=splits, record=self.record)
+                    done.touch()
+        return load_run(folder)
+
+
 def cached_run(
     name: str,
     model_config: dict,
@@ -98,21 +157,5 @@ def cached_run(
     record: Callable[[nn.Module], dict] | None = None,
     train_size: int | None = None,
 ) -> Run:
-    """Train once per (code, settings, data set, ``record``) into the cache; later calls load the checkpoint.
-
-    ``train_size`` keeps only the first examples of the training split (validation and test stay whole).
-    A config is keyed with its defaults filled in: ``{}`` and the defaults written out are the same run.
-    """
-    spec = model_spec(name)
-    modules = (spec.module, __name__, *([record.__module__] if record else []))
-    config = asdict(spec.config_cls(**model_config))
-    key = cache.artifact_key(modules, name, config, asdict(train_config), data, record and record.__qualname__, train_size)
-    folder = cache.cache_dir() / "runs" / key
-    done = folder / "done"
-    if not done.exists():
-        log.info("unimodel: training %s %s (cache key %s)", name, model_config, key)
-        splits = load_splits(data)
-        splits = splits.first(train_size) if train_size else splits
-        train_run(name, model_config, train_config, folder, data=data, resume=True, progress=False, splits=splits, record=record)
-        done.touch()
-    return load_run(folder)
+    """Train once per (code, settings, data set, ``record``) into the cache; later calls load the checkpoint (see ``RunSpec``)."""
+    return RunSpec(name, model_config, train_config, data, record, train_size).load()

@@ -26,7 +26,6 @@ import torch
 
 from unimodel import metrics
 from unimodel.data import DIGIT_LEVELS, DIGIT_SIDE, Splits, digits_splits
-from unimodel.models import diffusion, gan, pixelcnn, vae  # noqa: F401 - the table trains them: their code is part of its cache key
 from unimodel.models import model_spec
 from unimodel.runs import Run, train_run
 from unimodel.training import TrainConfig

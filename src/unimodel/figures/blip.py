@@ -18,10 +18,10 @@ from matplotlib import pyplot as plt
 
 from unimodel import capfilt
 from unimodel.data import DIGIT_LEVELS, DIGIT_SIDE, digits_splits
-from unimodel.figures.registry import budget, figure, result
+from unimodel.figures.registry import budget, figure, result, trains
 from unimodel.figures.style import PALETTE, tr
 from unimodel.models import blip
-from unimodel.runs import Run, cached_run
+from unimodel.runs import Run, RunSpec
 from unimodel.training import TrainConfig
 
 SEED = 0
@@ -40,8 +40,17 @@ SHOWN = 6  # images per row of the captions figure
 ATTENDED = 4  # test images in the cross-attention figure
 
 
+def spec(variant: str = "blip", seed: int = SEED) -> RunSpec:
+    return RunSpec("blip", VARIANTS[variant], replace(TRAIN, seed=seed))
+
+
 def run(variant: str = "blip", seed: int = SEED) -> Run:
-    return cached_run("blip", VARIANTS[variant], replace(TRAIN, seed=seed))
+    return spec(variant, seed).load()
+
+
+@trains
+def runs() -> list[RunSpec]:
+    return [spec(variant, seed) for variant in VARIANTS for seed in SEEDS]
 
 
 @result("blip-ablation")

@@ -17,11 +17,11 @@ from matplotlib import pyplot as plt
 
 from unimodel import metrics
 from unimodel.data import digits_splits
-from unimodel.figures.registry import budget, compute_result, figure, result
+from unimodel.figures.registry import budget, compute_result, figure, result, trains
 from unimodel.figures.style import PALETTE, tr
 from unimodel.figures.vit import linear_probe
 from unimodel.models import clip
-from unimodel.runs import Run, cached_run
+from unimodel.runs import Run, RunSpec
 from unimodel.training import TrainConfig
 
 SEED = 0
@@ -29,8 +29,16 @@ TRAIN = TrainConfig(**{**clip.train_defaults("digits"), "epochs": budget(full=cl
 BATCH_SHOWN = 10  # images (one per digit) in the similarity-matrix figure
 
 
+SPEC = RunSpec("clip", {}, TRAIN)
+
+
 def run() -> Run:
-    return cached_run("clip", {}, TRAIN)
+    return SPEC.load()
+
+
+@trains
+def runs() -> list[RunSpec]:
+    return [SPEC]
 
 
 @result("clip-scores")

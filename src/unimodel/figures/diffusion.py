@@ -19,11 +19,11 @@ from matplotlib import pyplot as plt
 
 from unimodel import metrics
 from unimodel.data import DIGIT_LEVELS, DIGIT_SIDE, digits_splits
-from unimodel.figures.registry import budget, compute_result, figure, result
+from unimodel.figures.registry import budget, compute_result, figure, result, trains
 from unimodel.figures.style import PALETTE, show_images, show_points, tr
 from unimodel.mixtures import EVAL_SIZE, MIXTURES, mode_metrics
 from unimodel.models.diffusion import Diffusion, DiffusionConfig, train_defaults
-from unimodel.runs import Run, cached_run
+from unimodel.runs import Run, RunSpec
 from unimodel.training import TrainConfig
 
 STEPS = budget(full=1000, quick=100)  # T
@@ -39,13 +39,22 @@ def _paper_schedule() -> Diffusion:
     return Diffusion(DiffusionConfig(data_dim=DIGIT_SIDE * DIGIT_SIDE, steps=1000))
 
 
-def run(data: str) -> Run:
-    """The chapter's model of ``data`` ("ring", "grid" or "digits"), trained once per change of code or settings."""
+def spec(data: str) -> RunSpec:
+    """The chapter's model of ``data`` ("ring", "grid" or "digits")."""
     defaults = train_defaults(data)
     epochs = budget(full=defaults["epochs"], quick=1 if data in MIXTURES else 20)
     train = TrainConfig(**{**defaults, "epochs": epochs, "seed": SEED, "device": "cpu"})
     model = DiffusionConfig(data_dim=2 if data in MIXTURES else DIGIT_SIDE * DIGIT_SIDE, steps=STEPS)
-    return cached_run("diffusion", asdict(model), train, data=data)
+    return RunSpec("diffusion", asdict(model), train, data=data)
+
+
+def run(data: str) -> Run:
+    return spec(data).load()
+
+
+@trains
+def runs() -> list[RunSpec]:
+    return [spec(data) for data in (*MIXTURES, "digits")]
 
 
 def _chain(data: str, n: int, add_noise: bool) -> tuple[torch.Tensor, dict, float]:

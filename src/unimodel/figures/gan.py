@@ -20,11 +20,11 @@ from torch import nn
 
 from unimodel import gan2d, metrics
 from unimodel.data import DIGIT_LEVELS, digits_splits
-from unimodel.figures.registry import budget, compute_result, figure, result
+from unimodel.figures.registry import budget, compute_result, figure, result, trains
 from unimodel.figures.style import PALETTE, show_images, show_points, tr
 from unimodel.mixtures import HQ_STDS, MIXTURES, nearest_mode
 from unimodel.models.gan import GAN, GANConfig, discriminator_loss, generator_loss, train_defaults
-from unimodel.runs import Run, cached_run
+from unimodel.runs import Run, RunSpec
 from unimodel.runtime import set_seed
 from unimodel.training import TrainConfig, fit
 
@@ -45,12 +45,16 @@ PUBLISHED = {
 }
 
 
-def run_2d(dataset: str, variant: str, seed: int = SEED, **changes) -> Run:
+def spec_2d(dataset: str, variant: str, seed: int = SEED, **changes) -> RunSpec:
     """A benchmark configuration, with ``changes`` to its TrainConfig (``turns``) or GANConfig (``loss``)."""
     train_fields = set(TrainConfig.__dataclass_fields__)
     model = gan2d.model_config(variant, dataset, **{k: v for k, v in changes.items() if k not in train_fields})
     train = gan2d.train_config(dataset, seed, **{"epochs": EPOCHS, **{k: v for k, v in changes.items() if k in train_fields}})
-    return cached_run("gan", model, train, data=dataset, record=gan2d.snapshot)
+    return RunSpec("gan", model, train, data=dataset, record=gan2d.snapshot)
+
+
+def run_2d(dataset: str, variant: str, seed: int = SEED, **changes) -> Run:
+    return spec_2d(dataset, variant, seed, **changes).load()
 
 
 def _scored(dataset: str, variant: str, seed: int = SEED, **changes) -> dict:
@@ -341,8 +345,18 @@ def turns_figure(lang: str):
 DIGITS_TRAIN = TrainConfig(**{**train_defaults("digits"), "epochs": budget(full=train_defaults("digits")["epochs"], quick=2), "seed": SEED, "device": "cpu"})
 
 
+DIGITS_SPEC = RunSpec("gan", {"data_dim": 64}, DIGITS_TRAIN)
+
+
 def digits_run() -> Run:
-    return cached_run("gan", {"data_dim": 64}, DIGITS_TRAIN)
+    return DIGITS_SPEC.load()
+
+
+@trains
+def runs() -> list[RunSpec]:
+    table = [spec_2d(dataset, variant, seed) for dataset, variant in TABLE for seed in BUILD_SEEDS]
+    ablations = [spec_2d("ring", "gan", loss="minimax", **SHORT), spec_2d("ring", "gan", **SHORT), spec_2d("ring", "gan", turns="epoch", **SHORT)]
+    return table + ablations + [DIGITS_SPEC]
 
 
 @result("gan-digits")

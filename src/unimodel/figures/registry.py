@@ -2,11 +2,15 @@
 
 A chapter module decorates ``draw(lang) -> matplotlib Figure`` functions with
 ``@figure("chapter/name")`` and ``compute() -> dict`` functions with
-``@result("chapter-name")``. A page shows ``figures/chapter/name.png`` (each
+``@result("chapter-name")``, and declares the runs its items load with
+``@trains`` on a function that lists them (``RunSpec``s), so that a build
+can train every run first, side by side. A page shows ``figures/chapter/name.png`` (each
 language gets the figure drawn with its own labels) and writes a number as
 ``[[chapter-name.key:.1f]]``. Each item is cached under a hash of its
-module's code (and of everything it imports from unimodel), so editing a
-model re-renders exactly the figures that depend on it.
+module's code (and of everything it imports from unimodel), of its
+chapter's declared runs and of the results it declares it ``uses`` from
+other chapters, so editing a model re-renders exactly the figures that
+depend on it.
 
 ``$UNIMODEL_PROFILE`` sets the budget of every experiment: ``full`` (the
 default) trains what the chapters discuss; ``quick`` trains for a few epochs
@@ -58,30 +62,54 @@ class Item:
     name: str
     function: Callable
     module: str
+    uses: tuple[str, ...] = ()  # results of other chapters it reads (their keys are part of its key)
 
 
 FIGURES: dict[str, Item] = {}
 RESULTS: dict[str, Item] = {}
+TRAINS: dict[str, Callable[[], list]] = {}  # chapter module -> the RunSpecs its items load
 
 
-def _register(table: dict[str, Item], name: str):
+def _register(table: dict[str, Item], name: str, uses: tuple[str, ...]):
     def decorate(function: Callable) -> Callable:
         if name in table:
             raise ValueError(f"{name!r} is registered twice")
-        table[name] = Item(name, function, function.__module__)
+        table[name] = Item(name, function, function.__module__, tuple(uses))
         return function
 
     return decorate
 
 
-def figure(name: str):
-    """Register ``draw(lang)`` as the figure ``name`` (``chapter/figure-name``)."""
-    return _register(FIGURES, name)
+def figure(name: str, uses: tuple[str, ...] = ()):
+    """Register ``draw(lang)`` as the figure ``name`` (``chapter/figure-name``); ``uses``: other chapters' results it reads."""
+    return _register(FIGURES, name, uses)
 
 
-def result(name: str):
-    """Register ``compute()`` as the result ``name``, a dict of numbers pages can cite."""
-    return _register(RESULTS, name)
+def result(name: str, uses: tuple[str, ...] = ()):
+    """Register ``compute()`` as the result ``name``, a dict of numbers pages can cite; ``uses``: other chapters' results it reads."""
+    return _register(RESULTS, name, uses)
+
+
+def trains(function: Callable[[], list]) -> Callable[[], list]:
+    """Register ``function() -> [RunSpec, ...]``: every run the items of its chapter load."""
+    TRAINS[function.__module__] = function
+    return function
+
+
+def chapter_runs(module: str) -> list:
+    """The runs chapter ``module`` declares (none if it trains nothing)."""
+    return TRAINS[module]() if module in TRAINS else []
+
+
+def item_key(item: Item, *args) -> str:
+    """The key of ``item``: its module's code, ``args``, the profile, its chapter's runs and the results it uses."""
+    runs = [spec.key for spec in chapter_runs(item.module)]
+    used = [result_key(RESULTS[name]) for name in item.uses]
+    return cache.artifact_key(item.module, *args, profile(), runs, used)
+
+
+def result_key(item: Item) -> str:
+    return item_key(item, "result", item.name)
 
 
 def load_chapters() -> None:
@@ -92,11 +120,30 @@ def load_chapters() -> None:
         cache.code_fingerprint(module)
 
 
+def _figure_artifact(name: str, lang: str) -> tuple[str, str, str]:
+    return "figures", f"{name.replace('/', '--')}-{lang}-{item_key(FIGURES[name], 'figure', name, lang)}", ".png"
+
+
+def _result_artifact(name: str) -> tuple[str, str, str]:
+    return "results", f"{name}-{result_key(RESULTS[name])}", ".json"
+
+
+def figure_path(name: str, lang: str) -> Path:
+    """Where the PNG of figure ``name`` in ``lang`` is cached, drawn or not."""
+    load_chapters()
+    return cache.artifact_path(*_figure_artifact(name, lang))
+
+
+def result_path(name: str) -> Path:
+    """Where the numbers of result ``name`` are cached, computed or not."""
+    load_chapters()
+    return cache.artifact_path(*_result_artifact(name))
+
+
 def render_figure(name: str, lang: str) -> Path:
     """The cached PNG of figure ``name`` in language ``lang``, drawn on a miss."""
     load_chapters()
     item = FIGURES[name]
-    key = cache.artifact_key(item.module, "figure", name, lang, profile())
 
     def produce(tmp: str) -> None:
         started = time.perf_counter()
@@ -104,30 +151,14 @@ def render_figure(name: str, lang: str) -> Path:
         style.save(item.function(lang), tmp)
         log.info("unimodel: drew %s (%s) in %.1f s", name, lang, time.perf_counter() - started)
 
-    return cache.cached_path("figures", f"{name.replace('/', '--')}-{lang}-{key}", ".png", produce)
+    return cache.cached_path(*_figure_artifact(name, lang), produce)
 
 
 def compute_result(name: str) -> dict:
     """The cached numbers of result ``name``."""
     load_chapters()
-    item = RESULTS[name]
-    return cache.cached_json("results", f"{name}-{cache.artifact_key(item.module, 'result', name, profile())}", item.function)
-
-
-def manifest(notebooks: list[Path] = ()) -> dict:
-    """Render everything the site shows, and say where it is (JSON-able).
-
-    figures: {lang: {name: cached PNG}}; results: {name: dict};
-    notebooks: {source path: executed copy}.
-    """
-    from unimodel.notebooks import executed_notebook
-
-    load_chapters()
-    return {
-        "figures": {lang: {name: str(render_figure(name, lang)) for name in sorted(FIGURES)} for lang in LANGUAGES},
-        "results": {name: compute_result(name) for name in sorted(RESULTS)},
-        "notebooks": {str(path): str(executed_notebook(path)) for path in notebooks},
-    }
+    kind, stem, _ = _result_artifact(name)
+    return cache.cached_json(kind, stem, RESULTS[name].function)
 
 
 PLACEHOLDER = re.compile(r"\[\[([a-z0-9-]+)\.([A-Za-z0-9_.-]+?)(?::([^\]]*))?\]\]")

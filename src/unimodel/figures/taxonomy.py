@@ -12,9 +12,9 @@ from matplotlib import pyplot as plt
 
 from unimodel import taxonomy
 from unimodel.data import DIGIT_SIDE
-from unimodel.figures.registry import budget, compute_result, figure, result
+from unimodel.figures.registry import budget, compute_result, figure, result, trains
 from unimodel.figures.style import PALETTE, show_images, tr
-from unimodel.runs import cached_run
+from unimodel.runs import RunSpec, cached_run
 
 BUDGET = taxonomy.Budget(
     epochs=budget(full=200, quick=2),
@@ -25,6 +25,11 @@ BUDGET = taxonomy.Budget(
 )
 COLORS = {"pixelcnn": PALETTE[0], "vae": PALETTE[1], "gan": PALETTE[3], "diffusion": PALETTE[2], "diffusion-long": PALETTE[4]}
 OFFSETS = {"pixelcnn": (6, 4), "vae": (6, 4), "gan": (6, 6), "diffusion": (-8, -12), "diffusion-long": (-8, 6)}  # labels, in points, clear of each other
+
+
+@trains
+def runs() -> list[RunSpec]:
+    return [RunSpec(row.model, row.config(BUDGET), taxonomy.train_config(row, BUDGET)) for row in taxonomy.ROWS.values()]
 
 
 def rows(measured: dict) -> list[tuple[str, dict]]:

@@ -21,11 +21,11 @@ from matplotlib import pyplot as plt
 from matplotlib.patches import Rectangle
 
 from unimodel.data import DIGIT_LEVELS, digits_splits
-from unimodel.figures.registry import budget, compute_result, figure, result
+from unimodel.figures.registry import budget, compute_result, figure, result, trains
 from unimodel.figures.style import PALETTE, show_images, tr
 from unimodel.models import unified
-from unimodel.models.clip import LANGUAGES, NAMES
-from unimodel.runs import Run, cached_run
+from unimodel.models.captions import LANGUAGES, NAMES
+from unimodel.runs import Run, RunSpec
 from unimodel.training import TrainConfig
 
 SEED = 0
@@ -44,8 +44,17 @@ SCALES = (0.0, 1.0, 1.5, 2.0, 3.0, 5.0, 8.0)  # the guidance sweep
 SCALE = 1.0 / (DIGIT_LEVELS - 1)  # pixels 0..16 -> [0, 1]
 
 
+def spec(variant: str = "joint", seed: int = SEED) -> RunSpec:
+    return RunSpec("unified", {**VARIANTS[variant], **QUICK}, replace(TRAIN, seed=seed))
+
+
 def run(variant: str = "joint", seed: int = SEED) -> Run:
-    return cached_run("unified", {**VARIANTS[variant], **QUICK}, replace(TRAIN, seed=seed))
+    return spec(variant, seed).load()
+
+
+@trains
+def runs() -> list[RunSpec]:
+    return [spec(variant, seed) for variant in VARIANTS for seed in SEEDS]
 
 
 def _transformer_parameters(model: unified.Unified) -> int:

@@ -15,10 +15,10 @@ from matplotlib import pyplot as plt
 
 from unimodel import metrics
 from unimodel.data import digits_splits
-from unimodel.figures.registry import budget, figure, result
+from unimodel.figures.registry import budget, figure, result, trains
 from unimodel.figures.style import PALETTE, show_images, tr
 from unimodel.models.vae import reparameterize_uniform
-from unimodel.runs import Run, cached_run
+from unimodel.runs import Run, RunSpec
 from unimodel.training import TrainConfig
 
 TRAIN = TrainConfig(epochs=budget(full=1000, quick=3), batch_size=64, lr=1e-3, optimizer="adamax", patience=20, seed=0)
@@ -34,8 +34,17 @@ IS_SAMPLES = budget(full=5000, quick=50)  # K for the importance-sampling estima
 SEED = 0
 
 
+def spec(name: str) -> RunSpec:
+    return RunSpec("vae", RUNS[name], TRAIN)
+
+
 def run(name: str) -> Run:
-    return cached_run("vae", RUNS[name], TRAIN)
+    return spec(name).load()
+
+
+@trains
+def runs() -> list[RunSpec]:
+    return [spec(name) for name in RUNS]
 
 
 def _test() -> torch.Tensor:

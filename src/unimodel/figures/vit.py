@@ -16,12 +16,12 @@ from matplotlib import pyplot as plt
 from matplotlib.patches import Rectangle
 
 from unimodel.data import DIGIT_LEVELS, DIGIT_SIDE, digits_splits
-from unimodel.figures.registry import budget, compute_result, figure, result
+from unimodel.figures.registry import budget, compute_result, figure, result, trains
 from unimodel.figures.style import PALETTE, tr
 from unimodel.models import model_spec
 from unimodel.models.classifier import accuracy
 from unimodel.models.vit import patchify
-from unimodel.runs import Run, cached_run
+from unimodel.runs import Run, RunSpec
 from unimodel.training import TrainConfig
 
 SIZES = budget(full=(100, 300, 1000), quick=(100, 1000))  # training digits used, out of the 1000
@@ -38,15 +38,21 @@ SHOWN = 6  # test digits in the attention figure
 BAG_OF_PATCHES = {**MODELS["vit-2"][1], "positions": False}  # the ablation: the same ViT without position embeddings
 
 
-def run(name: str, seed: int = 0, size: int = 1000) -> Run:
-    return train(*MODELS[name], seed, size)
-
-
-def train(model: str, config: dict, seed: int = 0, size: int = 1000) -> Run:
-    """``model`` with ``config`` on the first ``size`` training digits, trained once per change of code or settings."""
+def spec(model: str, config: dict, seed: int = 0, size: int = 1000) -> RunSpec:
+    """``model`` with ``config`` on the first ``size`` training digits."""
     defaults = model_spec(model).train_defaults("digits")
     settings = TrainConfig(**{**defaults, "epochs": EPOCHS, "seed": seed, "device": "cpu"})
-    return cached_run(model, config, settings, train_size=size)
+    return RunSpec(model, config, settings, train_size=size)
+
+
+def run(name: str, seed: int = 0, size: int = 1000) -> Run:
+    return spec(*MODELS[name], seed, size).load()
+
+
+@trains
+def runs() -> list[RunSpec]:
+    sizes = [spec(*MODELS[name], seed, size) for name in MODELS for size in SIZES for seed in SEEDS]
+    return sizes + [spec("vit", BAG_OF_PATCHES, seed) for seed in SEEDS]
 
 
 def linear_probe(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray) -> float:
@@ -109,7 +115,7 @@ def positions_table() -> dict:
             for j, (r2, c2) in enumerate(cells):
                 if i != j:
                     (neighbours if abs(r1 - r2) + abs(c1 - c2) == 1 else others).append(similarity[i, j].item())
-        bag = train("vit", BAG_OF_PATCHES, seed).model
+        bag = spec("vit", BAG_OF_PATCHES, seed).load().model
         table["seeds"][str(seed)] = {
             "accuracy": accuracy(model, test.x, test.y),
             "bag_accuracy": accuracy(bag, test.x, test.y),

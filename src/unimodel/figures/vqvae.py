@@ -15,10 +15,10 @@ import torch
 from matplotlib import pyplot as plt
 
 from unimodel.data import DIGIT_LEVELS, digits_splits
-from unimodel.figures.registry import budget, compute_result, figure, result
+from unimodel.figures.registry import budget, compute_result, figure, result, trains
 from unimodel.figures.style import PALETTE, show_images, tr
 from unimodel.models import vqvae
-from unimodel.runs import Run, cached_run
+from unimodel.runs import Run, RunSpec
 from unimodel.training import TrainConfig
 
 SEED = 0
@@ -28,8 +28,17 @@ RUNS = {"tokenizer": {}, "no-restart": {"restart_after": 0.0}}
 SHOWN = 10  # test digits in the reconstruction figure
 
 
+def spec(name: str = "tokenizer") -> RunSpec:
+    return RunSpec("vqvae", RUNS[name], TRAIN)
+
+
 def run(name: str = "tokenizer") -> Run:
-    return cached_run("vqvae", RUNS[name], TRAIN)
+    return spec(name).load()
+
+
+@trains
+def runs() -> list[RunSpec]:
+    return [spec(name) for name in RUNS]
 
 
 @result("vqvae-scores")

@@ -47,10 +47,12 @@ from torch.nn import functional as F
 
 from unimodel.data import DIGIT_LEVELS, Splits
 from unimodel.models import ModelSpec
-from unimodel.models.clip import (
+from unimodel.models.captions import (
     CONTEXT, EOS, LANGUAGES, NAMES, PAD, ROUND_DIGITS, TEMPLATES, VOCAB as CAPTION_VOCAB,
-    caption, draw_captions, info_nce, prompts, retrieval_recall_at_1, tokenize, training_captions, words, zero_shot_accuracy,
+    caption, draw_captions, prompts, tokenize, training_captions, words,
 )
+from unimodel.models.clip import info_nce, retrieval_recall_at_1, zero_shot_accuracy
+from unimodel.models.layers import Attention
 from unimodel.models.vit import ViT, ViTConfig
 
 # ------------------------------------------------------------------ tokens
@@ -127,38 +129,6 @@ class BLIPConfig:
 # ------------------------------------------------------------------ attention
 
 
-# --8<-- [start:attention]
-class Attention(nn.Module):
-    """Multi-head attention of queries from ``h`` on keys and values from ``context`` (``h`` itself when None).
-
-    ``mask`` (B or 1, T, S), True where query t may look at key s, hides the
-    rest: their scores become -inf before the softmax, so their weights are
-    exactly 0. A causal mask makes self-attention a decoder's; a context of
-    image tokens makes it cross-attention.
-    """
-
-    def __init__(self, dim: int, heads: int, dropout: float) -> None:
-        super().__init__()
-        self.heads = heads
-        self.query = nn.Linear(dim, dim)
-        self.key_value = nn.Linear(dim, 2 * dim)
-        self.out = nn.Linear(dim, dim)
-        self.dropout = nn.Dropout(dropout)
-
-    def forward(self, h: torch.Tensor, context: torch.Tensor | None = None, mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """The output, (B, T, D), and the weights, (B, h, T, S): row t is query t's weights over the S keys."""
-        context = h if context is None else context
-        (B, T, D), S = h.shape, context.shape[1]
-        d = D // self.heads
-        q = self.query(h).reshape(B, T, self.heads, d).transpose(1, 2)  # (B, h, T, d)
-        k, v = self.key_value(context).reshape(B, S, 2, self.heads, d).permute(2, 0, 3, 1, 4)  # each (B, h, S, d)
-        scores = q @ k.transpose(-2, -1) / math.sqrt(d)  # (B, h, T, S)
-        if mask is not None:
-            scores = scores.masked_fill(~mask[:, None], float("-inf"))  # the same mask for every head
-        weights = scores.softmax(dim=-1)
-        mixed = (weights @ v).transpose(1, 2).reshape(B, T, D)  # (B, T, D)
-        return self.dropout(self.out(mixed)), weights
-# --8<-- [end:attention]
 
 
 # --8<-- [start:masks]

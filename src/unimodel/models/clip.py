@@ -10,14 +10,12 @@ the batch in both directions, the symmetric InfoNCE. Nothing is ever told
 prompt for every class ("a handwritten seven") and picking the prompt whose
 embedding is nearest the image's.
 
-Here there are no captions on the web to learn from, so they are made up
-from what is known about each digit: its name, its parity and whether it has
-a closed loop ("round": 0, 6, 8, 9) or not ("open"), in English or Chinese,
-through a few training templates. The zero-shot prompts come from another
-template, whose exact strings never occur as a training caption.
+The captions, made up from what is known about each digit in English or
+Chinese, and their tokenizer live in ``unimodel.models.captions`` (BLIP and
+the unified model read them too); the zero-shot prompts come from a
+template whose exact strings never occur as a training caption.
 
-Read top to bottom: the attributes, the templates and the tokenizer; the
-config; the two encoders; the loss; the model; the scores.
+Read top to bottom: the config; the two encoders; the loss; the model; the scores.
 
 Legend for shape comments: B batch, L tokens per caption (``CONTEXT``), D
 the width of a text token (``text_dim``), E the width of the shared
@@ -35,112 +33,9 @@ from torch.nn import functional as F
 
 from unimodel.data import DIGIT_LEVELS, Splits
 from unimodel.models import ModelSpec
-from unimodel.models.vit import Block, ViT, ViTConfig
-
-LANGUAGES = ("en", "zh")
-
-# ------------------------------------------------------------------ attributes of the digits
-
-NAMES = {
-    "en": ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"),
-    "zh": ("零", "一", "二", "三", "四", "五", "六", "七", "八", "九"),
-}
-PARITY = {"en": ("even", "odd"), "zh": ("偶数", "奇数")}  # indexed by digit % 2
-ROUND_DIGITS = frozenset({0, 6, 8, 9})  # digits drawn with a closed loop
-SHAPE = {"en": ("open", "round"), "zh": ("开口", "圆")}  # indexed by digit in ROUND_DIGITS
-
-# --8<-- [start:captions]
-# the training captions: every template names the digit, and some add its parity and shape
-TEMPLATES = {
-    "en": (
-        "the digit {name}",
-        "an {parity} digit , {name}",
-        "{name} , {parity} and {shape}",
-        "{shape} and {parity} : {name}",
-    ),
-    "zh": (
-        "数字{name}",
-        "{name}是{parity}",
-        "{parity} ， {shape} ： {name}",
-    ),
-}
-# the zero-shot prompts: another template, never a training caption
-PROMPTS = {"en": "a handwritten {name}", "zh": "手写的{name}"}
-# --8<-- [end:captions]
-
-
-def caption(digit: int, lang: str, template: str) -> str:
-    """The caption of ``digit`` that ``template`` makes in ``lang``."""
-    return template.format(name=NAMES[lang][digit], parity=PARITY[lang][digit % 2], shape=SHAPE[lang][digit in ROUND_DIGITS])
-
-
-def training_captions(digit: int, lang: str) -> list[str]:
-    """Every training caption of ``digit`` in ``lang``, one per template."""
-    return [caption(digit, lang, template) for template in TEMPLATES[lang]]
-
-
-def prompts(lang: str) -> list[str]:
-    """The 10 zero-shot prompts of ``lang``, digit 0 first."""
-    return [caption(digit, lang, PROMPTS[lang]) for digit in range(10)]
-
-
-def draw_captions(labels: torch.Tensor, lang: str | None = None, generator: torch.Generator | None = None) -> list[str]:
-    """One training caption per label, template (and language, when ``lang`` is None) drawn at random for each."""
-    n = len(labels)
-    langs = torch.randint(len(LANGUAGES), (n,), generator=generator).tolist() if lang is None else [LANGUAGES.index(lang)] * n
-    picks = torch.rand(n, generator=generator).tolist()  # a template index per caption, scaled to its language's count
-    out = []
-    for digit, l, u in zip(labels.tolist(), langs, picks):
-        templates = TEMPLATES[LANGUAGES[l]]
-        out.append(caption(digit, LANGUAGES[l], templates[min(int(u * len(templates)), len(templates) - 1)]))
-    return out
-
-
-# ------------------------------------------------------------------ tokenizer
-
-PAD, EOS = "[PAD]", "[EOS]"
-
-
-def words(text: str) -> list[str]:
-    """Split a caption into tokens: English words at spaces, Chinese into characters (spaces ignored)."""
-    tokens = []
-    for piece in text.split():
-        tokens += [piece] if piece.isascii() else list(piece)
-    return tokens
-
-
-def _every_text() -> list[str]:
-    """Every caption the training templates and the prompts can make, in both languages."""
-    return [text for lang in LANGUAGES for digit in range(10) for text in (*training_captions(digit, lang), prompts(lang)[digit])]
-
-
-VOCAB = (PAD, EOS, *sorted({word for text in _every_text() for word in words(text)}))  # [PAD] is id 0, [EOS] id 1
-TOKEN_ID = {word: i for i, word in enumerate(VOCAB)}
-CONTEXT = max(len(words(text)) for text in _every_text()) + 1  # L: the longest caption and its [EOS]
-
-
-def tokenize(captions: list[str]) -> torch.Tensor:
-    """Token ids of the captions, each ended by [EOS] and padded with [PAD] to the fixed length ``CONTEXT``, (B, L) long."""
-    ids = torch.full((len(captions), CONTEXT), TOKEN_ID[PAD], dtype=torch.long)
-    for b, text in enumerate(captions):
-        tokens = words(text)
-        if len(tokens) + 1 > CONTEXT:
-            raise ValueError(f"caption {text!r} has {len(tokens)} tokens; at most {CONTEXT - 1} fit")
-        unknown = [t for t in tokens if t not in TOKEN_ID]
-        if unknown:
-            raise ValueError(f"caption {text!r} has tokens outside the vocabulary: {unknown}")
-        ids[b, : len(tokens) + 1] = torch.tensor([TOKEN_ID[t] for t in tokens] + [TOKEN_ID[EOS]])
-    return ids
-
-
-def decode(ids: torch.Tensor) -> list[list[str]]:
-    """The tokens of each row of ``ids`` (B, L), up to its [EOS] (left out)."""
-    out = []
-    for row in ids.tolist():
-        tokens = [VOCAB[i] for i in row]
-        out.append(tokens[: tokens.index(EOS)] if EOS in tokens else tokens)
-    return out
-
+from unimodel.models.captions import CONTEXT, EOS, LANGUAGES, TOKEN_ID, VOCAB, draw_captions, prompts, tokenize
+from unimodel.models.layers import Block
+from unimodel.models.vit import ViT, ViTConfig
 
 # ------------------------------------------------------------------ config
 

@@ -46,8 +46,8 @@ from torch.nn import functional as F
 
 from unimodel.data import DIGIT_LEVELS, Splits
 from unimodel.models import ModelSpec
-from unimodel.models.blip import Attention
-from unimodel.models.clip import LANGUAGES, NAMES, PARITY
+from unimodel.models.layers import Attention
+from unimodel.models.captions import LANGUAGES, NAMES, PARITY
 from unimodel.models.vqvae import VQVAE, VQVAEConfig, as_images, conv_encoder, reconstruct
 from unimodel.models.vqvae import validation_error as tokenizer_error
 from unimodel.training import TrainConfig, fit

@@ -33,6 +33,7 @@ from torch.nn import functional as F
 
 from unimodel.data import DIGIT_LEVELS
 from unimodel.models.classifier import Classifier, classifier_spec
+from unimodel.models.layers import Block
 
 
 @dataclass
@@ -99,67 +100,6 @@ def patchify(images: torch.Tensor, patch: int) -> torch.Tensor:
     blocks = blocks.permute(0, 1, 3, 2, 4)  # (B, row of patch, column of patch, row in patch, column in patch)
     return blocks.reshape(-1, rows * rows, patch * patch)  # (B, N, p * p)
 # --8<-- [end:patchify]
-
-
-# --8<-- [start:attention]
-class SelfAttention(nn.Module):
-    """Multi-head self-attention: every token takes a weighted mean of all tokens' values.
-
-    Each head projects a token to a query q, a key k and a value v of width d.
-    Token i's weight on token j is how well q_i matches k_j, softmaxed over j.
-    The heads work side by side on their own slices of the token; their
-    outputs are put back together and mixed by one more linear layer.
-    """
-
-    def __init__(self, dim: int, heads: int, dropout: float) -> None:
-        super().__init__()
-        self.heads = heads
-        self.qkv = nn.Linear(dim, 3 * dim)  # queries, keys and values of all heads in one matrix product
-        self.out = nn.Linear(dim, dim)
-        self.dropout = nn.Dropout(dropout)
-
-    def forward(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The attention's output, (B, T, D), and its weights, (B, h, T, T): row i is token i's weights over the tokens."""
-        B, T, D = h.shape
-        d = D // self.heads
-        q, k, v = self.qkv(h).reshape(B, T, 3, self.heads, d).permute(2, 0, 3, 1, 4)  # each (B, h, T, d)
-        scores = q @ k.transpose(-2, -1) / math.sqrt(d)  # $QK^\top / \sqrt{d}$, (B, h, T, T)
-        weights = scores.softmax(dim=-1)  # every row sums to 1, (B, h, T, T)
-        mixed = weights @ v  # $\mathrm{softmax}(QK^\top / \sqrt{d})\, V$, (B, h, T, d)
-        mixed = mixed.transpose(1, 2).reshape(B, T, D)  # the heads side by side again, (B, T, D)
-        return self.dropout(self.out(mixed)), weights
-# --8<-- [end:attention]
-
-
-# --8<-- [start:block]
-class Block(nn.Module):
-    """A pre-norm Transformer encoder block: attention, then an MLP, each added to its input.
-
-    "Pre-norm": each branch reads a LayerNorm of the tokens, while the sum
-    (the residual stream) is never normalised, which keeps deep stacks easy
-    to train. The attention mixes the tokens; the MLP works on each token
-    alone.
-    """
-
-    def __init__(self, dim: int, heads: int, mlp_ratio: int, dropout: float) -> None:
-        super().__init__()
-        self.norm1 = nn.LayerNorm(dim)
-        self.attention = SelfAttention(dim, heads, dropout)
-        self.norm2 = nn.LayerNorm(dim)
-        self.mlp = nn.Sequential(
-            nn.Linear(dim, mlp_ratio * dim),
-            nn.GELU(),
-            nn.Linear(mlp_ratio * dim, dim),
-            nn.Dropout(dropout),
-        )
-
-    def forward(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The tokens after the block, (B, T, D), and the block's attention weights, (B, h, T, T)."""
-        mixed, weights = self.attention(self.norm1(h))
-        h = h + mixed  # $h \leftarrow h + \mathrm{MSA}(\mathrm{LN}(h))$
-        h = h + self.mlp(self.norm2(h))  # $h \leftarrow h + \mathrm{MLP}(\mathrm{LN}(h))$
-        return h, weights
-# --8<-- [end:block]
 
 
 class ViT(Classifier):

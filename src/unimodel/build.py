@@ -1,0 +1,392 @@
+"""Compute everything the site shows, as a graph of tasks: ``unimodel figures --json``.
+
+The tasks are the runs the chapters declare (``@trains``), the results, the
+figures in each language and the notebooks. A chapter's results and
+figures need its runs; its figures need its results too, and an item needs
+the results it declares it ``uses``. Every task reads or writes the cache
+only, under a lock per artifact, so any order that respects the graph gives
+the same files, and a task that needs something the graph does not know of
+still finds it made (or makes it) exactly once.
+
+Three ways to run the graph, all with the same tasks:
+
+``jobs=1``
+    One after the other in this process: the reference.
+``jobs=N``
+    On a local Dask cluster of N worker processes with one thread each
+    (``dask.distributed``); the runs start first, the longest first when
+    an earlier build timed them.
+``scheduler=ADDRESS``
+    On a Dask cluster a user already runs (``tcp://host:8786``). Every
+    worker must run this same code and see the cache folder at the same
+    path; a worker whose code gives another key than this process's fails
+    the task with a message that says so.
+
+Progress: one bar over the tasks to compute (a line per task when stderr is
+not a terminal), with the time spent, an estimate of what is left from the
+tasks' times in earlier builds (``timings.json`` in the cache), and the
+tasks in progress.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import time
+import traceback
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from tqdm import tqdm
+
+from unimodel import cache
+from unimodel.figures import registry
+
+log = logging.getLogger(__name__)
+TIMINGS = "timings.json"
+
+
+class BuildError(RuntimeError):
+    """A task failed: the message names it and carries its error."""
+
+
+@dataclass(frozen=True)
+class Task:
+    id: str  # unique in a build: "run <key>", "result <name>", "figure <name> <lang>", "notebook <path>"
+    kind: str  # "run", "result", "figure" or "notebook"
+    args: tuple  # what ``execute`` needs: (RunSpec,), (name,), (name, lang), (path,)
+    label: str  # what a person reads in the progress line, stable across builds (the timings' key)
+    key: str  # the cache key, checked again where the task runs
+    needs: tuple[str, ...] = ()  # ids of the tasks that must be done first
+    cached: bool = False  # its artifact is already in the cache
+
+
+def _chapter(module: str) -> str:
+    return module.rpartition(".")[2]
+
+
+def plan(notebooks: Iterable[str | Path] = (), chapters: Iterable[str] | None = None) -> list[Task]:
+    """Every task of the site (or of the chapter modules ``chapters``), each after the tasks it needs."""
+    from unimodel.notebooks import notebook_path
+
+    registry.load_chapters()
+    chapters = tuple(registry.CHAPTERS if chapters is None else chapters)
+    tasks: list[Task] = []
+    runs_of: dict[str, tuple[str, ...]] = {}
+    seen: set[str] = set()
+    for module in chapters:
+        ids = []
+        for spec in registry.chapter_runs(module):
+            task = Task(f"run {spec.key}", "run", (spec,), f"train {spec.describe()}", spec.key, cached=spec.trained())
+            if task.id not in seen:  # two chapters may train the same run: it is trained once
+                seen.add(task.id)
+                tasks.append(task)
+            ids.append(task.id)
+        runs_of[module] = tuple(dict.fromkeys(ids))
+    results_of: dict[str, list[str]] = {}
+    for name in _after_what_they_use(sorted(n for n, item in registry.RESULTS.items() if item.module in chapters)):
+        item = registry.RESULTS[name]
+        path = registry.result_path(name)
+        needs = runs_of.get(item.module, ()) + tuple(f"result {used}" for used in item.uses)
+        tasks.append(Task(f"result {name}", "result", (name,), f"result {name}", path.stem, needs, path.exists()))
+        results_of.setdefault(item.module, []).append(tasks[-1].id)
+    for lang in registry.LANGUAGES:
+        for name in sorted(n for n, item in registry.FIGURES.items() if item.module in chapters):
+            item = registry.FIGURES[name]
+            path = registry.figure_path(name, lang)
+            needs = runs_of.get(item.module, ()) + tuple(results_of.get(item.module, ())) + tuple(f"result {used}" for used in item.uses)
+            tasks.append(Task(f"figure {name} {lang}", "figure", (name, lang), f"figure {name} ({lang})", path.stem, needs, path.exists()))
+    for notebook in sorted(str(p) for p in notebooks):
+        path = notebook_path(notebook)
+        tasks.append(Task(f"notebook {notebook}", "notebook", (notebook,), f"notebook {Path(notebook).name}", str(path.parent.name), (), path.exists()))
+    return tasks
+
+
+def _after_what_they_use(names: list[str]) -> list[str]:
+    """The results ``names`` ordered so that each comes after the results it uses (a cycle, or an unknown one, is an error)."""
+    ordered: list[str] = []
+
+    def place(name: str, path: tuple[str, ...]) -> None:
+        if name in ordered:
+            return
+        if name in path:
+            raise BuildError(f"results use each other in a cycle: {' -> '.join((*path, name))}")
+        if name not in names:
+            raise BuildError(f"result {path[-1]!r} uses {name!r}, which no chapter of the build registers")
+        for used in registry.RESULTS[name].uses:
+            place(used, (*path, name))
+        ordered.append(name)
+
+    for name in names:
+        place(name, ())
+    return ordered
+
+
+# ------------------------------------------------------------------ one task
+
+
+def environment() -> dict[str, str]:
+    """What a worker must share with this process: the profile, the cache folder, the device."""
+    from unimodel.runs import site_device
+
+    return {"UNIMODEL_PROFILE": registry.profile(), "UNIMODEL_CACHE": str(cache.cache_dir().resolve()), "UNIMODEL_DEVICE": site_device()}
+
+
+def _enter(env: dict[str, str] | None, threads: int | None) -> None:
+    """Make this (worker) process build under ``env``; the chapters' budgets are read when they are imported."""
+    if env:
+        loaded = "unimodel.figures.vae" in sys.modules
+        if loaded and registry.profile() != env["UNIMODEL_PROFILE"]:
+            raise BuildError(f"this worker imported the chapters under UNIMODEL_PROFILE={registry.profile()}; "
+                             f"start it with UNIMODEL_PROFILE={env['UNIMODEL_PROFILE']}")
+        os.environ.update(env)
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+def execute(task: Task, env: dict[str, str] | None = None, threads: int | None = None, *_needs) -> tuple[object, float]:
+    """Do one task (in this process or a worker, under ``env`` if given, on ``threads``): what the manifest records for it, and its seconds."""
+    _enter(env, threads)
+    started = time.perf_counter()
+    if task.kind == "run":
+        (spec,) = task.args
+        _same_code(task, spec.key)
+        spec.load()
+        value = spec.key
+    elif task.kind == "result":
+        _same_code(task, registry.result_path(*task.args).stem)
+        value = registry.compute_result(*task.args)
+    elif task.kind == "figure":
+        _same_code(task, registry.figure_path(*task.args).stem)
+        value = str(registry.render_figure(*task.args))
+    else:
+        from unimodel.notebooks import executed_notebook
+
+        value = str(executed_notebook(*task.args))
+        _same_code(task, Path(value).parent.name)
+    return value, time.perf_counter() - started
+
+
+def _same_code(task: Task, key: str) -> None:
+    if key != task.key:
+        raise BuildError(f"{task.label}: this process computes the key {key}, the build planned {task.key}: "
+                         "a worker runs other code than the build (install the same version everywhere)")
+
+
+# ------------------------------------------------------------------ progress
+
+
+class Progress:
+    """One bar over the tasks to compute, or a line per task when stderr is not a terminal."""
+
+    def __init__(self, tasks: list[Task], jobs: int, timings: dict[str, float]):
+        self.todo = [t for t in tasks if not t.cached]
+        self.jobs = jobs
+        self.timings = timings
+        self.running: set[str] = set()
+        self.left = {t.id: t for t in self.todo}
+        self.started = time.perf_counter()
+        self.tty = sys.stderr.isatty()
+        self.bar = tqdm(total=len(self.todo), unit="task", dynamic_ncols=True, disable=not self.tty or not self.todo,
+                        bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]")
+
+    def estimate(self) -> float | None:
+        """Seconds left, from earlier builds' times of the tasks still to do; None when none of them was timed."""
+        known = [self.timings[t.label] for t in self.left.values() if t.label in self.timings]
+        if not known:
+            return None
+        unknown = len(self.left) - len(known)
+        return (sum(known) + unknown * (sum(known) / len(known))) / max(1, min(self.jobs, len(self.left)))
+
+    def announce(self, total: int) -> None:
+        runs = sum(t.kind == "run" for t in self.todo)
+        if not self.todo:
+            log.info("unimodel: all %d tasks are in the cache", total)
+            return
+        eta = self.estimate()
+        how_long = f"about {_duration(eta)}" if eta is not None else "no earlier build timed them, so no estimate yet"
+        log.info("unimodel: %d of %d tasks to compute (%d runs to train) with %d worker%s: %s",
+                 len(self.todo), total, runs, self.jobs, "s" if self.jobs > 1 else "", how_long)
+
+    def start(self, task: Task) -> None:
+        self.running.add(task.label)
+        self._show()
+
+    def now_running(self, labels: Iterable[str]) -> None:
+        self.running = set(labels)
+        self._show()
+
+    def done(self, task: Task, seconds: float) -> None:
+        self.running.discard(task.label)
+        self.left.pop(task.id, None)
+        if self.tty:
+            self.bar.update(1)
+            self._show()
+        else:
+            eta = self.estimate()
+            left = f", about {_duration(eta)} left" if eta is not None and self.left else ""
+            done = len(self.todo) - len(self.left)
+            log.info("unimodel: [%d/%d] %s: %.1f s (%s spent%s)", done, len(self.todo), task.label, seconds,
+                     _duration(time.perf_counter() - self.started), left)
+
+    def _show(self) -> None:
+        if self.tty:
+            eta = self.estimate()
+            self.bar.set_postfix_str(("~" + _duration(eta) + " left, " if eta is not None else "") + "; ".join(sorted(self.running))[:80])
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
+
+
+def _read_timings() -> dict[str, float]:
+    path = cache.cache_dir() / TIMINGS
+    try:
+        return json.loads(path.read_text(encoding="utf-8")).get(registry.profile(), {})
+    except (OSError, ValueError, AttributeError):
+        return {}
+
+
+def _write_timings(measured: dict[str, float]) -> None:
+    """Add this build's task times to ``timings.json`` (per profile), for the next build's estimate."""
+    if not measured:
+        return
+    path = cache.cache_dir() / TIMINGS
+    with cache.exclusive(path):
+        try:
+            stored = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            stored = {}
+        stored.setdefault(registry.profile(), {}).update(measured)
+        from unimodel.checkpoint import atomic_write
+
+        atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(stored, indent=1, sort_keys=True), encoding="utf-8"))
+
+
+# ------------------------------------------------------------------ the build
+
+
+def default_jobs() -> int:
+    """``$UNIMODEL_JOBS``, else the cores this process may use."""
+    value = os.environ.get("UNIMODEL_JOBS", "")
+    if value:
+        try:
+            jobs = int(value)
+        except ValueError:
+            raise BuildError(f"UNIMODEL_JOBS must be a whole number of workers, got {value!r}") from None
+        if jobs < 1:
+            raise BuildError(f"UNIMODEL_JOBS must be at least 1, got {jobs}")
+        return jobs
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def build(notebooks: Iterable[str | Path] = (), jobs: int | None = None, scheduler: str | None = None, chapters: Iterable[str] | None = None) -> dict:
+    """Compute every task of the site (or of ``chapters``); the manifest of what the site shows (JSON-able).
+
+    figures: {lang: {name: cached PNG}}; results: {name: dict}; notebooks: {source path: executed copy}.
+    Every task trains and computes on one thread, wherever it runs, so that the numbers do not
+    depend on how many tasks ran at once.
+    """
+    jobs = jobs or default_jobs()
+    tasks = plan(notebooks, chapters)
+    progress = Progress(tasks, jobs, _read_timings())
+    progress.announce(len(tasks))
+    measured: dict[str, float] = {}
+    values: dict[str, object] = {}
+
+    def finished(task: Task, value: object, seconds: float) -> None:
+        values[task.id] = value
+        if not task.cached:
+            measured[task.label] = seconds
+            progress.done(task, seconds)
+
+    try:
+        if scheduler or (jobs > 1 and len(progress.todo) > 1):
+            _on_dask(tasks, jobs, scheduler, progress, finished)
+        else:
+            for task in tasks:
+                if not task.cached:
+                    progress.start(task)
+                finished(task, *_executed_here(task))
+    finally:
+        progress.close()
+        _write_timings(measured)
+    by_id = {t.id: t for t in tasks}
+    manifest: dict = {"figures": {lang: {} for lang in registry.LANGUAGES}, "results": {}, "notebooks": {}}
+    for task_id, value in values.items():
+        task = by_id[task_id]
+        if task.kind == "figure":
+            name, lang = task.args
+            manifest["figures"][lang][name] = value
+        elif task.kind == "result":
+            manifest["results"][task.args[0]] = value
+        elif task.kind == "notebook":
+            manifest["notebooks"][task.args[0]] = value
+    return manifest
+
+
+def _executed_here(task: Task) -> tuple[object, float]:
+    """``execute(task)`` in this process, its error named after the task."""
+    try:
+        return execute(task, threads=1)
+    except BuildError:
+        raise
+    except Exception as error:
+        raise BuildError(f"{task.label} failed: {type(error).__name__}: {error}\n{traceback.format_exc()}") from error
+
+
+def _on_dask(tasks: list[Task], jobs: int, scheduler: str | None, progress: Progress, finished) -> None:
+    """Run the graph on a Dask cluster: ``scheduler``'s, or a local one of ``jobs`` single-threaded worker processes."""
+    try:
+        from dask.distributed import Client, LocalCluster, wait
+    except ImportError:
+        raise BuildError("a parallel build needs dask.distributed: pip install 'dask[distributed]' (make setup installs it), or build with UNIMODEL_JOBS=1") from None
+    env = environment()
+    if scheduler:
+        client = Client(scheduler, timeout=30)
+        cluster = None
+        threads = None  # the cluster's own workers decide
+    else:
+        logging.getLogger("distributed").setLevel(logging.ERROR)
+        cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=logging.ERROR)
+        client = Client(cluster)
+        threads = 1
+    try:
+        token = uuid.uuid4().hex[:8]  # a long-lived scheduler must never hand back another build's result
+        futures, by_key = {}, {}
+        for task in tasks:
+            # runs first, the longest first (their time in an earlier build); the rest in the order of the plan
+            priority = 1_000_000 + int(progress.timings.get(task.label, 0)) if task.kind == "run" else -len(futures)
+            needs = [futures[n] for n in task.needs if n in futures]
+            future = client.submit(execute, task, env, threads, *needs, key=f"{task.id} [{token}]", priority=priority, pure=False)
+            futures[task.id] = future
+            by_key[future.key] = task
+        pending = set(futures.values())
+        while pending:
+            try:
+                done = wait(pending, timeout=2, return_when="FIRST_COMPLETED").done
+            except TimeoutError:  # nothing finished in the last 2 s: refresh what is running
+                done = set()
+            pending -= done
+            for future in done:
+                task = by_key[future.key]
+                if future.status != "finished":
+                    error = future.exception()
+                    detail = "".join(traceback.format_tb(future.traceback())) if future.traceback() else ""
+                    client.cancel(list(pending))
+                    raise BuildError(f"{task.label} failed: {type(error).__name__}: {error}\n{detail}")
+                finished(task, *future.result())
+            progress.now_running(by_key[key].label for keys in client.processing().values() for key in keys if key in by_key)
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()

@@ -1,0 +1,190 @@
+"""The build engine: the task graph, serial and on Dask with the same results, progress, errors, one producer per artifact."""
+
+from __future__ import annotations
+
+import json
+import logging
+import multiprocessing
+import os
+import time
+
+import pytest
+
+from unimodel import build, cache
+from unimodel.figures import registry
+
+SMALL = ("unimodel.figures.vqvae", "unimodel.figures.clip")  # two chapters whose quick runs take seconds
+
+
+@pytest.fixture
+def quick(tmp_path, monkeypatch):
+    monkeypatch.setenv("UNIMODEL_PROFILE", "quick")
+    monkeypatch.setenv("UNIMODEL_CACHE", str(tmp_path / "cache"))
+    registry.load_chapters()
+    return tmp_path / "cache"
+
+
+def _by_id(tasks):
+    return {t.id: t for t in tasks}
+
+
+def test_the_plan_puts_every_task_after_what_it_needs(quick):
+    tasks = build.plan()
+    ids = [t.id for t in tasks]
+    assert len(ids) == len(set(ids)), "a task is planned twice"
+    position = {task_id: i for i, task_id in enumerate(ids)}
+    for task in tasks:
+        assert all(position[need] < position[task.id] for need in task.needs), task.id
+    kinds = {t.kind for t in tasks}
+    assert kinds == {"run", "result", "figure"}
+    assert sum(t.kind == "figure" for t in tasks) == 2 * len(registry.FIGURES)
+    assert sum(t.kind == "result" for t in tasks) == len(registry.RESULTS)
+    declared = {spec.key for module in registry.CHAPTERS for spec in registry.chapter_runs(module)}
+    assert {t.key for t in tasks if t.kind == "run"} == declared  # each run once, though two chapters may declare it
+    by_id = _by_id(tasks)
+    # a chapter's figure needs its runs and results; a result needs the results it uses
+    latent = by_id["figure vae/latent-space en"]
+    assert {f"run {spec.key}" for spec in registry.chapter_runs("unimodel.figures.vae")} <= set(latent.needs)
+    assert "result vae-nll" in latent.needs
+    assert "result vae-nll" in by_id["result pixelcnn-nll"].needs
+    assert not any(need.startswith("run") for need in by_id["figure bagel/architecture zh"].needs)  # a diagram trains nothing
+
+
+def test_two_chapters_that_train_the_same_run_share_it(quick):
+    """The taxonomy table's long DDPM is the diffusion chapter's digits model: one run, one task."""
+    from unimodel.figures import diffusion, taxonomy
+
+    shared = {s.key for s in registry.chapter_runs(taxonomy.__name__)} & {s.key for s in registry.chapter_runs(diffusion.__name__)}
+    assert shared == {diffusion.spec("digits").key}
+
+
+def test_a_chapter_that_uses_another_chapters_result_is_keyed_by_it(quick, monkeypatch):
+    before = registry.result_key(registry.RESULTS["pixelcnn-nll"])
+    monkeypatch.setitem(registry.RESULTS, "vae-nll", registry.Item("vae-nll", lambda: {}, "unimodel.figures.vqvae"))  # other code behind it
+    assert registry.result_key(registry.RESULTS["pixelcnn-nll"]) != before
+
+
+def test_a_cycle_of_uses_is_an_error(quick, monkeypatch):
+    monkeypatch.setitem(registry.RESULTS, "vae-nll", registry.Item("vae-nll", lambda: {}, "unimodel.figures.vae", ("pixelcnn-nll",)))
+    with pytest.raises(build.BuildError, match="cycle: .*pixelcnn-nll -> vae-nll -> pixelcnn-nll|cycle: .*vae-nll -> pixelcnn-nll -> vae-nll"):
+        build.plan()
+
+
+def _measured(results: dict) -> dict:
+    """The results without the wall-clock times they report (training seconds, ms per image), which no two builds share."""
+    if isinstance(results, dict):
+        return {k: _measured(v) for k, v in results.items() if not any(word in k for word in ("seconds", "ms_per"))}
+    return [_measured(v) for v in results] if isinstance(results, list) else results
+
+
+def _small_build(jobs=1, scheduler=None):
+    return build.build(jobs=jobs, scheduler=scheduler, chapters=SMALL)
+
+
+def test_a_serial_build_computes_each_task_once_then_reads_the_cache(quick, caplog):
+    caplog.set_level(logging.INFO, logger="unimodel.build")
+    manifest = _small_build()
+    assert set(manifest["results"]) == {"vqvae-scores", "clip-scores"}
+    assert set(manifest["figures"]["zh"]) == {n for n, item in registry.FIGURES.items() if item.module in SMALL}
+    timings = json.loads((quick / build.TIMINGS).read_text())["quick"]
+    planned = build.plan(chapters=SMALL)
+    assert set(timings) == {t.label for t in planned} and all(v >= 0 for v in timings.values())
+    assert all(t.cached for t in planned)  # everything is in the cache now
+    assert f"{len(planned)} of {len(planned)} tasks to compute" in caplog.text
+    assert f"[{len(planned)}/{len(planned)}]" in caplog.text  # a line per task when stderr is not a terminal
+    again = _small_build()
+    assert again == manifest
+    assert json.loads((quick / build.TIMINGS).read_text())["quick"] == timings  # nothing was computed, so nothing re-timed
+
+
+@pytest.mark.distributed
+def test_a_dask_cluster_of_two_workers_builds_the_same_files(quick, tmp_path, monkeypatch):
+    from dask.distributed import LocalCluster
+
+    serial = _small_build(jobs=1)
+    monkeypatch.setenv("UNIMODEL_CACHE", str(tmp_path / "cluster-cache"))
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        parallel = _small_build(scheduler=cluster.scheduler_address)
+    assert _measured(parallel["results"]) == _measured(serial["results"])
+    for lang in registry.LANGUAGES:
+        for name, png in serial["figures"][lang].items():
+            other = parallel["figures"][lang][name]
+            assert other.startswith(str(tmp_path / "cluster-cache"))
+            assert open(other, "rb").read() == open(png, "rb").read(), f"{name} ({lang}) differs"
+    local = _local_jobs_build(tmp_path, monkeypatch)
+    assert _measured(local["results"]) == _measured(serial["results"])
+
+
+def _local_jobs_build(tmp_path, monkeypatch):
+    """The same build with jobs=2: a local cluster of its own."""
+    monkeypatch.setenv("UNIMODEL_CACHE", str(tmp_path / "jobs-cache"))
+    return _small_build(jobs=2)
+
+
+def test_a_failing_task_fails_the_build_and_names_itself(quick, monkeypatch):
+    def broken():
+        raise ZeroDivisionError("no numbers today")
+
+    monkeypatch.setitem(registry.RESULTS, "vqvae-scores", registry.Item("vqvae-scores", broken, "unimodel.figures.vqvae"))
+    with pytest.raises(build.BuildError, match="result vqvae-scores failed: ZeroDivisionError: no numbers today"):
+        _small_build()
+    assert not registry.result_path("vqvae-scores").exists()
+
+
+def test_a_worker_with_other_code_is_refused(quick):
+    task = next(t for t in build.plan(chapters=SMALL) if t.kind == "result")
+    stale = build.Task(task.id, task.kind, task.args, task.label, "0" * 20, task.needs)
+    with pytest.raises(build.BuildError, match="runs other code than the build"):
+        build.execute(stale)
+
+
+def test_a_worker_started_under_another_profile_is_refused(quick):
+    env = {**build.environment(), "UNIMODEL_PROFILE": "full"}
+    with pytest.raises(build.BuildError, match="start it with UNIMODEL_PROFILE=full"):
+        build.execute(build.plan(chapters=SMALL)[0], env)
+
+
+def test_the_estimate_comes_from_earlier_timings(quick):
+    tasks = [build.Task(f"result r{i}", "result", (f"r{i}",), f"result r{i}", "k") for i in range(4)]
+    progress = build.Progress(tasks, jobs=2, timings={"result r0": 10.0, "result r1": 30.0})
+    assert progress.estimate() == pytest.approx((10 + 30 + 2 * 20) / 2)  # untimed tasks count as the mean of the timed ones
+    assert build.Progress(tasks, jobs=1, timings={}).estimate() is None
+    progress.done(tasks[1], 30.0)
+    assert progress.estimate() == pytest.approx((10 + 2 * 10) / 2)
+
+
+def test_jobs_come_from_the_environment(monkeypatch):
+    monkeypatch.setenv("UNIMODEL_JOBS", "3")
+    assert build.default_jobs() == 3
+    for bad in ("0", "two"):
+        monkeypatch.setenv("UNIMODEL_JOBS", bad)
+        with pytest.raises(build.BuildError, match="UNIMODEL_JOBS must be"):
+            build.default_jobs()
+    monkeypatch.delenv("UNIMODEL_JOBS")
+    assert build.default_jobs() == len(os.sched_getaffinity(0))
+
+
+def _compute_slowly(folder: str, counter: str) -> None:
+    os.environ["UNIMODEL_CACHE"] = folder
+
+    def compute():
+        with open(counter, "a") as f:
+            f.write("x")
+        time.sleep(0.5)
+        return {"value": 1}
+
+    cache.cached_json("results", "shared", compute)
+
+
+def test_two_processes_asking_for_one_artifact_compute_it_once(tmp_path):
+    counter = tmp_path / "calls"
+    context = multiprocessing.get_context("spawn")
+    workers = [context.Process(target=_compute_slowly, args=(str(tmp_path / "cache"), str(counter))) for _ in range(3)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=60)
+        assert worker.exitcode == 0
+    assert counter.read_text() == "x"
+    assert json.loads((tmp_path / "cache" / "results" / "shared.json").read_text()) == {"value": 1}
+    assert not any((tmp_path / "cache" / "locks").iterdir())  # each holder removed its lock
