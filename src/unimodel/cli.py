@@ -266,8 +266,11 @@ def _bench(args: argparse.Namespace) -> None:
 
     if args.page_loads < 1:
         raise UsageError(f"--page-loads must be positive, got {args.page_loads}")
+    if args.jobs is not None and args.jobs < 1:
+        raise UsageError(f"--jobs must be positive, got {args.jobs}")
     try:
-        bench.main(with_tests=args.with_tests, page_loads=args.page_loads, keep=args.keep)
+        jobs = args.jobs or len(os.sched_getaffinity(0))
+        bench.main(profile=args.profile, jobs=jobs, with_tests=args.with_tests, page_loads=args.page_loads, keep=args.keep)
     except (RuntimeError, subprocess.CalledProcessError) as error:
         print(f"unimodel: bench failed: {error}", file=sys.stderr)
         raise SystemExit(1) from None
@@ -290,6 +293,35 @@ def _bench_taxonomy(args: argparse.Namespace) -> None:
     if out is not None:
         _writable_folder(out)
     taxonomy.main(budget, out)
+
+
+def _cache_export(args: argparse.Namespace) -> None:
+    from unimodel import publish
+
+    out = Path(args.out)
+    if not out.name.endswith(".tar.gz"):
+        raise UsageError(f"the archive's name must end in .tar.gz, got {out.name}")
+    _writable_folder(out.parent)
+    try:
+        print(json.dumps(publish.export_cache(out, runs=not args.no_runs, notebooks=args.notebooks)))
+    except publish.ArchiveError as error:
+        raise UsageError(str(error)) from None
+
+
+def _cache_restore(args: argparse.Namespace) -> None:
+    import logging
+
+    from unimodel import publish
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    try:
+        counts = publish.restore_cache(args.source, args.notebooks)
+    except publish.ArchiveError as error:
+        print(f"unimodel: nothing restored: {error}", file=sys.stderr)
+        raise SystemExit(1) from None
+    note = "" if counts["libraries_match"] else " (the archive was built with other versions of torch, numpy, scikit-learn or matplotlib: their entries have other keys)"
+    print(f"unimodel: restored {counts['restored']} files into {os.environ.get('UNIMODEL_CACHE', '.cache')}, "
+          f"{counts['present']} were there already, {counts['ignored']} ignored (made by other code or another profile){note}", file=sys.stderr)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -343,15 +375,39 @@ def build_parser() -> argparse.ArgumentParser:
                          help="with --json: run the tasks on this Dask cluster, e.g. tcp://host:8786 (default: $UNIMODEL_SCHEDULER); every worker runs this code and sees the cache at the same path")
     figures.set_defaults(run_command=_figures)
 
+    cache_command = commands.add_parser("cache", help="pack the built cache to publish it, or restore a published one before a build")
+    cache_actions = cache_command.add_subparsers(dest="action", required=True, parser_class=_Parser, metavar="{export,restore}")
+    export = cache_actions.add_parser(
+        "export", help="pack the figures, results, notebooks, timings and (unless --no-runs) the trained runs into a .tar.gz",
+        description="Packs what $UNIMODEL_CACHE (default .cache) holds for this code and $UNIMODEL_PROFILE into one archive, each file listed with its SHA-256 (entries of older code stay out); "
+        "runs keep their best weights and history, without the optimizer state that only resuming needs.",
+    )
+    export.add_argument("out", metavar="ARCHIVE.tar.gz", help="where to write the archive")
+    export.add_argument("--no-runs", action="store_true", help="leave the trained runs out (a restored cache then retrains a model when its figures change)")
+    export.add_argument("--notebooks", nargs="*", default=[], metavar="IPYNB", help="the site's notebooks, whose executed copies to pack too")
+    export.set_defaults(run_command=_cache_export)
+    restore = cache_actions.add_parser(
+        "restore", help="add to the cache the entries of a published archive (a file or an http(s) URL) that this code would compute",
+        description="Keeps only the entries whose keys the code at hand, under $UNIMODEL_PROFILE, would ask for; checks each "
+        "against the archive's SHA-256 list and its kind (checkpoints load with weights_only=True); never overwrites.",
+    )
+    restore.add_argument("source", metavar="ARCHIVE", help="a .tar.gz made by 'unimodel cache export', as a path or an http(s) URL")
+    restore.add_argument("--notebooks", nargs="*", default=[], metavar="IPYNB", help="the site's notebooks, whose executed copies to restore too")
+    restore.set_defaults(run_command=_cache_restore)
+
     bench = commands.add_parser("bench", help="measure the site build, run the GAN chapter's 2-D mode-collapse benchmark, or the taxonomy chapter's table")
     targets = bench.add_subparsers(dest="target", required=True, parser_class=_Parser, metavar="{build,gan2d,taxonomy}")
     build = targets.add_parser(
         "build",
         help="time the site build and weigh the VAE chapter; JSON on stdout, a summary on stderr",
-        description="Runs on a copy of the repository with its own cache and site folders: "
-        "a clean build, a second build, rebuilds after touching docs/vae.md and after editing "
-        "src/unimodel/models/vae.py, optionally the tests, and the VAE chapter in headless Chromium.",
+        description="Runs on a copy of the repository with its own caches and site folders: a clean build with the tasks "
+        "one after the other and one with --jobs workers (the speed-up as their ratio), each split over its tasks; "
+        "a second build; rebuilds after touching docs/vae.md, after a comment in src/unimodel/training.py (nothing "
+        "may be recomputed) and after editing src/unimodel/models/vae.py; optionally the tests; the VAE chapter in "
+        "headless Chromium. The full profile takes the time of two clean full builds.",
     )
+    build.add_argument("--profile", choices=["full", "quick"], default="full", help="the budgets of the builds timed (default: full, what make site builds)")
+    build.add_argument("--jobs", type=int, default=None, metavar="N", help="workers of the parallel clean build (default: the cores; 1: the serial build only)")
     build.add_argument("--with-tests", action="store_true", help="also time the whole test suite from an empty cache (several minutes)")
     build.add_argument("--page-loads", type=int, default=3, metavar="N", help="loads of the VAE chapter to take the median of (default: 3)")
     build.add_argument("--keep", metavar="DIR", help="work in DIR and leave it there (default: a temporary folder, removed)")
