@@ -1,4 +1,4 @@
-"""``unimodel bench``: the parts that are quick to check (the bench itself takes minutes).
+"""``unimodel bench``: the parts that are quick to check (the bench itself takes the time of two clean builds).
 
 The copy of the repository holds what git knows of and runs its own code;
 build time is split over the artifacts a build produced; targets are judged.
@@ -6,7 +6,6 @@ build time is split over the artifacts a build produced; targets are judged.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -56,58 +55,44 @@ def test_a_build_in_the_copy_runs_the_copys_code(tmp_path: Path) -> None:
         bench.require_copy_package({**env, "PYTHONPATH": ""}, copy)
 
 
-def _artifact(path: Path, mtime: float) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(b"x")
-    os.utime(path, (mtime, mtime))
-
-
-def test_the_build_time_is_split_over_what_the_build_produced(tmp_path: Path) -> None:
-    cache = tmp_path / "cache"
-    _artifact(cache / "figures" / "vae--old-zh-0000.png", 50.0)  # there before the build: not charged
-    before = bench.artifacts(cache)
-    _artifact(cache / "runs" / "k1" / "checkpoint.pt", 104.0)  # not an artifact by itself, its "done" is
-    _artifact(cache / "runs" / "k1" / "done", 105.0)
-    _artifact(cache / "runs" / "k1" / ".checkpoint.pt.x.tmp", 104.5)  # a leftover: never an artifact
-    _artifact(cache / "figures" / "vae--latent-space-zh-1234.png", 107.5)
-    _artifact(cache / "results" / "vae-nll-abcd.json", 110.0)
-    _artifact(cache / "notebooks" / "key" / "vae-notebook.ipynb", 118.0)
-    build = bench.Build(seconds=20.0, started=100.0)
-
-    items = bench.timeline(build, cache, since=before)
-    assert [(item["kind"], item["seconds"]) for item in items] == [
-        ("training", 5.0), ("figure", 2.5), ("result", 2.5), ("notebook", 8.0), ("mkdocs", 2.0),
-    ]
-    assert [item["name"] for item in items[1:4]] == ["vae/latent-space (zh)", "vae-nll", "vae-notebook.ipynb"]
-    assert sum(item["seconds"] for item in items) == pytest.approx(build.seconds)
-    assert bench.by_kind(items)["training"] == 5.0
-    assert [item["kind"] for item in bench._top(items, 2)] == ["notebook", "training"]
-
-
-def test_recomputed_lines_are_the_figure_pipelines_own() -> None:
-    build = bench.Build(seconds=1.0, started=0.0, log=[
+def test_a_build_is_split_over_the_tasks_its_progress_lines_name() -> None:
+    build = bench.Build(seconds=30.0, started=0.0, log=[
         (0.1, "INFO    -  Building documentation..."),
-        (0.2, "unimodel: training vae {'latent_dim': 2} (cache key abc)"),
-        (0.3, "unimodel: drew vae/latent-space (zh) in 3.1 s"),
-        (0.4, "unimodel: executed vae-notebook.ipynb in 20.0 s"),
+        (0.2, "unimodel: 3 of 40 tasks to compute (1 runs to train) with 2 workers: about 20 s"),
+        (5.0, "unimodel: [1/3] train vae latent_dim=2 (seed 0): 12.5 s (13 s spent, about 8 s left)"),
+        (7.0, "unimodel: [2/3] figure vae/latent-space (zh): 1.5 s (14 s spent)"),
+        (9.0, "unimodel: [3/3] result vae-nll: 4.0 s (18 s spent)"),
     ])
-    assert [line.split()[1] for line in bench.recomputed_lines(build)] == ["training", "drew", "executed"]
+    items = bench.tasks_done(build)
+    assert items == [
+        {"kind": "training", "name": "vae latent_dim=2 (seed 0)", "seconds": 12.5},
+        {"kind": "figure", "name": "vae/latent-space (zh)", "seconds": 1.5},
+        {"kind": "result", "name": "vae-nll", "seconds": 4.0},
+    ]
+    assert bench.by_kind(items) == {"training": 12.5, "figure": 1.5, "result": 4.0}
+    assert [item["kind"] for item in bench._top(items, 2)] == ["training", "result"]
+    assert bench.tasks_done(bench.Build(seconds=1.0, started=0.0, log=[(0.1, "unimodel: all 40 tasks are in the cache")])) == []
 
 
 def test_targets_are_judged_and_unmeasured_ones_said_so() -> None:
     report = {
+        "profile": "quick",
         "clean_build": {"seconds": 150.0},
         "second_build": {"seconds": 12.0},
+        "after_comment_in_loop": {"recomputed": []},
         "tests": None,
         "vae_page": {"bytes": 2_500_000, "typeset_ms": 900},
     }
     verdict = {target["name"]: target["ok"] for target in bench.check_targets(report)}
-    assert verdict == {"clean_build_s": True, "second_build_s": False, "tests_s": None, "vae_page_bytes": True, "vae_typeset_ms": True}
+    assert verdict == {"clean_build_s": True, "comment_rebuild_tasks": True, "second_build_s": False, "tests_s": None, "vae_page_bytes": True, "vae_typeset_ms": True}
+    full = {**report, "profile": "full", "clean_build": {"seconds": 1500.0}, "after_comment_in_loop": {"recomputed": ["training vae (seed 0)"]}}
+    verdict = {target["name"]: target["ok"] for target in bench.check_targets(full)}
+    assert verdict["clean_build_s"] is False and verdict["comment_rebuild_tasks"] is False  # 20 minutes for the full build; a comment retrains nothing
     failed_tests = {**report, "tests": {"seconds": 100.0, "returncode": 1}}
     assert {t["name"]: t["ok"] for t in bench.check_targets(failed_tests)}["tests_s"] is None  # a failing suite has no time to judge
 
 
-@pytest.mark.parametrize("argv", [["bench"], ["bench", "site"], ["bench", "build", "--page-loads", "0"]])
+@pytest.mark.parametrize("argv", [["bench"], ["bench", "site"], ["bench", "build", "--page-loads", "0"], ["bench", "build", "--jobs", "0"], ["bench", "build", "--profile", "slow"]])
 def test_bench_usage_errors_exit_2(argv, capsys) -> None:
     assert main(argv) == 2
     assert capsys.readouterr().err.startswith("unimodel: error:")
@@ -121,4 +106,4 @@ def test_bench_is_a_make_target() -> None:
 
 def test_bench_help_runs() -> None:
     done = subprocess.run([sys.executable, "-m", "unimodel.cli", "bench", "build", "--help"], capture_output=True, text=True)
-    assert done.returncode == 0 and "--with-tests" in done.stdout
+    assert done.returncode == 0 and "--with-tests" in done.stdout and "--profile" in done.stdout and "--jobs" in done.stdout
