@@ -89,7 +89,7 @@ _IMAGES = """async () => {
 _ALTERNATES = "() => [...document.querySelectorAll('link[rel=alternate][hreflang]')].map(link => link.href)"
 
 
-def _harmless_sitemap_404(url: str, status_text: str, alternates: list[str]) -> bool:
+def _harmless_sitemap_404(url: str, status_text: str, alternates: list[str], root: str = "/") -> bool:
     """Material fetches ``sitemap.xml`` next to each ``<link rel="alternate">`` of a page.
 
     The i18n plugin's alternates are per page (/en/vae/), and only the
@@ -100,13 +100,14 @@ def _harmless_sitemap_404(url: str, status_text: str, alternates: list[str]) -> 
     return (
         "404" in status_text
         and path.endswith("/sitemap.xml")
-        and path not in ("/sitemap.xml", "/en/sitemap.xml")
+        and path not in (f"{root}sitemap.xml", f"{root}en/sitemap.xml")
         and any(urljoin(alternate, "sitemap.xml") == url for alternate in alternates)
     )
 
 
-def _visit(context, base: str, path: str) -> Visit:
-    visit = Visit(path=path, language="en" if path.startswith("/en/") else "zh")
+def _visit(context, base: str, path: str, root: str = "/") -> Visit:
+    """Load ``base + path`` in a new tab of ``context`` (a site whose pages live under ``root``) and record what happened."""
+    visit = Visit(path=path, language="en" if path.startswith(f"{root}en/") else "zh")
     page = context.new_page()
     responses: list[tuple[int, str]] = []
     console: list[tuple[str, str]] = []
@@ -128,10 +129,10 @@ def _visit(context, base: str, path: str) -> Visit:
     finally:
         page.close()
     for status, url in responses:
-        if status >= 400 and not _harmless_sitemap_404(url, str(status), alternates):
+        if status >= 400 and not _harmless_sitemap_404(url, str(status), alternates, root):
             visit.failed.append(f"{status} {url}")
     for text, url in console:
-        if not (text.startswith("Failed to load resource") and _harmless_sitemap_404(url, text, alternates)):
+        if not (text.startswith("Failed to load resource") and _harmless_sitemap_404(url, text, alternates, root)):
             visit.console_errors.append(f"{text} ({url})" if url else text)
     return visit
 
