@@ -109,7 +109,11 @@ def test_editing_one_family_does_not_retrain_another(monkeypatch):
 
 
 def test_a_module_edited_after_its_import_keeps_the_key_of_the_code_that_runs(tmp_path):
-    """The fingerprint is the source Python imported, not the file on disk later (a fresh process on a copy of the package)."""
+    """The fingerprint is the source Python imported, not the file on disk later (a fresh process on a copy of the package).
+
+    The model file is edited after the chapters are imported and before the run trains: the run is
+    stored under the key of the code that trained it, and only a fresh import keys it anew.
+    """
     import unimodel
 
     package = tmp_path / "src" / "unimodel"
@@ -127,6 +131,8 @@ def test_a_module_edited_after_its_import_keeps_the_key_of_the_code_that_runs(tm
         model.write_text(model.read_text() + "\\nEDITED = 1\\n")  # after the import, before the run is keyed again
         assert cache.code_fingerprint("unimodel.models.vae") == imported
         assert vae.spec("recommended").key == key
+        vae.run("recommended")  # trains the imported code: stored under its key
+        assert (cache.cache_dir() / "runs" / key / "done").exists(), sorted((cache.cache_dir() / "runs").iterdir())
         print(key)
     """)
     env = {**os.environ, "PYTHONPATH": str(tmp_path / "src"), "UNIMODEL_PROFILE": "quick", "UNIMODEL_CACHE": str(tmp_path / "cache")}

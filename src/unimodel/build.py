@@ -30,6 +30,7 @@ tasks in progress.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -42,6 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 from unimodel import cache
 from unimodel.figures import registry
@@ -63,10 +65,6 @@ class Task:
     key: str  # the cache key, checked again where the task runs
     needs: tuple[str, ...] = ()  # ids of the tasks that must be done first
     cached: bool = False  # its artifact is already in the cache
-
-
-def _chapter(module: str) -> str:
-    return module.rpartition(".")[2]
 
 
 def plan(notebooks: Iterable[str | Path] = (), chapters: Iterable[str] | None = None) -> list[Task]:
@@ -102,7 +100,7 @@ def plan(notebooks: Iterable[str | Path] = (), chapters: Iterable[str] | None = 
             tasks.append(Task(f"figure {name} {lang}", "figure", (name, lang), f"figure {name} ({lang})", path.stem, needs, path.exists()))
     for notebook in sorted(str(p) for p in notebooks):
         path = notebook_path(notebook)
-        tasks.append(Task(f"notebook {notebook}", "notebook", (notebook,), f"notebook {Path(notebook).name}", str(path.parent.name), (), path.exists()))
+        tasks.append(Task(f"notebook {notebook}", "notebook", (notebook,), f"notebook {Path(notebook).name}", path.parent.name, (), path.exists()))
     return tasks
 
 
@@ -193,8 +191,7 @@ class Progress:
         self.left = {t.id: t for t in self.todo}
         self.started = time.perf_counter()
         self.tty = sys.stderr.isatty()
-        self.bar = tqdm(total=len(self.todo), unit="task", dynamic_ncols=True, disable=not self.tty or not self.todo,
-                        bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]")
+        self.bar = tqdm(disable=True)  # the real one appears after the announcement
 
     def estimate(self) -> float | None:
         """Seconds left, from earlier builds' times of the tasks still to do; None when none of them was timed."""
@@ -213,6 +210,8 @@ class Progress:
         how_long = f"about {_duration(eta)}" if eta is not None else "no earlier build timed them, so no estimate yet"
         log.info("unimodel: %d of %d tasks to compute (%d runs to train) with %d worker%s: %s",
                  len(self.todo), total, runs, self.jobs, "s" if self.jobs > 1 else "", how_long)
+        self.bar = tqdm(total=len(self.todo), unit="task", dynamic_ncols=True, disable=not self.tty,
+                        bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]")
 
     def start(self, task: Task) -> None:
         self.running.add(task.label)
@@ -310,13 +309,14 @@ def build(notebooks: Iterable[str | Path] = (), jobs: int | None = None, schedul
             progress.done(task, seconds)
 
     try:
-        if scheduler or (jobs > 1 and len(progress.todo) > 1):
-            _on_dask(tasks, jobs, scheduler, progress, finished)
-        else:
-            for task in tasks:
-                if not task.cached:
-                    progress.start(task)
-                finished(task, *_executed_here(task))
+        with logging_redirect_tqdm() if progress.tty else contextlib.nullcontext():  # log lines above the bar, not through it
+            if scheduler or (jobs > 1 and len(progress.todo) > 1):
+                _on_dask(tasks, jobs, scheduler, progress, finished)
+            else:
+                for task in tasks:
+                    if not task.cached:
+                        progress.start(task)
+                    finished(task, *_executed_here(task))
     finally:
         progress.close()
         _write_timings(measured)

@@ -130,9 +130,18 @@ class RunSpec:
         return (self.folder / "done").exists()
 
     def describe(self) -> str:
-        """A short name for progress lines: the model and what differs from its defaults."""
-        extra = [f"seed {self.train_config.seed}", *([self.data] if self.data != "digits" else []), *([f"{self.train_size} digits"] if self.train_size else [])]
-        return " ".join([self.name, *(f"{k}={v}" for k, v in self.model_config.items()), f"({', '.join(extra)})"])
+        """A short name for progress lines, the same in every build: the model and what differs from its defaults."""
+        spec = model_spec(self.name)
+        try:
+            defaults = asdict(spec.config_cls())
+        except TypeError:  # a config with required fields
+            defaults = {}
+        changed = {k: v for k, v in asdict(spec.config_cls(**self.model_config)).items() if defaults.get(k, object()) != v}
+        train = {**TrainConfig().__dict__, **spec.train_defaults(self.data)}
+        changed |= {k: v for k, v in asdict(self.train_config).items() if k not in ("seed", "device") and train.get(k) != v}
+        extra = [f"seed {self.train_config.seed}", *([self.data] if self.data != "digits" else []),
+                 *([f"{self.train_size} digits"] if self.train_size else []), *([f"recording {self.record.__name__}"] if self.record else [])]
+        return " ".join([self.name, *(f"{k}={v}" for k, v in changed.items()), f"({', '.join(extra)})"])
 
     def load(self) -> Run:
         """The trained run: loaded from the cache, trained into it first if it is not there (by one process only)."""
