@@ -29,6 +29,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
+
+# The chapters read their budgets when they are first imported: every test process imports them
+# under the quick profile (unless the suite is run with UNIMODEL_PROFILE=full), whichever test is first.
+os.environ.setdefault("UNIMODEL_PROFILE", "quick")
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -67,7 +71,7 @@ def built_site(_site_server) -> Path:
     server, site = _site_server
     port = server.server_address[1]
     # every page, figure and number is built, on small budgets: the full ones take 10 minutes and grow with each chapter (`make site`)
-    env = {"UNIMODEL_PROFILE": "quick", **os.environ, "SITE_URL": f"http://127.0.0.1:{port}/", "NO_MKDOCS_2_WARNING": "1"}
+    env = {**os.environ, "SITE_URL": f"http://127.0.0.1:{port}/", "NO_MKDOCS_2_WARNING": "1"}
     result = subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(site)],
         cwd=ROOT,

@@ -40,7 +40,7 @@ def under_a_path(built_site, tmp_path_factory):
     handler = functools.partial(_QuietHandler, directory=str(served))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     base = f"http://127.0.0.1:{server.server_address[1]}"
-    env = {"UNIMODEL_PROFILE": "quick", **os.environ, "SITE_URL": base + PREFIX, "NO_MKDOCS_2_WARNING": "1"}
+    env = {**os.environ, "SITE_URL": base + PREFIX, "NO_MKDOCS_2_WARNING": "1"}
     done = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(site)], cwd=ROOT, env=env, capture_output=True, text=True)
     if done.returncode != 0:
         server.server_close()
