@@ -3,8 +3,9 @@
 The site is built a second time for ``http://127.0.0.1:PORT/unimodel/`` (its
 figures and numbers come from the cache the first build filled) and served
 from a folder whose ``unimodel/`` holds it. Every link must stay under that
-path, every page must load with no console error, and the language switch
-and search must work there.
+path (checked on every page), the pages must load with no console error (a
+page of each kind in each language: the test of the site at its root visits
+them all), and the language switch and search must work there.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from test_site import _search, _switch_language
 
 ROOT = Path(__file__).resolve().parents[1]
 PREFIX = "/unimodel/"
+VISITED = ("", "vae/", "vae-notebook/", "unified-model/", "en/", "en/vae/", "en/vae-notebook/", "en/unified-model/", "404.html", "en/404.html")
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -61,17 +63,18 @@ def test_every_link_resolves_under_the_path(under_a_path):
 
 
 @pytest.mark.browser
-def test_every_page_loads_under_the_path_with_no_console_error(chromium, under_a_path, site_pages):
+def test_pages_load_under_the_path_with_no_console_error(chromium, under_a_path, site_pages):
     base, _ = under_a_path
+    assert {"/" + path for path in VISITED if not path.endswith(".html")} <= set(site_pages)
     context = chromium.new_context(viewport={"width": 1280, "height": 900})
     problems = {}
     try:
-        for path in site_pages:
-            visit = _visit(context, base, PREFIX + path.lstrip("/"), root=PREFIX)
+        for path in VISITED:
+            visit = _visit(context, base, PREFIX + path, root=PREFIX)
             issues = visit.console_errors + visit.failed + visit.page_errors
             issues += [f"request outside {PREFIX}: {url}" for url in visit.requests if urlsplit(url).path and not urlsplit(url).path.startswith(PREFIX)]
-            if issues:
-                problems[path] = issues
+            if issues or visit.html_lang != ("en" if path.startswith("en/") else "zh"):
+                problems[path or "/"] = issues + [f"lang={visit.html_lang}"]
     finally:
         context.close()
     assert not problems, problems
