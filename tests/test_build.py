@@ -146,6 +146,17 @@ def test_the_estimate_comes_from_earlier_timings(quick):
     assert progress.estimate() == pytest.approx((10 + 2 * 10) / 2)
 
 
+def test_a_log_hears_what_runs_when_nothing_finishes_for_a_while(quick, caplog, monkeypatch):
+    caplog.set_level(logging.INFO, logger="unimodel.build")
+    tasks = [build.Task(f"result r{i}", "result", (f"r{i}",), f"result r{i}", "k") for i in range(2)]
+    progress = build.Progress(tasks, jobs=2, timings={})
+    progress.now_running(["result r0", "result r1"])
+    assert "still at work" not in caplog.text  # just started
+    monkeypatch.setattr(build, "HEARTBEAT_S", 0.0)
+    progress.now_running(["result r0", "result r1"])
+    assert "still at work" in caplog.text and "result r0; result r1" in caplog.text
+
+
 def test_jobs_come_from_the_environment(monkeypatch):
     monkeypatch.setenv("UNIMODEL_JOBS", "3")
     assert build.default_jobs() == 3

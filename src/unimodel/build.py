@@ -50,6 +50,7 @@ from unimodel.figures import registry
 
 log = logging.getLogger(__name__)
 TIMINGS = "timings.json"
+HEARTBEAT_S = 300  # without a terminal, say what is running when no task has finished for this long
 
 
 class BuildError(RuntimeError):
@@ -189,7 +190,7 @@ class Progress:
         self.timings = timings
         self.running: set[str] = set()
         self.left = {t.id: t for t in self.todo}
-        self.started = time.perf_counter()
+        self.started = self.said = time.perf_counter()
         self.tty = sys.stderr.isatty()
         self.bar = tqdm(disable=True)  # the real one appears after the announcement
 
@@ -220,6 +221,9 @@ class Progress:
     def now_running(self, labels: Iterable[str]) -> None:
         self.running = set(labels)
         self._show()
+        if not self.tty and self.running and time.perf_counter() - self.said > HEARTBEAT_S:  # a log file hears what takes so long
+            self.said = time.perf_counter()
+            log.info("unimodel: still at work (%s spent): %s", _duration(self.said - self.started), "; ".join(sorted(self.running)))
 
     def done(self, task: Task, seconds: float) -> None:
         self.running.discard(task.label)
@@ -233,6 +237,7 @@ class Progress:
             done = len(self.todo) - len(self.left)
             log.info("unimodel: [%d/%d] %s: %.1f s (%s spent%s)", done, len(self.todo), task.label, seconds,
                      _duration(time.perf_counter() - self.started), left)
+            self.said = time.perf_counter()
 
     def _show(self) -> None:
         if self.tty:
