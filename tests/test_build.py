@@ -114,6 +114,17 @@ def test_a_dask_cluster_of_two_workers_builds_the_same_files(quick, tmp_path, mo
             assert open(other, "rb").read() == open(png, "rb").read(), f"{name} ({lang}) differs"
 
 
+@pytest.mark.distributed
+def test_local_workers_start_without_the_settings_that_slow_pytorch():
+    import dask
+    from dask.distributed import Client, LocalCluster
+
+    with dask.config.set(build.WORKER_SETTINGS):
+        with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, Client(cluster) as client:
+            (seen,) = client.run(lambda: (os.environ.get("MALLOC_TRIM_THRESHOLD_"), dask.config.get("distributed.worker.profile.enabled"))).values()
+    assert seen == (None, False)
+
+
 def test_a_failing_task_fails_the_build_and_names_itself(quick, monkeypatch):
     def broken():
         raise ZeroDivisionError("no numbers today")
