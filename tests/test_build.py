@@ -104,6 +104,8 @@ def test_a_dask_cluster_of_two_workers_builds_the_same_files(quick, tmp_path, mo
 
     serial = _small_build(jobs=1)
     monkeypatch.setenv("UNIMODEL_CACHE", str(tmp_path / "cluster-cache"))
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "")  # the nanny sets it in this process: put back as it was afterwards
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_")
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
         parallel = _small_build(scheduler=cluster.scheduler_address)
     assert _measured(parallel["results"]) == _measured(serial["results"])
@@ -115,10 +117,11 @@ def test_a_dask_cluster_of_two_workers_builds_the_same_files(quick, tmp_path, mo
 
 
 @pytest.mark.distributed
-def test_local_workers_start_without_the_settings_that_slow_pytorch():
+def test_local_workers_start_without_the_settings_that_slow_pytorch(monkeypatch):
     import dask
     from dask.distributed import Client, LocalCluster
 
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)  # as _on_dask does for its workers
     with dask.config.set(build.WORKER_SETTINGS):
         with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, Client(cluster) as client:
             (seen,) = client.run(lambda: (os.environ.get("MALLOC_TRIM_THRESHOLD_"), dask.config.get("distributed.worker.profile.enabled"))).values()

@@ -369,8 +369,13 @@ def _on_dask(tasks: list[Task], jobs: int, scheduler: str | None, progress: Prog
         import dask
 
         logging.getLogger("distributed").setLevel(logging.ERROR)
-        with dask.config.set(WORKER_SETTINGS):
-            cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=logging.ERROR)
+        trim = os.environ.pop("MALLOC_TRIM_THRESHOLD_", None)  # the workers inherit this process's environment too
+        try:
+            with dask.config.set(WORKER_SETTINGS):
+                cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=logging.ERROR)
+        finally:
+            if trim is not None:
+                os.environ["MALLOC_TRIM_THRESHOLD_"] = trim
         client = Client(cluster)
         threads = 1
     try:
