@@ -268,8 +268,13 @@ def _bench(args: argparse.Namespace) -> None:
         raise UsageError(f"--page-loads must be positive, got {args.page_loads}")
     if args.jobs is not None and args.jobs < 1:
         raise UsageError(f"--jobs must be positive, got {args.jobs}")
+    from unimodel.build import BuildError, default_jobs
+
     try:
-        jobs = args.jobs or len(os.sched_getaffinity(0))
+        jobs = args.jobs or default_jobs()
+    except BuildError as error:
+        raise UsageError(str(error)) from None
+    try:
         bench.main(profile=args.profile, jobs=jobs, with_tests=args.with_tests, page_loads=args.page_loads, keep=args.keep)
     except (RuntimeError, subprocess.CalledProcessError) as error:
         print(f"unimodel: bench failed: {error}", file=sys.stderr)
@@ -320,7 +325,9 @@ def _cache_restore(args: argparse.Namespace) -> None:
         print(f"unimodel: nothing restored: {error}", file=sys.stderr)
         raise SystemExit(1) from None
     note = "" if counts["libraries_match"] else " (the archive was built with other versions of torch, numpy, scikit-learn or matplotlib: their entries have other keys)"
-    print(f"unimodel: restored {counts['restored']} files into {os.environ.get('UNIMODEL_CACHE', '.cache')}, "
+    from unimodel.cache import cache_dir
+
+    print(f"unimodel: restored {counts['restored']} files into {cache_dir()}, "
           f"{counts['present']} were there already, {counts['ignored']} ignored (made by other code or another profile){note}", file=sys.stderr)
 
 
@@ -407,7 +414,7 @@ def build_parser() -> argparse.ArgumentParser:
         "headless Chromium. The full profile takes the time of two clean full builds.",
     )
     build.add_argument("--profile", choices=["full", "quick"], default="full", help="the budgets of the builds timed (default: full, what make site builds)")
-    build.add_argument("--jobs", type=int, default=None, metavar="N", help="workers of the parallel clean build (default: the cores; 1: the serial build only)")
+    build.add_argument("--jobs", type=int, default=None, metavar="N", help="workers of the parallel clean build (default: $UNIMODEL_JOBS, else the cores; 1: the serial build only)")
     build.add_argument("--with-tests", action="store_true", help="also time the whole test suite from an empty cache (several minutes)")
     build.add_argument("--page-loads", type=int, default=3, metavar="N", help="loads of the VAE chapter to take the median of (default: 3)")
     build.add_argument("--keep", metavar="DIR", help="work in DIR and leave it there (default: a temporary folder, removed)")
