@@ -239,12 +239,7 @@ def _figures(args: argparse.Namespace) -> None:
             raise UsageError(f"no notebook at {missing[0]}")
         from unimodel import build
 
-        if args.jobs is not None and args.jobs < 1:
-            raise UsageError(f"--jobs must be positive, got {args.jobs}")
-        try:
-            jobs = args.jobs or build.default_jobs()
-        except build.BuildError as error:
-            raise UsageError(str(error)) from None
+        jobs = _jobs(args)
         try:
             manifest = build.build(notebooks, jobs=jobs, scheduler=args.scheduler or os.environ.get("UNIMODEL_SCHEDULER") or None)
         except build.BuildError as error:
@@ -261,19 +256,24 @@ def _figures(args: argparse.Namespace) -> None:
             print(registry.render_figure(name, lang))
 
 
+def _jobs(args: argparse.Namespace) -> int:
+    """The workers ``--jobs`` asks for, else the build's default ($UNIMODEL_JOBS, else the cores)."""
+    from unimodel.build import BuildError, default_jobs
+
+    if args.jobs is not None and args.jobs < 1:
+        raise UsageError(f"--jobs must be positive, got {args.jobs}")
+    try:
+        return args.jobs or default_jobs()
+    except BuildError as error:  # a bad $UNIMODEL_JOBS
+        raise UsageError(str(error)) from None
+
+
 def _bench(args: argparse.Namespace) -> None:
     from unimodel import bench
 
     if args.page_loads < 1:
         raise UsageError(f"--page-loads must be positive, got {args.page_loads}")
-    if args.jobs is not None and args.jobs < 1:
-        raise UsageError(f"--jobs must be positive, got {args.jobs}")
-    from unimodel.build import BuildError, default_jobs
-
-    try:
-        jobs = args.jobs or default_jobs()
-    except BuildError as error:
-        raise UsageError(str(error)) from None
+    jobs = _jobs(args)
     try:
         bench.main(profile=args.profile, jobs=jobs, with_tests=args.with_tests, page_loads=args.page_loads, keep=args.keep)
     except (RuntimeError, subprocess.CalledProcessError) as error:

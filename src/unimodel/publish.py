@@ -121,15 +121,8 @@ def expected_files(notebooks=()) -> set[str]:
     wanted: set[str] = {"timings.json"}
     folder = cache.cache_dir()
     for task in build.plan(notebooks):
-        if task.kind == "run":
-            run = task.args[0].folder.relative_to(folder).as_posix()
-            wanted |= {f"{run}/{CHECKPOINT}", f"{run}/done"}
-        elif task.kind == "result":
-            wanted.add(f"results/{task.key}.json")
-        elif task.kind == "figure":
-            wanted.add(f"figures/{task.key}.png")
-        else:
-            wanted.add(f"notebooks/{task.key}/{Path(task.args[0]).stem}.ipynb")
+        files = (task.path / CHECKPOINT, task.path / "done") if task.kind == "run" else (task.path,)
+        wanted |= {f.relative_to(folder).as_posix() for f in files}
     return wanted
 
 
