@@ -7,6 +7,7 @@ import logging
 import multiprocessing
 import os
 import time
+from pathlib import Path
 
 import pytest
 
@@ -140,7 +141,7 @@ def test_a_failing_task_fails_the_build_and_names_itself(quick, monkeypatch):
 
 def test_a_worker_with_other_code_is_refused(quick):
     task = next(t for t in build.plan(chapters=SMALL) if t.kind == "result")
-    stale = build.Task(task.id, task.kind, task.args, task.label, "0" * 20, task.needs)
+    stale = build.Task(task.id, task.kind, task.args, task.label, "0" * 20, task.path, task.needs)
     with pytest.raises(build.BuildError, match="runs other code than the build"):
         build.execute(stale)
 
@@ -152,7 +153,7 @@ def test_a_worker_started_under_another_profile_is_refused(quick):
 
 
 def test_the_estimate_comes_from_earlier_timings(quick):
-    tasks = [build.Task(f"result r{i}", "result", (f"r{i}",), f"result r{i}", "k") for i in range(4)]
+    tasks = [build.Task(f"result r{i}", "result", (f"r{i}",), f"result r{i}", "k", Path("r.json")) for i in range(4)]
     progress = build.Progress(tasks, jobs=2, timings={"result r0": 10.0, "result r1": 30.0})
     assert progress.estimate() == pytest.approx((10 + 30 + 2 * 20) / 2)  # untimed tasks count as the mean of the timed ones
     assert build.Progress(tasks, jobs=1, timings={}).estimate() is None
@@ -160,9 +161,23 @@ def test_the_estimate_comes_from_earlier_timings(quick):
     assert progress.estimate() == pytest.approx((10 + 2 * 10) / 2)
 
 
+def test_the_head_of_the_longest_chain_of_work_starts_first():
+    def task(name, kind="run", needs=(), cached=False):
+        return build.Task(name, kind, (), name, "k", Path(name), tuple(needs), cached)
+
+    # a short run that a long result waits for, a longer run that nothing waits for, one never timed
+    short, long_, untimed = task("short"), task("long"), task("untimed")
+    tasks = [short, long_, untimed, task("slow result", "result", ["short"]), task("cached", "result", ["long"], cached=True)]
+    chains = build.critical_paths(tasks, {"short": 10.0, "long": 100.0, "slow result": 300.0, "cached": 50.0})
+    assert chains["short"] == 310.0  # it heads 310 s of work: it goes before the 100 s run
+    assert chains["long"] == 100.0  # what is cached costs nothing
+    assert chains["untimed"] == 55.0  # the median of the timed runs (10, 100)
+    assert chains["short"] > chains["long"] > chains["untimed"]
+
+
 def test_a_log_hears_what_runs_when_nothing_finishes_for_a_while(quick, caplog, monkeypatch):
     caplog.set_level(logging.INFO, logger="unimodel.build")
-    tasks = [build.Task(f"result r{i}", "result", (f"r{i}",), f"result r{i}", "k") for i in range(2)]
+    tasks = [build.Task(f"result r{i}", "result", (f"r{i}",), f"result r{i}", "k", Path("r.json")) for i in range(2)]
     progress = build.Progress(tasks, jobs=2, timings={})
     progress.now_running(["result r0", "result r1"])
     assert "still at work" not in caplog.text  # just started

@@ -443,8 +443,8 @@ def _counting_prepare(monkeypatch) -> list:
     """Replace the unified spec's ``prepare`` (the tokenizer's training) by a spy; the list of its calls, each with the tokenizer's weights after it."""
     calls = []
 
-    def prepare(model, *args):
-        unified.train_tokenizer(model, *args)
+    def prepare(model, *args, **kwargs):
+        unified.train_tokenizer(model, *args, **kwargs)
         calls.append({k: v.clone() for k, v in model.tokenizer.state_dict().items()})
 
     spec = dataclasses.replace(SPEC, prepare=prepare)
@@ -474,6 +474,24 @@ def test_the_tokenizer_is_trained_first_then_frozen_and_not_retrained_on_resume(
     small = splits.first(100)
     runs.train_run("unified", {**TINY, "tokenizer_epochs": 1}, TrainConfig(epochs=1, device="cpu"), tmp_path / "fresh", resume=True, progress=False, splits=small)
     assert len(calls) == 2  # resume with nothing to resume: a new run, tokenizer first
+
+
+def test_the_site_trains_the_tokenizer_once_as_a_run_of_its_own_with_the_same_weights(splits):
+    from unimodel import build
+
+    config, train = {**TINY, "tokenizer_epochs": 2}, TrainConfig(epochs=1, seed=3, device="cpu")
+    spec, other = runs.RunSpec("unified", config, train, train_size=100), runs.RunSpec("unified", {**config, "tasks": "generation"}, train, train_size=100)
+    stage = spec.stage
+    assert stage.name == "vqvae" and stage.train_size == 100 and stage.key == other.stage.key  # one tokenizer for both
+    assert not spec.folder.exists() and spec.load() and stage.trained()
+    set_seed(3)
+    model = Unified(UnifiedConfig(**config))
+    unified.train_tokenizer(model, splits.first(100), train, progress=False)  # what `unimodel train unified` does
+    trained = spec.load().model.tokenizer.state_dict()
+    assert all(torch.equal(trained[k], v) for k, v in model.tokenizer.state_dict().items())  # bit for bit
+    in_graph = {t.id: t for t in build.plan(chapters=["unimodel.figures.unified"])}
+    tokenizers = [t for t in in_graph.values() if t.kind == "run" and t.args[0].name == "vqvae"]
+    assert tokenizers and all(t.needs and t.needs[0] in {x.id for x in tokenizers} for t in in_graph.values() if t.kind == "run" and t.args[0].name == "unified")
 
 
 def test_resumed_training_leaves_the_tokenizer_alone(tmp_path, splits, monkeypatch):

@@ -14,8 +14,8 @@ Three ways to run the graph, all with the same tasks:
     One after the other in this process: the reference.
 ``jobs=N``
     On a local Dask cluster of N worker processes with one thread each
-    (``dask.distributed``); the runs start first, the longest first when
-    an earlier build timed them.
+    (``dask.distributed``); of the tasks that are ready, the one at the
+    head of the longest chain of work starts first (``critical_paths``).
 ``scheduler=ADDRESS``
     On a Dask cluster a user already runs (``tcp://host:8786``). Every
     worker must run this same code and see the cache folder at the same
@@ -34,6 +34,7 @@ import contextlib
 import json
 import logging
 import os
+import statistics
 import sys
 import time
 import traceback
@@ -69,6 +70,7 @@ class Task:
     args: tuple  # what ``execute`` needs: (RunSpec,), (name,), (name, lang), (path,)
     label: str  # what a person reads in the progress line, stable across builds (the timings' key)
     key: str  # the cache key, checked again where the task runs
+    path: Path  # what it makes in the cache: the run's folder, the result's JSON, the figure's PNG, the executed notebook
     needs: tuple[str, ...] = ()  # ids of the tasks that must be done first
     cached: bool = False  # its artifact is already in the cache
 
@@ -82,31 +84,38 @@ def plan(notebooks: Iterable[str | Path] = (), chapters: Iterable[str] | None = 
     tasks: list[Task] = []
     runs_of: dict[str, tuple[str, ...]] = {}
     seen: set[str] = set()
+
+    def add_run(spec, needs: tuple[str, ...] = ()) -> str:
+        task = Task(f"run {spec.key}", "run", (spec,), f"train {spec.describe()}", spec.key, spec.folder, needs, spec.trained())
+        if task.id not in seen:  # two chapters, or two runs, may train the same run: it is trained once
+            seen.add(task.id)
+            tasks.append(task)
+        return task.id
+
     for module in chapters:
         ids = []
         for spec in registry.chapter_runs(module):
-            task = Task(f"run {spec.key}", "run", (spec,), f"train {spec.describe()}", spec.key, cached=spec.trained())
-            if task.id not in seen:  # two chapters may train the same run: it is trained once
-                seen.add(task.id)
-                tasks.append(task)
-            ids.append(task.id)
+            stage = spec.stage  # a run's first stage is a run of its own, trained before it
+            if stage:
+                add_run(stage)
+            ids.append(add_run(spec, (f"run {stage.key}",) if stage else ()))
         runs_of[module] = tuple(dict.fromkeys(ids))
     results_of: dict[str, list[str]] = {}
     for name in _after_what_they_use(sorted(n for n, item in registry.RESULTS.items() if item.module in chapters)):
         item = registry.RESULTS[name]
         path = registry.result_path(name)
         needs = runs_of.get(item.module, ()) + tuple(f"result {used}" for used in item.uses)
-        tasks.append(Task(f"result {name}", "result", (name,), f"result {name}", path.stem, needs, path.exists()))
+        tasks.append(Task(f"result {name}", "result", (name,), f"result {name}", path.stem, path, needs, path.exists()))
         results_of.setdefault(item.module, []).append(tasks[-1].id)
     for lang in registry.LANGUAGES:
         for name in sorted(n for n, item in registry.FIGURES.items() if item.module in chapters):
             item = registry.FIGURES[name]
             path = registry.figure_path(name, lang)
             needs = runs_of.get(item.module, ()) + tuple(results_of.get(item.module, ())) + tuple(f"result {used}" for used in item.uses)
-            tasks.append(Task(f"figure {name} {lang}", "figure", (name, lang), f"figure {name} ({lang})", path.stem, needs, path.exists()))
+            tasks.append(Task(f"figure {name} {lang}", "figure", (name, lang), f"figure {name} ({lang})", path.stem, path, needs, path.exists()))
     for notebook in sorted(str(p) for p in notebooks):
         path = notebook_path(notebook)
-        tasks.append(Task(f"notebook {notebook}", "notebook", (notebook,), f"notebook {Path(notebook).name}", path.parent.name, (), path.exists()))
+        tasks.append(Task(f"notebook {notebook}", "notebook", (notebook,), f"notebook {Path(notebook).name}", path.parent.name, path, (), path.exists()))
     return tasks
 
 
@@ -344,6 +353,30 @@ def build(notebooks: Iterable[str | Path] = (), jobs: int | None = None, schedul
     return manifest
 
 
+def critical_paths(tasks: list[Task], timings: dict[str, float]) -> dict[str, float]:
+    """Each task's seconds from its start to the end of the longest chain of tasks that wait for it.
+
+    The build starts, of the tasks that are ready, the one with the longest chain first (list
+    scheduling by critical path): a result that waits for many runs then does not start last and
+    alone. Times are an earlier build's; a task never timed counts as the median of those that
+    were (a run as a median run), a cached task as nothing.
+    """
+    def typical(kind: str) -> float:
+        known = [timings[t.label] for t in tasks if t.kind == kind and t.label in timings]
+        return statistics.median(known) if known else (60.0 if kind == "run" else 1.0)
+
+    median = {kind: typical(kind) for kind in {t.kind for t in tasks}}
+    waiting: dict[str, list[str]] = {t.id: [] for t in tasks}
+    for task in tasks:
+        for need in task.needs:
+            waiting[need].append(task.id)
+    chain: dict[str, float] = {}
+    for task in reversed(tasks):  # the plan lists every task after those it needs
+        own = 0.0 if task.cached else timings.get(task.label, median[task.kind])
+        chain[task.id] = own + max((chain[w] for w in waiting[task.id]), default=0.0)
+    return chain
+
+
 def _executed_here(task: Task) -> tuple[object, float]:
     """``execute(task)`` in this process, its error named after the task."""
     try:
@@ -381,9 +414,9 @@ def _on_dask(tasks: list[Task], jobs: int, scheduler: str | None, progress: Prog
     try:
         token = uuid.uuid4().hex[:8]  # a long-lived scheduler must never hand back another build's result
         futures, by_key = {}, {}
+        priorities = critical_paths(tasks, progress.timings)
         for task in tasks:
-            # runs first, the longest first (their time in an earlier build); the rest in the order of the plan
-            priority = 1_000_000 + int(progress.timings.get(task.label, 0)) if task.kind == "run" else -len(futures)
+            priority = round(priorities[task.id] * 1000) - len(futures)  # ties: the order of the plan
             needs = [futures[n] for n in task.needs if n in futures]
             future = client.submit(execute, task, env, threads, *needs, key=f"{task.id} [{token}]", priority=priority, pure=False)
             futures[task.id] = future

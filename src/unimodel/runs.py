@@ -49,10 +49,12 @@ def train_run(
     progress: bool = True,
     splits: Splits | None = None,
     record: Callable[[nn.Module], dict] | None = None,
+    stage: Run | None = None,
 ) -> Run:
     """Train model ``name`` on ``data`` (see ``load_splits``; ``splits`` if already loaded), writing ``out/checkpoint.pt`` after every epoch.
 
     ``record(model)``, if given, is called after every epoch and what it returns is kept in that epoch's history.
+    ``stage``, the trained run of the model's first stage (``ModelSpec.stage``), is taken instead of training that stage here.
     """
     spec = model_spec(name)
     splits = splits or load_splits(data)
@@ -60,7 +62,7 @@ def train_run(
     model = spec.model_cls(spec.config_cls(**model_config))
     resuming = resume and (Path(out) / CHECKPOINT).exists()
     if spec.prepare and not resuming:  # resuming loads the prepared stage with the rest of the weights
-        spec.prepare(model, splits, train_config, progress)
+        spec.prepare(model, splits, train_config, progress, trained=stage.model if stage else None)
     result = fit(
         model,
         (splits.train.x, splits.train.y),
@@ -126,6 +128,15 @@ class RunSpec:
     def folder(self) -> Path:
         return cache.cache_dir() / "runs" / self.key
 
+    @property
+    def stage(self) -> RunSpec | None:
+        """The run of the model's first stage (a unified model's tokenizer), on the same data: trained once for every run that shares it."""
+        spec = model_spec(self.name)
+        if spec.stage is None:
+            return None
+        name, config, train = spec.stage(spec.config_cls(**self.model_config), self.train_config)
+        return RunSpec(name, config, train, self.data, train_size=self.train_size)
+
     def trained(self) -> bool:
         return (self.folder / "done").exists()
 
@@ -147,13 +158,14 @@ class RunSpec:
         """The trained run: loaded from the cache, trained into it first if it is not there (by one process only)."""
         folder, done = self.folder, self.folder / "done"
         if not done.exists():
+            stage = self.stage.load() if self.stage else None
             with cache.exclusive(folder):
                 if not done.exists():  # another process may have trained it while this one waited
                     log.info("unimodel: training %s (cache key %s)", self.describe(), folder.name)
                     splits = load_splits(self.data)
                     splits = splits.first(self.train_size) if self.train_size else splits
                     train = replace(self.train_config, device=site_device())
-                    train_run(self.name, self.model_config, train, folder, data=self.data, resume=True, progress=False, splits=splits, record=self.record)
+                    train_run(self.name, self.model_config, train, folder, data=self.data, resume=True, progress=False, splits=splits, record=self.record, stage=stage)
                     done.touch()
         return load_run(folder)
 

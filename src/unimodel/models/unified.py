@@ -37,7 +37,7 @@ tokens, then the K image codes), K codebook entries.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
@@ -274,12 +274,20 @@ class Unified(nn.Module):
     # --8<-- [end:loss]
 
 
-def train_tokenizer(model: Unified, splits: Splits, train_config: TrainConfig, progress: bool = True) -> None:
-    """Stage 1: train the VQ tokenizer alone on the training images (early stopping on validation), then freeze it."""
-    c = model.config
-    config = TrainConfig(epochs=c.tokenizer_epochs, lr=c.tokenizer_lr, optimizer="adam", patience=20, seed=train_config.seed, device=train_config.device)
-    model.tokenizer.requires_grad_(True)
-    fit(model.tokenizer, (splits.train.x,), config, validate=lambda m: tokenizer_error(m, splits), progress=progress)
+def tokenizer_stage(config: UnifiedConfig, train_config: TrainConfig) -> tuple[str, dict, TrainConfig]:
+    """Stage 1 as a run of its own: the VQ-VAE and the settings ``train_tokenizer`` trains it with (early stopping on validation)."""
+    settings = TrainConfig(epochs=config.tokenizer_epochs, lr=config.tokenizer_lr, optimizer="adam", patience=20, seed=train_config.seed, device=train_config.device)
+    return "vqvae", asdict(config.tokenizer_config()), settings
+
+
+def train_tokenizer(model: Unified, splits: Splits, train_config: TrainConfig, progress: bool = True, trained: VQVAE | None = None) -> None:
+    """Stage 1: train the VQ tokenizer alone on the training images, then freeze it; or take the weights of ``trained``, that stage's run."""
+    if trained is not None:  # the same weights: the run starts from the seed's initial weights and trains as below
+        model.tokenizer.load_state_dict(trained.state_dict())
+    else:
+        _, _, settings = tokenizer_stage(model.config, train_config)
+        model.tokenizer.requires_grad_(True)
+        fit(model.tokenizer, (splits.train.x,), settings, validate=lambda m: tokenizer_error(m, splits), progress=progress)
     model.tokenizer.requires_grad_(False)
 
 
@@ -537,4 +545,5 @@ SPEC = ModelSpec(
     draw=draw,
     caption=lambda model, x, lang: [caption_text(words, lang) for words in caption(model, x, lang)],  # ranked, with every learned direction
     prepare=train_tokenizer,
+    stage=tokenizer_stage,
 )
