@@ -1,9 +1,16 @@
 """Figures of the BAGEL page (Deng et al. 2025, arXiv 2505.14683).
 
-``bagel/architecture`` is a block diagram of the mixture-of-transformers:
-text and ViT tokens go through the understanding expert, noisy VAE latents
-through the generation expert, and in every layer all tokens meet in one
-self-attention. ``bagel/flow-paths`` is computed with ``unimodel.flow``:
+``bagel/architecture`` is a block diagram of the mixture-of-transformers
+beside the attention mask it uses. Left: text and ViT tokens go through the
+understanding expert, VAE latents through the generation expert, and in
+every layer all tokens meet in one self-attention. Right: that attention is
+not all-to-all but BAGEL's generalized causal attention, drawn from
+``generalized_causal_mask`` on a short example sequence: causal over text,
+bidirectional within one image, and a later token sees an image's clean VAE
+and ViT tokens but never its noised VAE tokens. The rule is the one of the
+official code (``prepare_attention_mask_per_sample`` in ``data/data_utils.py``
+of ByteDance-Seed/Bagel, split modes ``causal`` / ``full`` / ``noise``).
+``bagel/flow-paths`` is computed with ``unimodel.flow``:
 Gaussian noise carried to the 8-mode ring of the GAN chapter, once along
 each noise-data pair's own straight line (the training targets) and once by
 the exact average velocity field that a perfectly trained network would
@@ -12,9 +19,11 @@ learn (``flow.mixture_velocity``), both integrated with ``flow.euler_sample``.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from matplotlib import pyplot as plt
-from matplotlib.patches import FancyBboxPatch
+from matplotlib.colors import to_rgba
+from matplotlib.patches import FancyBboxPatch, Patch
 
 from unimodel import flow
 from unimodel.figures.diagram import Arrow, Box, draw
@@ -26,18 +35,104 @@ SEED = 0
 PATHS = 48  # noise points drawn in the flow figure
 STEPS = 200  # Euler steps from t = 1 to t = 0
 
+MODES = ("causal", "full", "noise")  # how the tokens of one split attend to each other (the official code's names)
+
+
+def generalized_causal_mask(splits) -> np.ndarray:
+    """(L, L) booleans, True where the query token of the row may attend to the key token of the column.
+
+    ``splits`` is a list of ``(length, mode)`` in sequence order. Every token
+    sees all tokens of earlier splits; inside a split, ``causal`` (text) sees
+    itself and earlier tokens, ``full`` (a clean image: VAE or ViT tokens) and
+    ``noise`` (the noised VAE tokens of an image being generated) see the
+    whole split. Finally no token outside a ``noise`` split sees it: only the
+    flow-matching loss reads the noised latents.
+    """
+    for length, mode in splits:
+        if mode not in MODES or length < 1:
+            raise ValueError(f"a split is (length >= 1, one of {MODES}), got {(length, mode)!r}")
+    size = sum(length for length, _ in splits)
+    mask = np.zeros((size, size), dtype=bool)
+    start = 0
+    for length, mode in splits:
+        end = start + length
+        mask[start:end, :start] = True  # every earlier split
+        block = np.tril(np.ones((length, length), dtype=bool)) if mode == "causal" else np.ones((length, length), dtype=bool)
+        mask[start:end, start:end] = block
+        start = end
+    start = 0
+    for length, mode in splits:
+        end = start + length
+        if mode == "noise":
+            mask[:, start:end] = False  # hidden from everyone else ...
+            mask[start:end, start:end] = True  # ... but bidirectional among themselves
+        start = end
+    return mask
+
+
+# the example sequence of the figure: a prompt, the image it asks for (noised, then clean), and text that follows
+EXAMPLE = (
+    ("text", 3, "causal"),
+    ("noised", 4, "noise"),
+    ("clean", 4, "full"),
+    ("vit", 3, "full"),
+    ("text", 3, "causal"),
+)
+KIND_COLOR = {"text": PALETTE[7], "noised": PALETTE[3], "clean": PALETTE[1], "vit": PALETTE[0]}
+
+
+def _kind_label(lang: str, kind: str) -> str:
+    return {
+        "text": tr(lang, "文本（因果）", "text (causal)"),
+        "noised": tr(lang, "加噪的 VAE token（要生成的图）", "noised VAE tokens (image being generated)"),
+        "clean": tr(lang, "干净的 VAE token（同一张图）", "clean VAE tokens (the same image)"),
+        "vit": tr(lang, "ViT token（同一张图）", "ViT tokens (the same image)"),
+    }[kind]
+
+
+def _draw_mask(ax, lang: str) -> None:
+    """The example's mask: a filled cell is an allowed (query, key) pair, coloured by the key's kind."""
+    mask = generalized_causal_mask([(length, mode) for _, length, mode in EXAMPLE])
+    kinds = [kind for kind, length, _ in EXAMPLE for _ in range(length)]
+    size = len(kinds)
+    image = np.ones((size, size, 4))
+    for key, kind in enumerate(kinds):
+        image[mask[:, key], key] = to_rgba(KIND_COLOR[kind], 0.85)
+    ax.imshow(image, interpolation="nearest")
+    edges = np.cumsum([length for _, length, _ in EXAMPLE])[:-1] - 0.5
+    for edge in edges:
+        ax.axhline(edge, color="#444444", lw=0.8)
+        ax.axvline(edge, color="#444444", lw=0.8)
+    ax.set_xticks(np.arange(size) + 0.5, minor=True)
+    ax.set_yticks(np.arange(size) + 0.5, minor=True)
+    ax.grid(which="minor", color="white", lw=0.6)
+    ax.tick_params(which="both", length=0)
+    centres, start = [], 0
+    for _, length, _ in EXAMPLE:
+        centres.append(start + (length - 1) / 2)
+        start += length
+    short = {"text": tr(lang, "文本", "text"), "noised": tr(lang, "加噪", "noised"), "clean": tr(lang, "干净", "clean"), "vit": "ViT"}
+    names = [short[kind] for kind, _, _ in EXAMPLE]
+    ax.set_xticks(centres, names, fontsize=8)
+    ax.set_yticks(centres, names, fontsize=8)
+    ax.set_xlabel(tr(lang, "被看的 token（key）", "token attended to (key)"), fontsize=8.5)
+    ax.set_ylabel(tr(lang, "在看的 token（query）", "token attending (query)"), fontsize=8.5)
+    ax.set_title(tr(lang, "广义因果注意力的掩码（涂色 = 看得见）", "generalized causal attention mask (filled = visible)"), fontsize=9.5)
+    handles = [Patch(color=KIND_COLOR[kind], alpha=0.85, label=_kind_label(lang, kind)) for kind in ("text", "noised", "clean", "vit")]
+    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.16), fontsize=7.5, frameon=False, ncol=1)
+
 
 @figure("bagel/architecture")
 def architecture(lang: str):
-    """The mixture-of-transformers: two experts, one shared self-attention per layer, two heads and two losses."""
-    und, gen, shared, head = PALETTE[0], PALETTE[1], PALETTE[4], PALETTE[2]
+    """Left: the mixture-of-transformers, two experts and one shared, masked self-attention per layer. Right: the mask on an example sequence."""
+    und, gen, shared, head, frozen = PALETTE[0], PALETTE[1], PALETTE[4], PALETTE[2], PALETTE[7]
     boxes = [
         Box("text", tr(lang, "文本 token", "text tokens"), 1.6, 0.6, width=2.4, color=und),
-        Box("vit", tr(lang, "图像 → ViT 编码器\n（看图用）", "image → ViT encoder\n(for understanding)"), 4.6, 0.6, width=2.8, height=0.9, color=und),
-        Box("vae", tr(lang, "图像 → VAE 编码器\n加噪得到 $x_t$（画图用）", "image → VAE encoder\nnoised to $x_t$ (for generation)"), 8.8, 0.6, width=3.2, height=0.9, color=gen),
+        Box("vit", tr(lang, "图像 → SigLIP2 ViT\n+ MLP 连接器（看图用）", "image → SigLIP2 ViT\n+ MLP connector (to read)"), 4.6, 0.6, width=2.9, height=0.9, color=und),
+        Box("vae", tr(lang, "图像 → FLUX 的 VAE 编码器（冻结）\n干净的潜变量，或加噪的 $x_t$（要生成的图）", "image → FLUX VAE encoder (frozen)\nclean latents, or noised $x_t$ (image to generate)"), 9.0, 0.6, width=4.4, height=0.9, color=gen),
         Box("und", tr(lang, "理解专家\n自己的 QKV 投影和 FFN", "understanding expert\nits own QKV projections and FFN"), 3.1, 2.3, width=3.6, height=0.9, color=und),
         Box("gen", tr(lang, "生成专家\n自己的 QKV 投影和 FFN", "generation expert\nits own QKV projections and FFN"), 8.8, 2.3, width=3.6, height=0.9, color=gen),
-        Box("attn", tr(lang, "共享的自注意力：所有 token 排成一个序列，互相可见", "shared self-attention: all tokens in one sequence see each other"), 5.95, 3.95, width=9.3, height=0.8, color=shared),
+        Box("attn", tr(lang, "共享的自注意力：所有 token 排成一个序列，按右图的掩码互相可见", "shared self-attention: all tokens in one sequence, visible as the mask on the right allows"), 5.95, 3.95, width=9.3, height=0.8, color=shared),
         Box("lm", tr(lang, "预测下一个文本 token\n交叉熵 $\\mathcal{L}_{\\mathrm{CE}}$", "next text token\ncross-entropy $\\mathcal{L}_{\\mathrm{CE}}$"), 3.1, 5.6, width=3.6, height=0.9, color=head),
         Box("velocity", tr(lang, "预测速度 $v_\\theta(x_t, t)$\n流匹配 $\\mathcal{L}_{\\mathrm{FM}}$ → VAE 解码器", "velocity $v_\\theta(x_t, t)$\nflow matching $\\mathcal{L}_{\\mathrm{FM}}$ → VAE decoder"), 8.8, 5.6, width=3.6, height=0.9, color=head),
     ]
@@ -46,11 +141,15 @@ def architecture(lang: str):
         Arrow("und", "attn"), Arrow("gen", "attn"),
         Arrow("attn", "lm"), Arrow("attn", "velocity"),
     ]
-    fig = draw(boxes, arrows, width=12.3, height=6.3, scale=0.78)
+    left_width, mask_width = 12.3, 7.2
+    fig = draw(boxes, arrows, width=left_width + mask_width, height=6.3, scale=0.78)
     ax = fig.axes[0]
     # one Transformer layer: the two experts and the attention they share, repeated through the depth of the model
     ax.add_patch(FancyBboxPatch((1.0, 1.6), 11.1, 2.95, boxstyle="round,pad=0,rounding_size=0.15", facecolor="none", edgecolor=PALETTE[4], linestyle=":", linewidth=1.2))
     ax.text(12.0, 3.15, tr(lang, "× 每一层", "× every layer"), ha="right", va="center", fontsize=9, color=PALETTE[4])
+    total = left_width + mask_width
+    mask_ax = fig.add_axes(((left_width + 1.5) / total, 0.36, (mask_width - 2.0) / total, 0.56))
+    _draw_mask(mask_ax, lang)
     return fig
 
 

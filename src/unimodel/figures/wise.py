@@ -1,11 +1,18 @@
-"""Figures and numbers of the WISE page: the published leaderboard, and WiScore on a few made-up judgements.
+"""Figures and numbers of the WISE page: the published leaderboards, and WiScore on a few made-up judgements.
 
-Nothing here is measured: the leaderboard is ``unimodel.wise.LEADERBOARD``
-(the WISE README's published numbers), and the worked examples put chosen
-scores through ``unimodel.wise.wiscore``.
+Nothing here is measured. The leaderboard is ``unimodel.wise.LEADERBOARD``
+(the WISE README's published numbers) plus ``FURTHER``: two published scores
+the page also needs, each with the condition it was measured under (a model
+the README lists above the page's "top" models, and BAGEL with thinking,
+from BAGEL's own README). ``VERIFIED`` is the WISE repository's rerun with an
+open judge (WISE_Verified: Qwen3.5-35B-A3B, a binary 0/1 score per image,
+about 200 prompts refreshed), kept apart because its scale differs. The
+worked examples put chosen scores through ``unimodel.wise.wiscore``.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 from matplotlib import pyplot as plt
@@ -23,7 +30,42 @@ EXAMPLES = {
     "pretty_but_wrong": ((0, 2, 2), "知识错，画得很好", "wrong knowledge, well drawn"),
 }
 KIND_COLORS = {"closed": PALETTE[7], "generation": PALETTE[1], "unified": PALETTE[0]}
-SOURCE = "PKU-YuanGroup/WISE README · arXiv 2503.07265"
+SOURCE = "PKU-YuanGroup/WISE, WISE_legacy/README.md · arXiv 2503.07265"
+
+
+@dataclass(frozen=True)
+class Published:
+    model: str  # as its source writes it
+    slug: str  # the key pages use in [[wise-leaderboard.further.SLUG]] or [[wise-leaderboard.verified.SLUG]]
+    score: float  # overall score, as published
+    kind: str  # "closed", "generation" or "unified", as in unimodel.wise.Entry
+    condition: str  # "plain" (the original prompts) or "thinking" (the model writes its reasoning before it draws)
+    source: str  # where the number is published
+
+
+# Published overall WiScores (GPT-4o judge, 0-2 scores) beyond unimodel.wise.LEADERBOARD. Qwen-Image is
+# one of several models the README's table lists above MetaQuery-XL and UniWorld-V1 (DeepGen1.0 0.73,
+# LongCat-Image 0.65, NextFlow-RL 0.62, Qwen-Image 0.62, UniWorld-V2 0.58, Hunyuan-Image 3.0 0.57);
+# it is shown because it is a generator conditioned on a multimodal LLM (Qwen2.5-VL).
+# BAGEL with thinking is not on the WISE leaderboard: BAGEL's README reports it from BAGEL's own run of
+# the WISE evaluation (its EVAL.md: mode `think`; its script's default judge is gpt-4o-2024-11-20, the
+# WISE README's is gpt-4o-2024-05-13).
+FURTHER = (
+    Published("Qwen-Image", "qwen-image", 0.62, "generation", "plain", "PKU-YuanGroup/WISE, WISE_legacy/README.md"),
+    Published("BAGEL (thinking)", "bagel-thinking", 0.70, "unified", "thinking", "ByteDance-Seed/Bagel README"),
+)
+
+# WISE_Verified (PKU-YuanGroup/WISE, leadboard.md, commit eb51174): judge Qwen3.5-35B-A3B, each image scored
+# 0 or 1 (no separate realism or aesthetics), overall = 0.40 culture + 0.12 x each of the five other
+# categories. The models of this page that it lists, highest first; not comparable with the scores above.
+VERIFIED = (
+    Published("BAGEL (thinking)", "bagel-thinking", 0.628, "unified", "thinking", "PKU-YuanGroup/WISE, leadboard.md"),
+    Published("Qwen-Image", "qwen-image", 0.510, "generation", "plain", "PKU-YuanGroup/WISE, leadboard.md"),
+    Published("UniWorld-V1", "uniworld-v1", 0.426, "unified", "plain", "PKU-YuanGroup/WISE, leadboard.md"),
+    Published("FLUX.1-dev", "flux-1-dev", 0.416, "generation", "plain", "PKU-YuanGroup/WISE, leadboard.md"),
+    Published("BAGEL", "bagel", 0.352, "unified", "plain", "PKU-YuanGroup/WISE, leadboard.md"),
+    Published("Janus-Pro-7B", "janus-pro-7b", 0.334, "unified", "plain", "PKU-YuanGroup/WISE, leadboard.md"),
+)
 
 
 def kind_label(kind: str, lang: str) -> str:
@@ -47,34 +89,67 @@ def examples() -> dict:
 
 @result("wise-leaderboard")
 def leaderboard_numbers() -> dict:
-    """The published overall WiScores by slug, and the gaps the page talks about."""
+    """The published overall scores by slug, under both judges, and the gaps the page talks about."""
     scores = {entry.slug: entry.wiscore for entry in wise.LEADERBOARD}
     open_best = max(entry.wiscore for entry in wise.LEADERBOARD if entry.kind != "closed")
+    further = {entry.slug: entry.score for entry in FURTHER}
+    verified = {entry.slug: entry.score for entry in VERIFIED}
     return {
         "scores": scores,
-        "gap_closed_open": scores["gpt-4o"] - open_best,  # GPT-4o above the best open model
+        "further": further,
+        "verified": verified,
+        "gap_closed_open": scores["gpt-4o"] - open_best,  # GPT-4o above the best open model of LEADERBOARD
+        "gpt4o_over_qwen_image": scores["gpt-4o"] - further["qwen-image"],
         "uniworld_over_flux": scores["uniworld-v1"] - scores["flux-1-dev"],  # same generator family (FLUX), different condition
+        "bagel_over_flux": scores["bagel"] - scores["flux-1-dev"],
+        "flux_over_janus": scores["flux-1-dev"] - scores["janus-pro-7b"],
+        "bagel_thinking_gain": further["bagel-thinking"] - scores["bagel"],  # same model, thinking on vs off
+        "verified_uniworld_over_flux": verified["uniworld-v1"] - verified["flux-1-dev"],
+        "verified_flux_over_bagel": verified["flux-1-dev"] - verified["bagel"],
+        "verified_flux_over_janus": verified["flux-1-dev"] - verified["janus-pro-7b"],
+        "verified_bagel_thinking_gain": verified["bagel-thinking"] - verified["bagel"],
         "models": len(scores),
     }
 
 
+def _bars(ax, entries, lang: str, digits: int) -> None:
+    """Horizontal bars, highest on top, coloured by kind; a hatched bar is a score measured with thinking."""
+    y = np.arange(len(entries))[::-1]
+    for row, (model, score, kind, condition) in zip(y, entries):
+        hatch = "///" if condition == "thinking" else None
+        ax.barh(row, score, color=KIND_COLORS[kind], height=0.62, hatch=hatch, edgecolor="white" if hatch else None)
+        ax.text(score + 0.012, row, f"{score:.{digits}f}", va="center", fontsize=8.5)
+    names = [model.replace(" (thinking)", tr(lang, "（先思考再画）", " (thinking)")) for model, *_ in entries]
+    ax.set_yticks(y, names, fontsize=8.5)
+    ax.set_xlim(0, 1)
+
+
 @figure("wise/leaderboard")
 def leaderboard(lang: str):
-    """The published overall WiScore of each model as horizontal bars, highest on top, coloured by kind."""
-    entries = wise.LEADERBOARD
-    y = np.arange(len(entries))[::-1]
-    fig, ax = plt.subplots(figsize=(6.6, 3.6))
-    for row, entry in zip(y, entries):
-        ax.barh(row, entry.wiscore, color=KIND_COLORS[entry.kind], height=0.62)
-        ax.text(entry.wiscore + 0.012, row, f"{entry.wiscore:.2f}", va="center", fontsize=9)
-    ax.set_yticks(y, [entry.model for entry in entries])
-    ax.set_xlim(0, 1)
-    ax.set_xlabel(tr(lang, "WiScore（0 到 1，越高越好）", "WiScore (0 to 1, higher is better)"))
+    """Left: the published WiScores (GPT-4o judge) with the further entries. Right: the open-judge rerun of the same repository."""
+    first = [(e.model, e.wiscore, e.kind, "plain") for e in wise.LEADERBOARD] + [(e.model, e.score, e.kind, e.condition) for e in FURTHER]
+    first.sort(key=lambda entry: -entry[1])
+    second = [(e.model, e.score, e.kind, e.condition) for e in VERIFIED]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10.4, 4.2), gridspec_kw={"width_ratios": [1.15, 1]})
+    _bars(left, first, lang, 2)
+    _bars(right, second, lang, 3)
+    left.set_title(tr(lang, "原版 WISE：GPT-4o 当裁判，WiScore", "original WISE: GPT-4o judge, WiScore"), fontsize=10)
+    right.set_title(tr(lang, "WISE_Verified：开源裁判 Qwen3.5-35B-A3B，\n每张图 0 或 1 分（分数不能和左图比）",
+                       "WISE_Verified: open judge Qwen3.5-35B-A3B,\n0 or 1 per image (not comparable with the left)"), fontsize=10)
+    left.set_xlabel(tr(lang, "总体 WiScore（越高越好）", "overall WiScore (higher is better)"), fontsize=9)
+    right.set_xlabel(tr(lang, "总体分数（越高越好）", "overall score (higher is better)"), fontsize=9)
     handles = [plt.Rectangle((0, 0), 1, 1, color=KIND_COLORS[k]) for k in KIND_COLORS]
-    ax.legend(handles, [kind_label(k, lang) for k in KIND_COLORS], loc="lower right", fontsize=8, frameon=False)
-    ax.set_title(tr(lang, "WISE 排行榜：公开发表的总体 WiScore", "WISE leaderboard: published overall WiScore"), fontsize=11)
-    fig.text(0.99, 0.01, tr(lang, f"来源：{SOURCE}；不是本站测的", f"Source: {SOURCE}; not measured here"), ha="right", va="bottom", fontsize=7.5, color="#555555")
-    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    labels = [kind_label(k, lang) for k in KIND_COLORS]
+    handles.append(plt.Rectangle((0, 0), 1, 1, facecolor=KIND_COLORS["unified"], hatch="///", edgecolor="white"))
+    labels.append(tr(lang, "先思考再画（其余都是原提示词）", "thinking before drawing (all others: plain prompts)"))
+    fig.legend(handles, labels, loc="lower center", bbox_to_anchor=(0.5, 0.045), ncol=4, fontsize=7.5, frameon=False)
+    note = tr(
+        lang,
+        f"来源：左 {SOURCE}（BAGEL 先思考再画：BAGEL README，不在 WISE 排行榜上）；右 PKU-YuanGroup/WISE leadboard.md。都不是本站测的",
+        f"Sources: left {SOURCE} (BAGEL thinking: BAGEL README, not on the WISE leaderboard); right PKU-YuanGroup/WISE leadboard.md. None measured here",
+    )
+    fig.text(0.99, 0.01, note, ha="right", va="bottom", fontsize=7, color="#555555")
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
     return fig
 
 
