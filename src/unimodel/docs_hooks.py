@@ -268,14 +268,19 @@ def _with_quick_notice(markdown: str, language: str) -> str:
 
 
 def on_page_markdown(markdown: str, page: Page, config: MkDocsConfig, files: Files) -> str:
-    """Write the computed numbers into the page: ``[[result.key:format]]``."""
-    from unimodel.figures.registry import substitute_results
+    """Check the page's claims about computed numbers (``[[? a > b ]]``, see ``unimodel.claims``), then write the numbers in: ``[[result.key:format]]``."""
+    from unimodel.claims import ClaimError, check_claims
+    from unimodel.figures.registry import profile, substitute_results
 
+    results, language = _site_assets(config.docs_dir)["results"], _current_language(config)
     try:
-        markdown = substitute_results(markdown, _site_assets(config.docs_dir)["results"], page.file.src_uri)
+        markdown = check_claims(markdown, results, page.file.src_uri, language, strict=profile() != "quick")
+        markdown = substitute_results(markdown, results, page.file.src_uri)
+    except ClaimError as error:
+        raise PluginError(str(error)) from None
     except KeyError as error:
         raise PluginError(str(error.args[0])) from None
-    return _with_quick_notice(markdown, _current_language(config))
+    return _with_quick_notice(markdown, language)
 
 
 # --------------------------------------------------------------- on_page_content
