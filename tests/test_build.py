@@ -137,6 +137,8 @@ def test_a_failing_task_fails_the_build_and_names_itself(quick, monkeypatch):
     with pytest.raises(build.BuildError, match="result vqvae-scores failed: ZeroDivisionError: no numbers today"):
         _small_build()
     assert not registry.result_path("vqvae-scores").exists()
+    timed = json.loads((quick / build.TIMINGS).read_text())["quick"]
+    assert any(label.startswith("train vqvae") for label in timed)  # what finished before the failure is timed for the next build
 
 
 def test_a_worker_with_other_code_is_refused(quick):

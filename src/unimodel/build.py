@@ -275,9 +275,7 @@ def _read_timings() -> dict[str, float]:
 
 
 def _write_timings(measured: dict[str, float]) -> None:
-    """Add this build's task times to ``timings.json`` (per profile), for the next build's estimate."""
-    if not measured:
-        return
+    """Add task times to ``timings.json`` (per profile), for the next build's estimate and order."""
     path = cache.cache_dir() / TIMINGS
     with cache.exclusive(path):
         try:
@@ -318,13 +316,12 @@ def build(notebooks: Iterable[str | Path] = (), jobs: int | None = None, schedul
     tasks = plan(notebooks, chapters)
     progress = Progress(tasks, jobs, _read_timings())
     progress.announce(len(tasks))
-    measured: dict[str, float] = {}
     values: dict[str, object] = {}
 
     def finished(task: Task, value: object, seconds: float) -> None:
         values[task.id] = value
         if not task.cached:
-            measured[task.label] = seconds
+            _write_timings({task.label: seconds})  # at once: a build stopped half way still tells the next one what it timed
             progress.done(task, seconds)
 
     try:
@@ -338,7 +335,6 @@ def build(notebooks: Iterable[str | Path] = (), jobs: int | None = None, schedul
                     finished(task, *_executed_here(task))
     finally:
         progress.close()
-        _write_timings(measured)
     by_id = {t.id: t for t in tasks}
     manifest: dict = {"figures": {lang: {} for lang in registry.LANGUAGES}, "results": {}, "notebooks": {}}
     for task_id, value in values.items():
