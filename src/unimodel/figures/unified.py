@@ -2,8 +2,9 @@
 
 The Chameleon-style model of ``models/unified.py`` trains on the 1000
 training digits (its ``train_defaults``: AdamW lr 1e-3, cosine decay, batch
-64, at most 150 epochs, early stopping on the validation loss with patience
-30, seed 0), after its VQ tokenizer (the VAE chapter's). The ablation trains
+64, at most 80 epochs, early stopping on the validation loss with patience
+20, seed 0), after its VQ tokenizer: the VQ-VAE chapter's run, trained once
+for every run of the same seed (``ModelSpec.stage``). The ablation trains
 the same Transformer on generation only, on understanding only, and with a
 Janus-style separate encoder for understanding, under the same budget and
 early-stopping rule. Captions are scored on the 447 test digits; drawings
