@@ -37,7 +37,8 @@ class ClaimError(ValueError):
 
 def evaluate(claim: str, results: dict) -> tuple[bool, dict[str, float]]:
     """Whether ``claim`` holds for ``results``, and the value of each result it reads."""
-    values: dict[str, float] = {}
+    values: dict[str, float] = {}  # each result path the claim reads -> its value
+    numbers: dict[str, float] = {}  # the variable standing for it in the parsed expression -> its value
 
     def name(match: re.Match) -> str:
         try:
@@ -51,7 +52,6 @@ def evaluate(claim: str, results: dict) -> tuple[bool, dict[str, float]]:
         numbers[variable] = value
         return variable
 
-    numbers: dict[str, float] = {}
     expression = REFERENCE.sub(name, claim)
     try:
         tree = ast.parse(expression, mode="eval")
