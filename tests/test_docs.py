@@ -69,6 +69,7 @@ def test_notebooks_mirror_each_other():
         assert [c.cell_type for c in a.cells] == [c.cell_type for c in b.cells]
         code = lambda nb: [c.source for c in nb.cells if c.cell_type == "code"]  # noqa: E731
         assert code(a) == code(b), f"{zh.name}: the code cells differ between languages"
+        assert a.metadata.get("unimodel") == b.metadata.get("unimodel"), f"{zh.name}: the quick profile's budgets differ between languages"
 
 
 def test_images_have_alt_text_in_the_page_language():
