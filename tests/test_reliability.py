@@ -3,8 +3,9 @@
 A build killed at any moment (SIGKILL: no handler runs, nothing is cleaned
 up) must never leave a half-written checkpoint, figure or result that a
 later build would use: the later build finishes, with the same numbers an
-uninterrupted one gives. Leftover temporary files (``.name.XXXX.tmp``) are
-allowed, since a killed process cannot remove them, but never read.
+uninterrupted one gives. A killed process cannot remove its temporary file
+(``.name.PID@HOST.XXXX.tmp``): it is never read, and the next write to the
+same target removes it.
 
 Two builds of the same code with the same seeds, in fresh caches and
 separate processes, produce exactly the same numbers.
@@ -185,6 +186,7 @@ def test_a_training_killed_while_writing_a_checkpoint_keeps_the_last_whole_one(t
     assert not (folder / "done").exists()
     assert not cache_problems(cache), cache_problems(cache)
     _resume_and_compare(cache, uninterrupted)
+    assert not partial.exists(), "the killed writer's temporary file outlived the resumed run"
 
 
 FIGURE_SCRIPT = """

@@ -96,7 +96,7 @@ def test_bench_taxonomy_prints_the_table_as_json(capsys) -> None:
 
 def test_bench_taxonomy_rejects_a_bad_budget_before_training(capsys) -> None:
     assert main(["bench", "taxonomy", "--samples", "0"]) == 2
-    assert "samples must be a positive integer" in capsys.readouterr().err
+    assert "samples must be an integer from 1 to" in capsys.readouterr().err
     assert main(["bench", "taxonomy", "--steps", "10"]) == 2  # beta_T would pass 1
     captured = capsys.readouterr()
     assert "use more steps" in captured.err and "training" not in captured.err

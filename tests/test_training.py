@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 import torch
 
-from unimodel import checkpoint as checkpoint_module
 from unimodel.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from unimodel.data import digits_splits
 from unimodel.models.vae import VAE, VAEConfig, validation_score

@@ -313,6 +313,7 @@ def build(notebooks: Iterable[str | Path] = (), jobs: int | None = None, schedul
     depend on how many tasks ran at once.
     """
     jobs = jobs or default_jobs()
+    cache.writable_cache_dir()  # before any work: every task writes there
     tasks = plan(notebooks, chapters)
     progress = Progress(tasks, jobs, _read_timings())
     progress.announce(len(tasks))

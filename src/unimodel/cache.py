@@ -26,6 +26,7 @@ import hashlib
 import importlib.util
 import json
 import os
+import tempfile
 from collections.abc import Callable
 from contextlib import contextmanager
 from functools import lru_cache
@@ -41,6 +42,23 @@ LIBRARIES = ("torch", "numpy", "scikit-learn", "matplotlib")
 def cache_dir() -> Path:
     """``$UNIMODEL_CACHE`` if set, else ``.cache`` in the working directory."""
     return Path(os.environ.get("UNIMODEL_CACHE", ".cache"))
+
+
+class CacheUnusable(ValueError):
+    """The cache folder cannot be made or written."""
+
+
+def writable_cache_dir() -> Path:
+    """``cache_dir()``, made if missing; refused in one sentence if it is not a folder this process can write."""
+    folder = cache_dir()
+    if folder.exists() and not folder.is_dir():
+        raise CacheUnusable(f"the cache {folder} ($UNIMODEL_CACHE, default .cache) is a file, not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=folder).close()
+    except OSError as error:
+        raise CacheUnusable(f"the cache {folder} ($UNIMODEL_CACHE, default .cache) cannot be used: {error.strerror or error}") from None
+    return folder
 
 
 def unimodel_imports(name: str, source: str, is_package: bool) -> set[str]:

@@ -3,13 +3,25 @@
 A checkpoint is a plain dict of tensors, numbers, strings, lists and dicts,
 so it loads without unpickling arbitrary objects. Writing goes to a
 temporary file in the same folder that is then renamed over the target: a
-crash or a kill mid-write leaves the previous checkpoint intact.
+crash or a kill mid-write leaves the previous checkpoint intact, and the
+next write to the same target removes what a killed writer left behind.
+
+A run folder has one owner: ``owned_folder`` holds an OS lock on the folder
+(``flock``, released by the kernel when its holder dies, even by SIGKILL)
+while a process trains into it; a second process is refused at once.
 """
 
 from __future__ import annotations
 
+import errno
+import fcntl
+import glob
 import os
+import re
+import socket
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -23,17 +35,53 @@ def _new_file_mode() -> int:
 
 
 _NEW_FILE_MODE = _new_file_mode()
+_HOST = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:32] or "host"
 
 
 class CheckpointError(Exception):
-    """A checkpoint is missing, unreadable or not one of ours."""
+    """A checkpoint is missing, unreadable or not one of ours, or its folder is another process's."""
+
+
+class FolderBusy(CheckpointError):
+    """Another process is training into the folder."""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+def remove_stale_temporaries(path: Path) -> None:
+    """Remove the temporary files that writers of ``path`` which died mid-write left in its folder.
+
+    A temporary file is named ``.<name>.<pid>@<host>.<random>.tmp`` after the process writing it; one whose
+    process on this host is gone is stale. (A folder on a cluster's shared disk: another host's files are left
+    alone. A reused pid only keeps a stale file until a later write.)
+    """
+    pattern = re.compile(rf"\.{re.escape(path.name)}\.(\d+)@([^.]+)\.[^.]+\.tmp")
+    for candidate in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        match = pattern.fullmatch(candidate.name)
+        if match and match.group(2) == _HOST and int(match.group(1)) != os.getpid() and not _alive(int(match.group(1))):
+            candidate.unlink(missing_ok=True)
 
 
 def atomic_write(path: str | Path, write) -> None:
     """Call ``write(tmp_path)``, then rename the temporary file onto ``path``."""
     path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(errno.EISDIR, "a folder is in the way", str(path))
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    remove_stale_temporaries(path)
+    prefix = f".{path.name}.{os.getpid()}@{_HOST}."
+    longest = os.pathconf(path.parent, "PC_NAME_MAX")
+    if len(prefix) + 8 + len(".tmp") > longest:  # mkstemp adds 8 characters
+        raise OSError(errno.ENAMETOOLONG, f"name too long: its temporary file's name would pass the {longest} characters a name may have", str(path))
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=prefix, suffix=".tmp")
     os.fchmod(fd, _NEW_FILE_MODE)  # else every checkpoint, figure and sample is private to its owner
     os.close(fd)
     try:
@@ -59,3 +107,28 @@ def load_checkpoint(path: str | Path) -> dict:
     if not isinstance(payload, dict) or "model_state" not in payload:
         raise CheckpointError(f"{path} is not a unimodel checkpoint")
     return payload
+
+
+@contextmanager
+def owned_folder(folder: str | Path) -> Iterator[Path]:
+    """Hold ``folder`` (created if missing) for this process while the block runs; refuse if another holds it.
+
+    The lock is ``flock`` on the folder itself, so nothing is left behind and a killed holder frees it.
+    A folder this call created and that is still empty at the end is removed: a failed run leaves no trace.
+    """
+    folder = Path(folder)
+    created = not folder.exists()
+    folder.mkdir(parents=True, exist_ok=True)
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise FolderBusy(f"another process is training into {folder}; wait for it to finish or choose another folder") from None
+        try:
+            yield folder
+        finally:
+            if created and not any(folder.iterdir()):
+                folder.rmdir()
+    finally:
+        os.close(fd)  # releases the lock

@@ -38,6 +38,7 @@ from dataclasses import MISSING, asdict, fields
 from pathlib import Path
 
 from unimodel.checkpoint import CheckpointError, atomic_write, load_checkpoint
+from unimodel.limits import MAX_IMPORTANCE_SAMPLES, MAX_SAMPLES, check_count, check_seed
 from unimodel.models import MODELS, model_spec
 
 EXIT_USAGE = 2
@@ -66,6 +67,24 @@ def _boolean(text: str) -> bool:
     return answers[text.lower()]
 
 
+def _finite_float(text: str) -> float:
+    """A number flag's value: nan and inf parse as floats but mean nothing as a rate, a weight or a scale."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        return check_seed(int(text))
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error) if text.lstrip("-").isdigit() else f"expected an integer, got {text!r}") from None
+
+
 def _add_config_flags(parser: argparse.ArgumentParser, cls: type, group: str) -> None:
     section = parser.add_argument_group(group)
     comments = _field_comments(cls)
@@ -75,7 +94,7 @@ def _add_config_flags(parser: argparse.ArgumentParser, cls: type, group: str) ->
         section.add_argument(
             f"--{f.name.replace('_', '-')}",
             dest=f"{group}:{f.name}",
-            type=_boolean if kind is bool else kind,
+            type={bool: _boolean, float: _finite_float}.get(kind, kind),
             default=None,
             metavar=kind.__name__.upper(),
             help=f"{comments.get(f.name, '')} (default: {default})",
@@ -88,11 +107,25 @@ def _given(args: argparse.Namespace, group: str) -> dict:
 
 
 def _writable_folder(folder: Path) -> None:
+    """Refuse a folder this process cannot write into; the folders made to find out are removed again."""
+    missing = [p for p in (folder, *folder.parents) if not p.exists()]  # deepest first
     try:
         folder.mkdir(parents=True, exist_ok=True)
         tempfile.TemporaryFile(dir=folder).close()
     except OSError as error:
         raise UsageError(f"cannot write to {folder}: {error.strerror or error}") from None
+    finally:
+        for made in missing:
+            if made.is_dir() and not any(made.iterdir()):
+                made.rmdir()
+
+
+def _output_file(out: Path, suffixes: tuple[str, ...]) -> None:
+    if out.suffix not in suffixes:
+        raise UsageError(f"--out must end in {' or '.join(suffixes)}, got {out.name}")
+    if out.is_dir():
+        raise UsageError(f"--out {out} is a folder; name a file in it")
+    _writable_folder(out.parent)
 
 
 def _train(args: argparse.Namespace) -> None:
@@ -114,6 +147,8 @@ def _train(args: argparse.Namespace) -> None:
         if conflicts:
             raise UsageError(f"--resume keeps the saved model settings; drop {', '.join(sorted(conflicts))}")
         model_config = saved["meta"]["config"]
+    elif args.resume:
+        print(f"unimodel: no checkpoint in {out} to resume: training from scratch", file=sys.stderr)
     data = args.data or "digits"
     if data not in DATASETS:
         data = str(Path(data).expanduser().resolve())  # the checkpoint must find it from anywhere
@@ -125,6 +160,7 @@ def _train(args: argparse.Namespace) -> None:
         train_config = TrainConfig(**{**saved["train_config"], **_given(args, "training")})
         if train_config.optimizer != saved["train_config"]["optimizer"]:  # its saved state would not fit
             raise UsageError(f"--resume keeps the optimizer {saved['train_config']['optimizer']!r}; drop --optimizer")
+        _say_what_resuming_does(checkpoint, saved, train_config)
     else:
         train_config = TrainConfig(**{**spec.train_defaults(data), **_given(args, "training")})
     splits = load_splits(data)
@@ -148,18 +184,29 @@ def _train(args: argparse.Namespace) -> None:
         os._exit(0)
 
 
+def _say_what_resuming_does(checkpoint: Path, saved: dict, train_config) -> None:
+    """Refuse a resume that would train nothing; else say where it starts and which settings change from here on."""
+    loop, before = saved["loop"], saved["train_config"]
+    done = loop["epoch"]
+    if train_config.epochs <= done:
+        raise UsageError(f"{checkpoint} has trained {done} epochs already: --epochs {train_config.epochs} leaves none to train; give more than {done}")
+    if train_config.patience and loop["bad_epochs"] >= train_config.patience:
+        raise UsageError(f"{checkpoint} stopped early after epoch {done} ({loop['bad_epochs']} epochs without a better validation score); "
+                         f"give --patience above {loop['bad_epochs']}, or 0, to train on")
+    changed = [f"{name} {before.get(name)} -> {value}" for name, value in asdict(train_config).items() if before.get(name) != value]
+    print(f"unimodel: resuming {checkpoint} at epoch {done + 1} of {train_config.epochs}"
+          + (f"; from here on {', '.join(changed)} (recorded in the checkpoint)" if changed else ", with its settings"), file=sys.stderr)
+
+
 def _sample(args: argparse.Namespace) -> None:
     import numpy as np
     import torch
 
     from unimodel.runs import load_run
 
-    if args.n < 1:
-        raise UsageError(f"--n must be positive, got {args.n}")
+    check_count(args.n, "--n", MAX_SAMPLES)
     out = Path(args.out)
-    if out.suffix not in (".png", ".npy"):
-        raise UsageError(f"--out must end in .png or .npy, got {out.name}")
-    _writable_folder(out.parent)
+    _output_file(out, (".png", ".npy"))
     if args.prompt is None and args.guidance is not None:
         raise UsageError("--guidance scales a --prompt; give one")
     if args.guidance is not None and args.guidance < 0:
@@ -200,11 +247,11 @@ def _caption(args: argparse.Namespace) -> None:
     from unimodel.data import read_digit_png
     from unimodel.runs import load_run
 
+    x = read_digit_png(args.image)[None]  # (1, 64); a picture that cannot be read is refused before the run is loaded
     run = load_run(args.run)
     if run.spec.caption is None:
         captioners = ", ".join(name for name in sorted(MODELS) if model_spec(name).caption is not None)
         raise UsageError(f"{args.run} holds a {run.name!r} model, which writes no captions (models that do: {captioners})")
-    x = read_digit_png(args.image)[None]  # (1, 64)
     langs = [args.lang] if args.lang else ["zh", "en"]
     print(json.dumps({"image": args.image, **{lang: run.spec.caption(run.model, x, lang)[0] for lang in langs}}, ensure_ascii=False))
 
@@ -213,8 +260,7 @@ def _eval(args: argparse.Namespace) -> None:
     from unimodel.data import load_splits
     from unimodel.runs import load_run
 
-    if args.k < 1:
-        raise UsageError(f"--k must be positive, got {args.k}")
+    check_count(args.k, "--k", MAX_IMPORTANCE_SAMPLES)
     run = load_run(args.run)
     metrics = run.spec.evaluate(run.model, load_splits(run.data), k=args.k, seed=args.seed)
     metrics.update(model=run.name, best_epoch=run.result.best_epoch, train_seconds=round(run.result.seconds, 1))
@@ -232,6 +278,9 @@ def _figures(args: argparse.Namespace) -> None:
         for name in sorted(registry.FIGURES):
             print(name)
         return
+    from unimodel.cache import writable_cache_dir
+
+    writable_cache_dir()
     if args.json:
         notebooks = [Path(p) for p in args.notebooks]
         missing = [p for p in notebooks if not p.is_file()]
@@ -284,10 +333,22 @@ def _bench(args: argparse.Namespace) -> None:
 def _bench_gan2d(args: argparse.Namespace) -> None:
     from unimodel import gan2d
 
+    if len(set(args.seeds)) < len(args.seeds):
+        raise UsageError(f"--seeds repeats a seed: {' '.join(map(str, args.seeds))}")
     out = Path(args.out) if args.out else None
     if out is not None:
         _writable_folder(out)
+        _no_checkpoints(gan2d.run_folder(out, args.dataset, args.variant, seed) for seed in args.seeds)
     gan2d.main(args.dataset, args.variant, args.seeds, out)
+
+
+def _no_checkpoints(folders) -> None:
+    """Refuse, before any training, to write a checkpoint where one is (a bench command trains from scratch)."""
+    from unimodel.runs import CHECKPOINT
+
+    taken = [folder / CHECKPOINT for folder in folders if (folder / CHECKPOINT).exists()]
+    if taken:
+        raise UsageError(f"{taken[0]} exists" + (f" (and {len(taken) - 1} more)" if len(taken) > 1 else "") + "; choose another --out")
 
 
 def _bench_taxonomy(args: argparse.Namespace) -> None:
@@ -297,6 +358,7 @@ def _bench_taxonomy(args: argparse.Namespace) -> None:
     out = Path(args.out) if args.out else None
     if out is not None:
         _writable_folder(out)
+        _no_checkpoints(taxonomy.run_folders(budget, out))
     taxonomy.main(budget, out)
 
 
@@ -349,9 +411,9 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("run", help="folder holding checkpoint.pt")
     sample.add_argument("--n", type=int, default=64, help="number of images (default: 64)")
     sample.add_argument("--out", required=True, help="a .png (a grid of images, or a scatter plot of 2-D points) or a .npy array: (n, 64) images in [0, 1] or (n, 2) points")
-    sample.add_argument("--seed", type=int, default=0, help="seed of the sampling noise (default: 0)")
+    sample.add_argument("--seed", type=_seed, default=0, help="seed of the sampling noise (default: 0)")
     sample.add_argument("--prompt", help="what to draw, for models that take a prompt (unified): a digit's name, e.g. 七 or seven; --n 1 writes the digit alone, as 'unimodel caption' reads it")
-    sample.add_argument("--guidance", type=float, help="classifier-free guidance scale for --prompt: 0 ignores the prompt, 1 is the plain conditional model (default: the model's own)")
+    sample.add_argument("--guidance", type=_finite_float, help="classifier-free guidance scale for --prompt: 0 ignores the prompt, 1 is the plain conditional model (default: the model's own)")
     sample.set_defaults(run_command=_sample)
 
     captioner = commands.add_parser(
@@ -368,7 +430,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = commands.add_parser("eval", help="test-set metrics of a trained model, as JSON (NLL, sample scores or accuracy)")
     evaluate.add_argument("run", help="folder holding checkpoint.pt")
     evaluate.add_argument("--k", type=int, default=5000, help="importance samples for the NLL estimate (default: 5000)")
-    evaluate.add_argument("--seed", type=int, default=0, help="seed of the estimator's noise (default: 0)")
+    evaluate.add_argument("--seed", type=_seed, default=0, help="seed of the estimator's noise (default: 0)")
     evaluate.set_defaults(run_command=_eval)
 
     figures = commands.add_parser("figures", help="render the site's figures into the cache")
@@ -428,7 +490,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     gan2d.add_argument("--dataset", choices=["ring", "grid"], default="ring", help="the mixture (default: ring)")
     gan2d.add_argument("--variant", choices=["r1", "gan", "pacgan"], default="r1", help="r1: the chapter's recommendation, a GAN with the R1 penalty and rejection sampling (scored with and without it); gan: the plain GAN; pacgan: packs of 4 (default: r1)")
-    gan2d.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4], metavar="SEED", help="seeds to train (default: 0 1 2 3 4)")
+    gan2d.add_argument("--seeds", type=_seed, nargs="+", default=[0, 1, 2, 3, 4], metavar="SEED", help="seeds to train (default: 0 1 2 3 4)")
     gan2d.add_argument("--out", metavar="DIR", help="keep each seed's checkpoint in DIR/<dataset>-<variant>-seed<N> (default: not kept)")
     gan2d.set_defaults(run_command=_bench_gan2d)
     tax = targets.add_parser(
@@ -442,7 +504,7 @@ def build_parser() -> argparse.ArgumentParser:
     from unimodel.taxonomy import Budget
 
     _add_config_flags(tax, Budget, "budget")
-    tax.add_argument("--out", metavar="DIR", help="keep each model's checkpoint in DIR/<model>-<epochs>epochs (default: not kept)")
+    tax.add_argument("--out", metavar="DIR", help="keep each row's checkpoint in DIR/<row>-<epochs>epochs, the rows pixelcnn, vae, gan, diffusion and diffusion-long (default: not kept)")
     tax.set_defaults(run_command=_bench_taxonomy)
     return parser
 
@@ -467,6 +529,18 @@ def main(argv: list[str] | None = None) -> int:
         args.run_command(args)
     except (UsageError, CheckpointError, ValueError) as error:
         print(f"unimodel: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as error:  # a path the system refuses: a folder in the way, a name too long, no permission, a full disk
+        where = f"{error.filename}: " if error.filename else ""
+        print(f"unimodel: error: {where}{error.strerror or error}", file=sys.stderr)
+        return EXIT_USAGE
+    except MemoryError:
+        print("unimodel: error: out of memory; ask for fewer samples, steps or a smaller model", file=sys.stderr)
+        return EXIT_USAGE
+    except RuntimeError as error:
+        if "can't allocate memory" not in str(error):  # PyTorch's allocator: the same as a MemoryError
+            raise
+        print(f"unimodel: error: out of memory ({str(error).splitlines()[0]}); ask for fewer samples, steps or a smaller model", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("unimodel: interrupted; the last checkpoint written is intact", file=sys.stderr)

@@ -16,7 +16,9 @@ Nothing here downloads anything.
 from __future__ import annotations
 
 import gzip
+import math
 import struct
+import warnings
 import zlib
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -24,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from unimodel.limits import DATA_BYTES, IMAGE_PIXELS, limit
 from unimodel.mixtures import EVAL_SIZE, MIXTURES, TRAIN_SIZE, Mixture
 
 DIGIT_LEVELS = 17  # pixel values of the 8x8 digits are integers 0..16
@@ -85,29 +88,35 @@ _IDX_TYPES = {
 def read_idx(path: str | Path) -> np.ndarray:
     """Read an IDX file (optionally gzip-compressed) into a NumPy array.
 
-    Raises ``ValueError`` with the file name when the header or the size of
+    The header is read and checked first; then exactly the bytes it announces are read (no more than
+    ``$UNIMODEL_MAX_DATA_BYTES``, default 1 GiB), so a file that claims or holds too much is refused
+    before it is decompressed. Raises ``ValueError`` with the file name when the header or the size of
     the payload is wrong, so a truncated download is caught, not half-read.
     """
     path = Path(path)
     opener = gzip.open if path.suffix == ".gz" else open
     try:
         with opener(path, "rb") as f:
-            raw = f.read()
+            start = f.read(4)
+            if len(start) < 4 or start[0] != 0 or start[1] != 0 or start[2] not in _IDX_TYPES:
+                raise ValueError(f"{path}: not an IDX file (bad magic number)")
+            dtype, ndim = np.dtype(_IDX_TYPES[start[2]]), start[3]
+            sizes = f.read(4 * ndim)
+            if len(sizes) < 4 * ndim:
+                raise ValueError(f"{path}: truncated IDX header")
+            shape = struct.unpack(f">{ndim}I", sizes)
+            expected = math.prod(shape) * dtype.itemsize  # Python integers: no overflow
+            largest = limit(DATA_BYTES)
+            if expected > largest:
+                raise ValueError(f"{path}: its header announces {expected} bytes of data (shape {shape}), more than the "
+                                 f"{largest} allowed; raise ${DATA_BYTES[0]} if that is what the file holds")
+            raw = f.read(expected + 1)  # one byte more: a longer payload is as wrong as a shorter one
     except (EOFError, gzip.BadGzipFile, zlib.error) as error:  # a cut-off or damaged .gz download
         raise ValueError(f"{path}: truncated or damaged gzip file ({error})") from None
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_TYPES:
-        raise ValueError(f"{path}: not an IDX file (bad magic number)")
-    dtype, ndim = np.dtype(_IDX_TYPES[raw[2]]), raw[3]
-    header = 4 + 4 * ndim
-    if len(raw) < header:
-        raise ValueError(f"{path}: truncated IDX header")
-    shape = struct.unpack(f">{ndim}I", raw[4:header])
-    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-    if len(raw) - header != expected:
-        raise ValueError(
-            f"{path}: IDX payload has {len(raw) - header} bytes, shape {shape} needs {expected}"
-        )
-    return np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
+    if len(raw) != expected:
+        sizes = f"{expected + 1} or more" if len(raw) > expected else str(len(raw))
+        raise ValueError(f"{path}: IDX payload has {sizes} bytes, shape {shape} needs {expected}")
+    return np.frombuffer(raw, dtype=dtype).reshape(shape).astype(dtype.newbyteorder("="))
 
 
 def write_digit_png(image: np.ndarray, path: str | Path, scale: int = 16) -> None:
@@ -131,11 +140,22 @@ def read_digit_png(path: str | Path) -> torch.Tensor:
     """
     from PIL import Image, UnidentifiedImageError
 
+    largest, pillows = limit(IMAGE_PIXELS), Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = largest  # Pillow's own check, at its open(), then refuses what our limit refuses
     try:
-        with Image.open(path) as picture:
-            gray = picture.convert("L").resize((DIGIT_SIDE, DIGIT_SIDE), Image.Resampling.BOX)
-    except (FileNotFoundError, UnidentifiedImageError, OSError) as error:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # below the limit: a large photo, not a bomb
+            with Image.open(path) as picture:  # reads the header only
+                width, height = picture.size
+                if width * height > largest:
+                    raise Image.DecompressionBombError(f"{width}x{height}")
+                gray = picture.convert("L").resize((DIGIT_SIDE, DIGIT_SIDE), Image.Resampling.BOX)
+    except Image.DecompressionBombError:
+        raise ValueError(f"{path} claims more than the {largest} pixels allowed; raise ${IMAGE_PIXELS[0]} if the picture really is that large") from None
+    except (FileNotFoundError, UnidentifiedImageError, OSError, SyntaxError) as error:
         raise ValueError(f"cannot read {path} as an image ({error})") from None
+    finally:
+        Image.MAX_IMAGE_PIXELS = pillows
     pixels = np.asarray(gray, dtype=np.float64) / 255.0
     border = np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
     if border.mean() > 0.5:  # a light background: dark ink, as drawn on paper
@@ -166,6 +186,16 @@ def _find(folder: Path, name: str) -> Path:
     raise ValueError(f"{folder}: no {name} (or {name}.gz)")
 
 
+def _check_values(values: np.ndarray, high: int, what: str) -> None:
+    """Refuse values that are not whole numbers from 0 to ``high`` (MNIST's pixel bytes, its digits)."""
+    if values.dtype == np.uint8 and high >= 255:
+        return  # bytes cannot be out of range
+    if not np.isfinite(values).all():
+        raise ValueError(f"{what} must be whole numbers from 0 to {high}; some are NaN or infinite")
+    if values.size and not (values.min() >= 0 and values.max() <= high and (values == np.rint(values)).all()):
+        raise ValueError(f"{what} must be whole numbers from 0 to {high}; these run from {values.min()} to {values.max()}")
+
+
 def idx_splits(folder: str | Path, val_size: int = 10_000) -> Splits:
     """MNIST-style files in ``folder`` (plain or .gz), in the layout of the digits protocol.
 
@@ -179,6 +209,8 @@ def idx_splits(folder: str | Path, val_size: int = 10_000) -> Splits:
         images, labels = read_idx(_find(folder, images_name)), read_idx(_find(folder, labels_name))
         if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
             raise ValueError(f"{folder}: {split} images {images.shape} and labels {labels.shape} do not match")
+        _check_values(images, 255, f"{folder}: {split} pixels")
+        _check_values(labels, 9, f"{folder}: {split} labels")
         parts[split] = (quantize_to_digit_levels(images), torch.from_numpy(labels.astype(np.int64)))
     (x, y), (x_test, y_test) = parts["train"], parts["test"]
     if not 0 < val_size < len(x):

@@ -74,10 +74,15 @@ def score(run: Run, seed: int) -> dict:
     return scores
 
 
+def run_folder(out: Path, dataset: str, variant: str, seed: int) -> Path:
+    """Where ``--out`` keeps one seed's checkpoint."""
+    return out / f"{dataset}-{variant}-seed{seed}"
+
+
 def run_seed(dataset: str, variant: str, seed: int, out: Path | None = None, progress: bool = True) -> dict:
     """Train one seed from scratch (into ``out``, or a temporary folder) and score it."""
     with tempfile.TemporaryDirectory(prefix="unimodel-gan2d-") as tmp:
-        folder = out / f"{dataset}-{variant}-seed{seed}" if out else Path(tmp)
+        folder = run_folder(out, dataset, variant, seed) if out else Path(tmp)
         run = train_run("gan", model_config(variant, dataset), train_config(dataset, seed), folder, data=dataset, progress=progress)
         return {"dataset": dataset, "variant": variant, "seed": seed, **score(run, seed)}
 

@@ -152,6 +152,7 @@ def _check(name: str, data: bytes) -> None:
 
 def restore_cache(source: str, notebooks=()) -> dict:
     """Restore from the archive ``source`` the entries the code at hand would read; counts of what was done."""
+    cache.writable_cache_dir()  # refused before a download
     path = _fetch(source)
     try:
         try:

@@ -16,7 +16,7 @@ from pathlib import Path
 from torch import nn
 
 from unimodel import cache
-from unimodel.checkpoint import CheckpointError, load_checkpoint
+from unimodel.checkpoint import CheckpointError, load_checkpoint, owned_folder
 from unimodel.data import Splits, load_splits
 from unimodel.models import ModelSpec, model_spec
 from unimodel.runtime import set_seed
@@ -58,22 +58,25 @@ def train_run(
     """
     spec = model_spec(name)
     splits = splits or load_splits(data)
-    set_seed(train_config.seed)  # the initial weights depend on the seed alone
-    model = spec.model_cls(spec.config_cls(**model_config))
-    resuming = resume and (Path(out) / CHECKPOINT).exists()
-    if spec.prepare and not resuming:  # resuming loads the prepared stage with the rest of the weights
-        spec.prepare(model, splits, train_config, progress, trained=stage.model if stage else None)
-    result = fit(
-        model,
-        (splits.train.x, splits.train.y),
-        train_config,
-        validate=(lambda m: spec.validate(m, splits)) if spec.validate else None,
-        checkpoint=Path(out) / CHECKPOINT,
-        resume=resume,
-        meta={"model": name, "config": dict(model_config), "data": data},
-        progress=progress,
-        callbacks=[lambda epoch, entry, m: entry.update(record(m))] if record else (),
-    )
+    with owned_folder(out):  # one process per folder: a second one is refused, not interleaved
+        checkpoint = Path(out) / CHECKPOINT
+        if checkpoint.exists() and not resume:
+            raise CheckpointError(f"{checkpoint} exists; resume it or train into another folder")
+        set_seed(train_config.seed)  # the initial weights depend on the seed alone
+        model = spec.model_cls(spec.config_cls(**model_config))
+        if spec.prepare and not checkpoint.exists():  # resuming loads the prepared stage with the rest of the weights
+            spec.prepare(model, splits, train_config, progress, trained=stage.model if stage else None)
+        result = fit(
+            model,
+            (splits.train.x, splits.train.y),
+            train_config,
+            validate=(lambda m: spec.validate(m, splits)) if spec.validate else None,
+            checkpoint=checkpoint,
+            resume=resume,
+            meta={"model": name, "config": dict(model_config), "data": data},
+            progress=progress,
+            callbacks=[lambda epoch, entry, m: entry.update(record(m))] if record else (),
+        )
     return Run(name, model, result, data)
 
 

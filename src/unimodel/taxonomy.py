@@ -26,6 +26,7 @@ import torch
 
 from unimodel import metrics
 from unimodel.data import DIGIT_LEVELS, DIGIT_SIDE, Splits, digits_splits
+from unimodel.limits import MAX_IMPORTANCE_SAMPLES, MAX_SAMPLES, MAX_STEPS, check_count, check_seed
 from unimodel.models import model_spec
 from unimodel.runs import Run, train_run
 from unimodel.training import TrainConfig
@@ -42,9 +43,13 @@ class Budget:
     seed: int = 0  # initial weights, data order, sampling and estimator noise
 
     def __post_init__(self) -> None:
-        for name in ("epochs", "long_epochs", "steps", "samples", "importance_samples", "k"):
+        for name in ("epochs", "long_epochs", "k"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)}")
+        check_count(self.steps, "steps", MAX_STEPS)
+        check_count(self.samples, "samples", MAX_SAMPLES)
+        check_count(self.importance_samples, "importance_samples", MAX_IMPORTANCE_SAMPLES)
+        check_seed(self.seed)
 
 
 @dataclass(frozen=True)
@@ -127,15 +132,15 @@ def real_digits(splits: Splits, budget: Budget) -> dict:
     }
 
 
-def measure_all(budget: Budget, train: Callable[[str, dict, TrainConfig], Run], say: Callable[[str], None] = lambda _: None) -> dict:
-    """The whole table: every row of ``ROWS``, trained by ``train(model, config, train_config)``, and the real digits."""
+def measure_all(budget: Budget, train: Callable[[str, str, dict, TrainConfig], Run], say: Callable[[str], None] = lambda _: None) -> dict:
+    """The whole table: every row of ``ROWS``, trained by ``train(row_name, model, config, train_config)``, and the real digits."""
     for row in ROWS.values():  # a bad budget (too few DDPM steps, say) fails now, not after minutes of training
         model_spec(row.model).config_cls(**row.config(budget))
     splits = digits_splits()
     rows = {}
     for name, row in ROWS.items():
         say(f"taxonomy: training {name} ({row.epochs(budget)} epochs)")
-        run = train(row.model, row.config(budget), train_config(row, budget))
+        run = train(name, row.model, row.config(budget), train_config(row, budget))
         say(f"taxonomy: measuring {name}")
         rows[name] = measure(name, run, splits, budget)
     return {"budget": asdict(budget), "threads": torch.get_num_threads(), "rows": rows, "real": real_digits(splits, budget)}
@@ -158,13 +163,22 @@ def readable(table: dict) -> str:
     return "\n".join(lines)
 
 
+def run_folder(out: Path, row: str, epochs: int) -> Path:
+    return out / f"{row}-{epochs}epochs"
+
+
+def run_folders(budget: Budget, out: Path) -> list[Path]:
+    """Where ``--out`` keeps each row's checkpoint."""
+    return [run_folder(out, name, row.epochs(budget)) for name, row in ROWS.items()]
+
+
 def main(budget: Budget, out: Path | None = None) -> dict:
     """Train every model from scratch (into ``out``/<row>, or a temporary folder), print the table as JSON."""
     with tempfile.TemporaryDirectory(prefix="unimodel-taxonomy-") as tmp:
         folder = out or Path(tmp)
 
-        def train(model: str, config: dict, train_config: TrainConfig) -> Run:
-            return train_run(model, config, train_config, folder / f"{model}-{train_config.epochs}epochs")
+        def train(row: str, model: str, config: dict, train_config: TrainConfig) -> Run:
+            return train_run(model, config, train_config, run_folder(folder, row, train_config.epochs))
 
         def say(message: str) -> None:
             print(message, file=sys.stderr, flush=True)

@@ -38,6 +38,7 @@ from torch import distributed as dist
 from tqdm import tqdm
 
 from unimodel.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from unimodel.limits import check_seed
 from unimodel.runtime import resolve_device, set_seed
 
 
@@ -57,8 +58,9 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1:
             raise ValueError("epochs and batch_size must be positive")
-        if not self.lr > 0:
-            raise ValueError(f"lr must be positive, got {self.lr}")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise ValueError(f"lr must be a positive finite number, got {self.lr}")
+        check_seed(self.seed)
         if self.patience < 0:
             raise ValueError(f"patience must be >= 0, got {self.patience}")
         if self.optimizer not in _OPTIMIZERS:
@@ -161,8 +163,9 @@ def fit(
     validate(model) -> score, lower is better, drives early stopping and
     which weights the model ends with. ``checkpoint`` is written atomically
     after every epoch (with ``meta`` stored verbatim, e.g. the model's name
-    and config); ``resume`` continues from it. Each callback is called after
-    every epoch with (epoch, record, model).
+    and config); ``resume`` continues from it; the checkpoint's ``loop["segments"]``
+    records the settings each call trained with and the epoch it began at. Each
+    callback is called after every epoch with (epoch, record, model).
     """
     proc = _join_process_group(config.device)
     set_seed(config.seed + proc.rank)
@@ -174,7 +177,7 @@ def fit(
         if players
         else {"model": make_optimizer(model.parameters(), lr=config.lr, betas=(config.beta1, 0.999))}
     )
-    state = {"epoch": 0, "history": [], "best_val": math.inf, "best_epoch": 0, "bad_epochs": 0, "seconds": 0.0, "stopped_early": False}
+    state = {"epoch": 0, "history": [], "best_val": math.inf, "best_epoch": 0, "bad_epochs": 0, "seconds": 0.0, "stopped_early": False, "segments": []}
     best_weights = copy.deepcopy(model.state_dict())
     if resume and checkpoint is not None and Path(checkpoint).exists():
         saved = load_checkpoint(checkpoint)
@@ -186,8 +189,11 @@ def fit(
         best_weights = saved["best_state"]
         torch.set_rng_state(saved["rng_state"])
         state = saved["loop"]
+        state.setdefault("segments", [{"from_epoch": 1, "train_config": saved["train_config"]}])  # a checkpoint from before segments
         # judged by this call's patience: a run stopped early goes on when resumed with more patience (or 0)
         state["stopped_early"] = bool(config.patience and state["bad_epochs"] >= config.patience)
+    if not state["segments"] or state["segments"][-1]["train_config"] != asdict(config):  # each change of settings, and where it began
+        state["segments"].append({"from_epoch": state["epoch"] + 1, "train_config": asdict(config)})
 
     # a player's step leaves the other players' parameters without gradients
     trainer = nn.parallel.DistributedDataParallel(model, find_unused_parameters=bool(players)) if proc.world_size > 1 else model

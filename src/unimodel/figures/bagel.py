@@ -125,7 +125,7 @@ def _draw_mask(ax, lang: str) -> None:
 @figure("bagel/architecture")
 def architecture(lang: str):
     """Left: the mixture-of-transformers, two experts and one shared, masked self-attention per layer. Right: the mask on an example sequence."""
-    und, gen, shared, head, frozen = PALETTE[0], PALETTE[1], PALETTE[4], PALETTE[2], PALETTE[7]
+    und, gen, shared, head = PALETTE[0], PALETTE[1], PALETTE[4], PALETTE[2]
     boxes = [
         Box("text", tr(lang, "文本 token", "text tokens"), 1.6, 0.6, width=2.4, color=und),
         Box("vit", tr(lang, "图像 → SigLIP2 ViT\n+ MLP 连接器（看图用）", "image → SigLIP2 ViT\n+ MLP connector (to read)"), 4.6, 0.6, width=2.9, height=0.9, color=und),

@@ -48,7 +48,7 @@ def label(name: str, lang: str) -> str:
 @result("taxonomy-table")
 def table() -> dict:
     """The table of the chapter, with the comparisons its text quotes."""
-    measured = taxonomy.measure_all(BUDGET, cached_run)
+    measured = taxonomy.measure_all(BUDGET, lambda row, model, config, train: cached_run(model, config, train))
     rows = measured["rows"]
     pixels = DIGIT_SIDE * DIGIT_SIDE
     measured["passes"] = {"pixelcnn": pixels, "vae": 1, "gan": 1, "diffusion": BUDGET.steps, "diffusion-long": BUDGET.steps}  # network passes per sample

@@ -27,6 +27,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from unimodel.data import DIGIT_LEVELS, DIGIT_SIDE
+from unimodel.limits import MAX_STEPS, check_count
 from unimodel.metrics import generated_scores
 from unimodel.models import ModelSpec
 
@@ -46,6 +47,7 @@ class DiffusionConfig:
             raise ValueError(f"data_dim must be 2 (points) or {DIGIT_SIDE * DIGIT_SIDE} (8x8 images), got {self.data_dim}")
         if min(self.steps, self.hidden, self.layers, self.time_dim) < 1 or self.time_dim % 2:
             raise ValueError("steps, hidden, layers and time_dim must be positive, and time_dim even")
+        check_count(self.steps, "steps", MAX_STEPS)
         if not 0 < self.beta_start <= self.beta_end:
             raise ValueError(f"need 0 < beta_start <= beta_end, got {self.beta_start} and {self.beta_end}")
         if self.beta_end * 1000 / self.steps >= 1:
