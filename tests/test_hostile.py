@@ -365,3 +365,23 @@ def test_sample_takes_any_n_and_seed_or_refuses_them_in_one_line(capsys, tmp_pat
         assert np.load(out).shape == (int(n), 64)
     else:
         assert code == 2 and len(captured.err.splitlines()) == 1 and "Traceback" not in captured.err, captured.err
+
+
+def test_a_dead_writers_temporary_files_go_with_the_next_write_into_the_folder(tmp_path):
+    from unimodel import checkpoint
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True)
+    pid = int(gone.stdout)  # a process that has exited
+    dead = tmp_path / f".figure.png.{pid}@{checkpoint._HOST}.abcd1234.tmp"
+    elsewhere = tmp_path / f".figure.png.{pid}@another-host.abcd1234.tmp"  # a shared folder: not this host's to judge
+    alive = tmp_path / f".other.png.{os.getppid()}@{checkpoint._HOST}.abcd1234.tmp"
+    for path in (dead, elsewhere, alive):
+        path.write_bytes(b"half")
+    checkpoint.atomic_write(tmp_path / "result.json", lambda tmp: Path(tmp).write_text("{}"))
+    assert not dead.exists() and elsewhere.exists() and alive.exists()
+
+
+def test_json_output_holds_no_nan_or_infinity(capsys, tmp_path):
+    assert main(["train", "gan", "--dataset", "ring", "--epochs", "1", "--batch-size", "5000", "--out", str(tmp_path / "gan")]) == 0
+    out = capsys.readouterr().out
+    assert '"best_val": null' in out and "NaN" not in out and "Infinity" not in out

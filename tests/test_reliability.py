@@ -4,8 +4,8 @@ A build killed at any moment (SIGKILL: no handler runs, nothing is cleaned
 up) must never leave a half-written checkpoint, figure or result that a
 later build would use: the later build finishes, with the same numbers an
 uninterrupted one gives. A killed process cannot remove its temporary file
-(``.name.PID@HOST.XXXX.tmp``): it is never read, and the next write to the
-same target removes it.
+(``.name.PID@HOST.XXXX.tmp``): it is never read, and the next write into the
+same folder removes it.
 
 Two builds of the same code with the same seeds, in fresh caches and
 separate processes, produce exactly the same numbers.

@@ -4,7 +4,7 @@ A checkpoint is a plain dict of tensors, numbers, strings, lists and dicts,
 so it loads without unpickling arbitrary objects. Writing goes to a
 temporary file in the same folder that is then renamed over the target: a
 crash or a kill mid-write leaves the previous checkpoint intact, and the
-next write to the same target removes what a killed writer left behind.
+next write into the same folder removes what a killed writer left behind.
 
 A run folder has one owner: ``owned_folder`` holds an OS lock on the folder
 (``flock``, released by the kernel when its holder dies, even by SIGKILL)
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import glob
 import os
 import re
 import socket
@@ -56,16 +55,18 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def remove_stale_temporaries(path: Path) -> None:
-    """Remove the temporary files that writers of ``path`` which died mid-write left in its folder.
+_TEMPORARY = re.compile(r"\..+\.(\d+)@([^.]+)\.[^.]+\.tmp")
+
+
+def remove_stale_temporaries(folder: Path) -> None:
+    """Remove the temporary files that writers which died mid-write (killed, say) left in ``folder``.
 
     A temporary file is named ``.<name>.<pid>@<host>.<random>.tmp`` after the process writing it; one whose
     process on this host is gone is stale. (A folder on a cluster's shared disk: another host's files are left
     alone. A reused pid only keeps a stale file until a later write.)
     """
-    pattern = re.compile(rf"\.{re.escape(path.name)}\.(\d+)@([^.]+)\.[^.]+\.tmp")
-    for candidate in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
-        match = pattern.fullmatch(candidate.name)
+    for candidate in folder.glob(".*.tmp"):
+        match = _TEMPORARY.fullmatch(candidate.name)
         if match and match.group(2) == _HOST and int(match.group(1)) != os.getpid() and not _alive(int(match.group(1))):
             candidate.unlink(missing_ok=True)
 
@@ -76,7 +77,7 @@ def atomic_write(path: str | Path, write) -> None:
     if path.is_dir():
         raise IsADirectoryError(errno.EISDIR, "a folder is in the way", str(path))
     path.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_temporaries(path)
+    remove_stale_temporaries(path.parent)
     prefix = f".{path.name}.{os.getpid()}@{_HOST}."
     longest = os.pathconf(path.parent, "PC_NAME_MAX")
     if len(prefix) + 8 + len(".tmp") > longest:  # mkstemp adds 8 characters

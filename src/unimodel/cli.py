@@ -106,6 +106,21 @@ def _given(args: argparse.Namespace, group: str) -> dict:
     return {k[len(prefix) :]: v for k, v in vars(args).items() if k.startswith(prefix) and v is not None}
 
 
+def _finite_or_none(value):
+    """``value`` with every float that is not finite replaced by None: NaN and Infinity are not JSON."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite_or_none(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite_or_none(v) for v in value]
+    return value
+
+
+def _print_json(value) -> None:
+    print(json.dumps(_finite_or_none(value), ensure_ascii=False, allow_nan=False))
+
+
 def _writable_folder(folder: Path) -> None:
     """Refuse a folder this process cannot write into; the folders made to find out are removed again."""
     missing = [p for p in (folder, *folder.parents) if not p.exists()]  # deepest first
@@ -170,8 +185,8 @@ def _train(args: argparse.Namespace) -> None:
     _writable_folder(out)
     run = train_run(args.model, asdict(config), train_config, out, data=data, resume=args.resume, splits=splits)
     r = run.result
-    best_val = None if math.isnan(r.best_val) else r.best_val  # a model without validation (a GAN) has none
-    print(json.dumps({"out": str(out), "epochs": len(r.history), "best_epoch": r.best_epoch, "best_val": best_val, "seconds": round(r.seconds, 1)}))
+    # a model without validation (a GAN) has no best_val: null, as any number that is not finite
+    _print_json({"out": str(out), "epochs": len(r.history), "best_epoch": r.best_epoch, "best_val": r.best_val, "seconds": round(r.seconds, 1)})
     from torch import distributed as dist
 
     if dist.is_initialized():  # under torchrun: gloo's threads left running at exit can abort the process (pytorch/pytorch#190489)
@@ -240,7 +255,7 @@ def _sample(args: argparse.Namespace) -> None:
         from unimodel.figures.style import save_image_grid
 
         save_image_grid(images, out)
-    print(json.dumps({"out": str(out), "n": args.n, "shape": list(images.shape)}))
+    _print_json({"out": str(out), "n": args.n, "shape": list(images.shape)})
 
 
 def _caption(args: argparse.Namespace) -> None:
@@ -253,7 +268,7 @@ def _caption(args: argparse.Namespace) -> None:
         captioners = ", ".join(name for name in sorted(MODELS) if model_spec(name).caption is not None)
         raise UsageError(f"{args.run} holds a {run.name!r} model, which writes no captions (models that do: {captioners})")
     langs = [args.lang] if args.lang else ["zh", "en"]
-    print(json.dumps({"image": args.image, **{lang: run.spec.caption(run.model, x, lang)[0] for lang in langs}}, ensure_ascii=False))
+    _print_json({"image": args.image, **{lang: run.spec.caption(run.model, x, lang)[0] for lang in langs}})
 
 
 def _eval(args: argparse.Namespace) -> None:
@@ -264,7 +279,7 @@ def _eval(args: argparse.Namespace) -> None:
     run = load_run(args.run)
     metrics = run.spec.evaluate(run.model, load_splits(run.data), k=args.k, seed=args.seed)
     metrics.update(model=run.name, best_epoch=run.result.best_epoch, train_seconds=round(run.result.seconds, 1))
-    print(json.dumps(metrics))
+    _print_json(metrics)
 
 
 def _figures(args: argparse.Namespace) -> None:
@@ -294,7 +309,7 @@ def _figures(args: argparse.Namespace) -> None:
         except build.BuildError as error:
             print(f"unimodel figures: {error}", file=sys.stderr)
             raise SystemExit(1) from None
-        print(json.dumps(manifest))
+        _print_json(manifest)
         return
     names = args.names or sorted(registry.FIGURES)
     unknown = [n for n in names if n not in registry.FIGURES]
@@ -370,7 +385,7 @@ def _cache_export(args: argparse.Namespace) -> None:
         raise UsageError(f"the archive's name must end in .tar.gz, got {out.name}")
     _writable_folder(out.parent)
     try:
-        print(json.dumps(publish.export_cache(out, runs=not args.no_runs, notebooks=args.notebooks)))
+        _print_json(publish.export_cache(out, runs=not args.no_runs, notebooks=args.notebooks))
     except publish.ArchiveError as error:
         raise UsageError(str(error)) from None
 
