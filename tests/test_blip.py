@@ -713,7 +713,7 @@ def test_validate_is_the_mean_error_of_the_enabled_heads(splits):
     recalls = [retrieval_recall_at_1(both, val.x, val.y, lang, torch.Generator().manual_seed(0))["image_to_text"] for lang in LANGUAGES]
     hard = [itm_accuracy(both, val.x, val.y, lang, True, torch.Generator().manual_seed(0)) for lang in LANGUAGES]
     assert SPEC.validate(both, splits) == pytest.approx(1 - (sum(recalls) + sum(hard)) / 4)  # the zero-shot prompts take no part
-    assert SPEC.sample is None and train_defaults("digits")["epochs"] == 40
+    assert SPEC.sample is None and train_defaults("digits")["epochs"] == 60
 
 
 # ------------------------------------------------------------------ a short training run

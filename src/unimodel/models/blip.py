@@ -495,7 +495,7 @@ def validation_error(model: BLIP, splits: Splits) -> float:
 
 def train_defaults(data: str) -> dict:
     """Training settings that work for the tiny BLIP on the 8x8 digits: AdamW, a cosine decay, early stopping on validation."""
-    return {"optimizer": "adamw", "lr": 2e-3, "batch_size": 64, "epochs": 40, "schedule": "cosine", "patience": 20}
+    return {"optimizer": "adamw", "lr": 2e-3, "batch_size": 64, "epochs": 60, "schedule": "cosine", "patience": 20}
 
 
 SPEC = ModelSpec(
