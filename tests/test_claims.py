@@ -63,3 +63,10 @@ def test_every_claim_on_the_site_reads_registered_results_and_both_languages_mak
         for claim in made[english]:
             for name, _ in claims.REFERENCE.findall(claim):
                 assert name in registry.RESULTS, (english.name, claim, name)
+
+
+def test_a_result_named_twice_keeps_each_reference_its_own_value():
+    results = {"r": {"a": 0.9, "b": 0.5}}
+    # references a, b, a, b: the second b once took the variable of the second a, and a - b read as b - b = 0
+    assert claims.evaluate("r.a > r.b and r.a - r.b > 0.3", results)[0] is True
+    assert claims.evaluate("abs(r.a - r.b) <= 0.5 and max(r.a, r.b) >= 0.8", results)[0] is True

@@ -47,7 +47,7 @@ def evaluate(claim: str, results: dict) -> tuple[bool, dict[str, float]]:
             raise ClaimError(f"{claim!r}: {error.args[0]}") from None
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ClaimError(f"{claim!r}: {match.group(0)} is not a number ({value!r})")
-        variable = f"_{len(values)}"
+        variable = f"_{len(numbers)}"  # one per reference: a result named twice gets two variables holding its value
         values[match.group(0)] = value
         numbers[variable] = value
         return variable
