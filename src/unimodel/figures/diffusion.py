@@ -16,6 +16,7 @@ from dataclasses import asdict
 import numpy as np
 import torch
 from matplotlib import pyplot as plt
+from torch.nn import functional as F
 
 from unimodel import metrics
 from unimodel.data import DIGIT_LEVELS, DIGIT_SIDE, digits_splits
@@ -147,6 +148,177 @@ def schedule() -> dict:
     }
 
 
+# ------------------------------------------------- the bound, looked at closely
+#
+# The bound above is computed by ``Diffusion.nll_bound`` with the reverse variance sigma_t^2 = beta_t,
+# the choice the sampler uses. Ho et al. (2020, sec. 3.2) name a second fixed choice, the variance of the
+# posterior q(x_{t-1} | x_t, x_0) itself; the same trained network can be scored with either, no retraining.
+# What follows recomputes the bound with both, keeps every step's term, and sets the network's noise error
+# beside that of a denoiser that only knows the 17 pixel levels.
+
+BOUND_SEED = SEED  # the same draws of x_t as the bound above: its "beta" total is that bound
+
+
+# --8<-- [start:reverse-variances]
+def reverse_variances(model: Diffusion, choice: str) -> torch.Tensor:
+    r"""$\sigma_t^2$ for t = 1 .. T: "beta" ($\beta_t$) or "beta_tilde" ($\tilde\beta_t$, the variance of $q(x_{t-1} \mid x_t, x_0)$).
+
+    $\tilde\beta_1 = 0$: given $x_1$ and $x_0$ nothing about $x_0$ is left to draw, and a Gaussian of variance 0
+    gives the decoder no density. Step 1 keeps $\beta_1$ under both choices, so both bounds share $L_0$.
+    """
+    if choice == "beta":
+        return model.betas.clone()
+    if choice != "beta_tilde":
+        raise ValueError(f"choice must be 'beta' or 'beta_tilde', got {choice!r}")
+    one_minus_prev = torch.cat([model.one_minus_alpha_bars.new_zeros(1), model.one_minus_alpha_bars[:-1]])  # $1-\bar\alpha_{t-1}$, with $\bar\alpha_0 = 1$
+    tilde = one_minus_prev / model.one_minus_alpha_bars * model.betas  # $\tilde\beta_t = \frac{1-\bar\alpha_{t-1}}{1-\bar\alpha_t}\beta_t$
+    tilde[0] = model.betas[0]  # $\tilde\beta_1 = 0$: keep $\beta_1$ for the decoder
+    return tilde
+# --8<-- [end:reverse-variances]
+
+
+def first_step_above(alpha_bars_: torch.Tensor, threshold: float) -> int:
+    """The first t (1-based) at which the noise's standard deviation sqrt(1 - alpha_bar_t) exceeds ``threshold``."""
+    above = ((1 - alpha_bars_.double()).sqrt() > threshold).nonzero()
+    if not len(above):
+        raise ValueError(f"the noise never exceeds {threshold}")
+    return int(above[0].item()) + 1
+
+
+def level_steps(alpha_bars_: torch.Tensor) -> dict:
+    """Where the noise outgrows the pixel levels: levels 0..16 become -1, -7/8, ..., 1, so they lie 2/16 apart."""
+    spacing = 2 / (DIGIT_LEVELS - 1)  # the model's scaling (``Diffusion.as_input``): 0..16 -> [-1, 1]
+    return {"spacing": spacing, "half": first_step_above(alpha_bars_, spacing / 2), "full": first_step_above(alpha_bars_, spacing)}
+
+
+def level_prior(levels: torch.Tensor) -> torch.Tensor:
+    """How often each pixel takes each of the 17 levels in ``levels`` (n, 64), add-one smoothed: (64, 17)."""
+    counts = F.one_hot(levels.long(), DIGIT_LEVELS).sum(0).double() + 1  # (64, 17)
+    return counts / counts.sum(1, keepdim=True)
+
+
+def pixelwise_eps(model: Diffusion, x_t: torch.Tensor, t: int, prior: torch.Tensor) -> torch.Tensor:
+    """The best guess of the noise for pixels that are independent, each with its level frequencies ``prior`` (64, 17).
+
+    E[x_0 | x_t] per pixel is a weighted mean of the 17 levels; while the noise is much smaller than the
+    levels' spacing, it is the nearest level, and the noise it implies is a sawtooth of x_t.
+    """
+    values = torch.linspace(-1, 1, DIGIT_LEVELS, dtype=torch.float64)  # (17,) the levels as the model sees them
+    bar, one_minus = model.alpha_bars[t - 1].double(), model.one_minus_alpha_bars[t - 1].double()
+    x = x_t.double()[:, :, None]  # (B, 64, 1)
+    logits = prior.log()[None] - (x - bar.sqrt() * values) ** 2 / (2 * one_minus)  # (B, 64, 17)
+    x0_hat = (logits.softmax(-1) * values).sum(-1)  # (B, 64)
+    return ((x_t.double() - bar.sqrt() * x0_hat) / one_minus.sqrt()).float()
+
+
+def _gaussian_kl(mean_q, var_q, mean_p, var_p) -> torch.Tensor:
+    """KL(N(mean_q, var_q) || N(mean_p, var_p)), summed over the pixels: (B,)."""
+    return 0.5 * (torch.log(var_p / var_q) + (var_q + (mean_q - mean_p) ** 2) / var_p - 1).sum(1)
+
+
+def _decoder(model: Diffusion, x0: torch.Tensor, x_1: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+    """L_0 = -log p(x_0 | x_1), the discretized decoder of ``Diffusion.nll_bound`` (variance beta_1): (B,)."""
+    mean = model.reverse_step(x_1, 1, eps, None)
+    half_bin = 1.0 / (DIGIT_LEVELS - 1)
+    normal = torch.distributions.Normal(mean, model.betas[0].sqrt())
+    upper = torch.where(x0 > 1 - half_bin, torch.ones_like(x0), normal.cdf(x0 + half_bin))
+    lower = torch.where(x0 < -1 + half_bin, torch.zeros_like(x0), normal.cdf(x0 - half_bin))
+    return -torch.log((upper - lower).clamp_min(1e-12)).sum(1)
+
+
+@torch.no_grad()
+def bound_terms(model: Diffusion, levels: torch.Tensor, generator: torch.Generator | None = None, prior: torch.Tensor | None = None) -> dict:
+    """Every term of the bound on -log p(x_0), per image, under both reverse variances, and the noise errors.
+
+    Draws x_t exactly as ``Diffusion.nll_bound`` does (t = T .. 2, then t = 1), so that with the same
+    generator "beta" reproduces it. Columns of the (B, T) tensors are t = 1 .. T; the KL tensors' first
+    column (t = 1) is 0, L_0 standing for it. With ``prior`` (see ``level_prior``) the same draws are
+    also scored with ``pixelwise_eps`` in place of the network, under the variance beta_tilde.
+    """
+    x0 = model.as_input(levels.to(model.betas.device))  # (B, 64) in [-1, 1]
+    n, steps = len(x0), model.steps
+    variances = {choice: reverse_variances(model, choice) for choice in ("beta", "beta_tilde")}
+    denoisers = ("net", "pixelwise") if prior is not None else ("net",)
+    error = {d: torch.zeros(n, steps) for d in denoisers}  # $\lVert\epsilon - \hat\epsilon\rVert^2$ summed over the pixels
+    kl = {"beta": torch.zeros(n, steps), "beta_tilde": torch.zeros(n, steps), "pixelwise": torch.zeros(n, steps)}
+    decoder = {}
+    for t in range(steps, 0, -1):
+        noise = model._noise(x0.shape, generator)
+        x_t = model.q_sample(x0, torch.full((n,), t), noise)
+        guesses = {"net": model.net(x_t, torch.full((n,), t))}
+        if prior is not None:
+            guesses["pixelwise"] = pixelwise_eps(model, x_t, t, prior)
+        for d in denoisers:
+            error[d][:, t - 1] = ((noise - guesses[d]) ** 2).sum(1)
+        if t == 1:
+            decoder = {d: _decoder(model, x0, x_t, guesses[d]) for d in denoisers}
+            continue
+        target_var = model.one_minus_alpha_bars[t - 2] / model.one_minus_alpha_bars[t - 1] * model.betas[t - 1]  # $\tilde\beta_t$
+        target = model.posterior_mean(x0, x_t, t)
+        for choice, var in variances.items():
+            kl[choice][:, t - 1] = _gaussian_kl(target, target_var, model.reverse_step(x_t, t, guesses["net"], None), var[t - 1])
+        if prior is not None:
+            kl["pixelwise"][:, t - 1] = _gaussian_kl(target, target_var, model.reverse_step(x_t, t, guesses["pixelwise"], None), variances["beta_tilde"][t - 1])
+    prior_kl = _gaussian_kl(model.alpha_bars[-1].sqrt() * x0, model.one_minus_alpha_bars[-1], 0.0, 1.0)  # L_T
+    return {"prior": prior_kl, "kl": kl, "decoder": decoder, "error": error}
+
+
+def _bands(steps: int, half: int, full: int) -> list[tuple[int, int]]:
+    """Ranges of t (inclusive): noise below half a level's spacing, below one spacing, up to 20% of T, the rest."""
+    edges = [2, max(3, half), max(4, half + 1, full), max(5, full + 1, 1 + round(0.2 * steps)), steps + 1]
+    edges = [min(e, steps + 1) for e in edges]
+    return [(lo, hi - 1) for lo, hi in zip(edges, edges[1:]) if hi > lo]
+
+
+@result("diffusion-bound")
+def bound_closer() -> dict:
+    """The digits model's bound with sigma_t^2 = beta_t and = beta_tilde_t, term by term, and where the nats go.
+
+    One draw of x_t per t for each of the 447 test images (seed BOUND_SEED); the validation images pick,
+    for each t, whether the network or the pixel-wise denoiser guesses the noise better (the "hybrid").
+    """
+    model = run("digits").model.eval()
+    splits = digits_splits()
+    prior = level_prior(splits.train.x)
+    test = bound_terms(model, splits.test.x, torch.Generator().manual_seed(BOUND_SEED), prior)
+    val = bound_terms(model, splits.val.x, torch.Generator().manual_seed(BOUND_SEED), prior)
+    steps = model.steps
+    levels = level_steps(model.alpha_bars)
+    # the hybrid: for each t, the denoiser with the lower mean noise error on the validation images
+    use_pixelwise = val["error"]["pixelwise"].mean(0) < val["error"]["net"].mean(0)  # (T,)
+    hybrid_kl = torch.where(use_pixelwise[None], test["kl"]["pixelwise"], test["kl"]["beta_tilde"])
+    hybrid_decoder = test["decoder"]["pixelwise"] if use_pixelwise[0] else test["decoder"]["net"]
+    prior_kl, decoder = test["prior"].mean().item(), test["decoder"]["net"].mean().item()
+    per_t = {name: test["kl"][name].mean(0) for name in ("beta", "beta_tilde")} | {"hybrid": hybrid_kl.mean(0)}
+    errors = {d: test["error"][d].mean(0) / model.config.data_dim for d in ("net", "pixelwise")}  # per pixel
+    bounds = {
+        name: {"total": prior_kl + per_t[name].sum().item() + decoder, "steps": per_t[name].sum().item()}
+        for name in ("beta", "beta_tilde")
+    }
+    hybrid_decoder_nats = hybrid_decoder.mean().item()
+    bounds["hybrid"] = {"total": prior_kl + per_t["hybrid"].sum().item() + hybrid_decoder_nats, "steps": per_t["hybrid"].sum().item(),
+                        "decoder": hybrid_decoder_nats, "pixelwise_steps": int(use_pixelwise.sum().item()),
+                        "pixelwise_last": int(use_pixelwise.nonzero().max().item()) + 1 if use_pixelwise.any() else 0}
+    bands = []
+    for lo, hi in _bands(steps, levels["half"], levels["full"]):
+        band = slice(lo - 1, hi)
+        bands.append({
+            "from": lo, "to": hi,
+            **{name: per_t[name][band].sum().item() for name in per_t},
+            "error_net": errors["net"][band].mean().item(), "error_pixelwise": errors["pixelwise"][band].mean().item(),
+        })
+    return {
+        "images": len(splits.test.x), "steps": steps, "seed": BOUND_SEED, "prior": prior_kl, "decoder": decoder,
+        "levels": levels, "paper_levels": level_steps(_paper_schedule().alpha_bars),
+        **bounds,
+        "tilde_minus_beta": bounds["beta_tilde"]["total"] - bounds["beta"]["total"],  # what sigma_t^2 = beta_tilde_t adds (negative: saves)
+        "hybrid_gain": bounds["beta_tilde"]["total"] - bounds["hybrid"]["total"],
+        "bands": bands,
+        "error_first": {d: errors[d][0].item() for d in errors},  # t = 1
+        "per_t": {**{name: v.tolist() for name, v in per_t.items()}, **{f"error_{d}": v.tolist() for d, v in errors.items()}},
+    }
+
+
 # ------------------------------------------------------------------ figures
 
 
@@ -240,5 +412,34 @@ def elbo_weights(lang: str):
     ax.set_xlabel("t")
     ax.set_ylabel(tr(lang, r"$\Vert\epsilon - \epsilon_\theta\Vert^2$ 的权重", r"weight of $\Vert\epsilon - \epsilon_\theta\Vert^2$"))
     ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+@figure("diffusion/bound-per-step")
+def bound_per_step(lang: str):
+    """Where the bound's nats go: each step's KL under both reverse variances, and the noise errors, over t."""
+    r = compute_result("diffusion-bound")
+    t = np.arange(1, r["steps"] + 1)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.4))
+    ax = axes[0]
+    for key, color, label in (
+        ("beta", PALETTE[0], tr(lang, r"$\sigma_t^2=\beta_t$（采样器用的）", r"$\sigma_t^2=\beta_t$ (the sampler's)")),
+        ("beta_tilde", PALETTE[1], r"$\sigma_t^2=\tilde\beta_t$"),
+        ("hybrid", PALETTE[2], tr(lang, r"$\tilde\beta_t$，逐像素去噪器接管它更准的步", r"$\tilde\beta_t$, the pixel-wise denoiser where it guesses better")),
+    ):
+        ax.plot(t[1:], r["per_t"][key][1:], color=color, label=label, lw=1.2)
+    ax.set_ylabel(tr(lang, "这一步的 KL（奈特/图）", "this step's KL (nats per image)"))
+    axes[1].plot(t, r["per_t"]["error_net"], color=PALETTE[0], label=tr(lang, "网络 $\\epsilon_\\theta$", "the network $\\epsilon_\\theta$"))
+    axes[1].plot(t, r["per_t"]["error_pixelwise"], color=PALETTE[3], label=tr(lang, "只知道 17 个取值的逐像素去噪器", "a pixel-wise denoiser that knows the 17 levels"))
+    axes[1].set_ylabel(tr(lang, r"每像素 $\Vert\epsilon-\hat\epsilon\Vert^2$", r"$\Vert\epsilon-\hat\epsilon\Vert^2$ per pixel"))
+    for ax in axes:
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("t")
+        for key, style in (("half", ":"), ("full", "--")):
+            ax.axvline(r["levels"][key], color=PALETTE[7], ls=style, lw=0.8)
+        ax.legend(fontsize=7)
+    fig.suptitle(tr(lang, "灰线：噪声标准差超过取值间距的一半（点线）和一个间距（虚线）", "grey lines: the noise's standard deviation passes half the levels' spacing (dotted) and one spacing (dashed)"), fontsize=8)
     fig.tight_layout()
     return fig
