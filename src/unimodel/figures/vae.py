@@ -66,6 +66,8 @@ def nll_table() -> dict:
             "epochs": len(r.result.history),
             "train_at_best": -best["elbo"],  # training -ELBO (nats / image) at the best epoch
             "val_at_best": best["val"],
+            "train_at_end": -r.result.history[-1]["elbo"],  # the same when early stopping ended the run
+            "val_at_end": r.result.history[-1]["val"],
         }
     table["gain"] = table["reference"]["nll_is"] - table["recommended"]["nll_is"]  # what the likelihood alone buys
     return table
