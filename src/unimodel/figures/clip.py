@@ -5,7 +5,11 @@ captions) trains on the 1000 training digits with captions drawn from
 templates in both languages (``train_defaults`` of ``models/clip.py``, seed
 0). It is scored on the 447 test digits: zero-shot classification with
 prompts never seen as training captions, retrieval both ways, and a linear
-probe on its frozen image embeddings.
+probe on its frozen image embeddings. ``clip-controls`` scores the same run
+on control prompts (the name at a place no training template puts it, the
+name alone, a new combination of known words, the attributes without the
+name) to show what the zero-shot test measures: every caption is a function
+of the label, so "zero-shot" here means new wording, not new concepts.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from unimodel.data import digits_splits
 from unimodel.figures.registry import budget, compute_result, figure, result, trains
 from unimodel.figures.style import PALETTE, tr
 from unimodel.figures.vit import linear_probe
-from unimodel.models import clip
+from unimodel.models import captions, clip
 from unimodel.runs import Run, RunSpec
 from unimodel.training import TrainConfig
 
@@ -47,7 +51,7 @@ def scores() -> dict:
     r = run()
     splits = digits_splits()
     model = r.model
-    table: dict = {"epochs": len(r.result.history), "seconds": r.result.seconds}
+    table: dict = {"epochs": len(r.result.history), "best_epoch": r.result.best_epoch, "seconds": r.result.seconds}
     for lang in ("en", "zh"):
         table[lang] = {
             "zero_shot": clip.zero_shot_accuracy(model, splits.test.x, splits.test.y, lang),
@@ -60,8 +64,100 @@ def scores() -> dict:
     table["pixels_probe"] = metrics.judge_accuracy_on_test()  # the same logistic regression on raw pixels: the judge
     table["temperature"] = {"start": r.result.history[0]["temperature"], "end": r.result.history[-1]["temperature"]}
     table["loss"] = {"start": r.result.history[0]["loss"], "end": r.result.history[-1]["loss"]}
-    # a batch of B pairs holds about B / 10 of each digit, whose captions the loss cannot tell apart: it can fall to about log(B / 10)
-    table["loss_floor"] = math.log(TRAIN.batch_size / 10)
+    table["loss_floor"] = loss_floor(splits.train.y, TRAIN.batch_size)
+    return table
+
+
+def loss_floor(labels: torch.Tensor, batch_size: int) -> float:
+    """The lowest mean InfoNCE over an epoch when nothing but the digit can be read from an image: the mean of E[ln K].
+
+    K counts the pairs of a batch that show the same digit as a given pair, that pair included: an
+    image cannot tell which of their captions was drawn for it, so at best it spreads its probability
+    evenly over them and pays ln K (and so does each caption over their images). For a pair of a digit
+    with share p in a batch of b, K - 1 is Binomial(b - 1, p); an epoch of n pairs is n // B full
+    batches and, if n % B, one smaller last batch, averaged step by step as the loss is.
+    """
+    shares = torch.bincount(labels, minlength=10).double() / len(labels)
+
+    def floor(b: int) -> float:
+        return sum(p * sum(math.comb(b - 1, k) * p**k * (1 - p) ** (b - 1 - k) * math.log(1 + k) for k in range(b)) for p in shares.tolist())
+
+    sizes = [batch_size] * (len(labels) // batch_size) + ([len(labels) % batch_size] if len(labels) % batch_size else [])
+    return sum(floor(b) for b in sizes) / len(sizes)
+
+
+# --8<-- [start:controls]
+# Control prompt sets for the zero-shot test, every word in the tokenizer's vocabulary (it refuses any other):
+# "page", the prompts of the page (their other words occur in no training caption); "new_position", only
+# trained words, the name at a token index no training template of either language gives it; "name_only",
+# the name and nothing else; "composed", trained words in a combination no template makes.
+CONTROLS = {
+    "page": captions.PROMPTS,
+    "new_position": {"en": "the digit : {name}", "zh": "数字是{name}"},
+    "name_only": {"en": "{name}", "zh": "{name}"},
+    "composed": {"en": "the {parity} digit {name}", "zh": "数字{name}是{parity}"},
+}
+# no name at all: parity and shape only, which sort the digits into 4 classes, not 10
+ATTRIBUTE_PROMPTS = {"en": "{parity} and {shape}", "zh": "{parity}，{shape}"}
+# --8<-- [end:controls]
+
+
+def attribute_class(digit: int) -> int:
+    """The class of ``digit`` among the 4 (parity, shape) pairs, in the order of ``attribute_prompts``."""
+    return 2 * (digit % 2) + (digit in captions.ROUND_DIGITS)
+
+
+def attribute_prompts(lang: str) -> list[str]:
+    """One prompt per (parity, shape) class, even-open first: no digit name in them."""
+    return [ATTRIBUTE_PROMPTS[lang].format(parity=captions.PARITY[lang][parity], shape=captions.SHAPE[lang][shape]) for parity in range(2) for shape in range(2)]
+
+
+def control_prompts(template: str, lang: str) -> list[str]:
+    """The 10 prompts ``template`` makes in ``lang``, digit 0 first."""
+    return [captions.caption(digit, lang, template) for digit in range(10)]
+
+
+def name_positions(template: str, lang: str) -> list[int]:
+    """The token indices at which ``template`` puts the digit's name (each name is one token), over the 10 digits."""
+    return sorted({captions.words(captions.caption(d, lang, template)).index(captions.NAMES[lang][d]) for d in range(10)})
+
+
+def training_words(lang: str) -> set[str]:
+    """Every token some training caption of ``lang`` holds."""
+    return {word for digit in range(10) for text in captions.training_captions(digit, lang) for word in captions.words(text)}
+
+
+@result("clip-controls")
+def controls() -> dict:
+    """The chapter's CLIP run (no new training) on the control prompt sets, in both languages, on the test digits."""
+    model = run().model
+    test = digits_splits().test
+    images = clip.image_features(model, test.x)  # (n, E)
+    table: dict = {}
+    for lang in captions.LANGUAGES:
+        trained = training_words(lang)
+        places = sorted({i + 1 for t in captions.TEMPLATES[lang] for i in name_positions(t, lang)})  # counted from 1
+        table[lang] = {
+            "training_name_places": places,
+            "training_name_places_text": ", ".join(map(str, places)),
+            "wordings": len(captions.TEMPLATES[lang]) * 10,  # distinct training captions: a retrieval query repeats one of these
+        }
+        for name, templates in CONTROLS.items():
+            prompts = control_prompts(templates[lang], lang)
+            similarity = images @ clip.text_features(model, prompts).T  # (n, 10)
+            table[lang][name] = {
+                "template": templates[lang],
+                "accuracy": (similarity.argmax(dim=1) == test.y).float().mean().item(),
+                "name_place": name_positions(templates[lang], lang)[0] + 1,  # the name's token, counted from 1 (one place per template here)
+                "untrained_words": sorted({w for p in prompts for w in captions.words(p)} - trained),
+            }
+        similarity = images @ clip.text_features(model, attribute_prompts(lang)).T  # (n, 4)
+        truth = torch.tensor([attribute_class(d) for d in test.y.tolist()])
+        table[lang]["attributes"] = {"template": ATTRIBUTE_PROMPTS[lang], "accuracy": (similarity.argmax(dim=1) == truth).float().mean().item()}
+    truth = torch.tensor([attribute_class(d) for d in test.y.tolist()])
+    table["attributes_majority"] = torch.bincount(truth, minlength=4).max().item() / len(truth)  # always answering the commonest class
+    accuracies = [table[lang][name]["accuracy"] for lang in captions.LANGUAGES for name in CONTROLS]
+    table["lowest"], table["highest"] = min(accuracies), max(accuracies)
     return table
 
 
@@ -130,7 +226,7 @@ def temperature_figure(lang: str):
     left.set_title(tr(lang, f"从 {table['temperature']['start']:.3f} 到 {table['temperature']['end']:.3f}", f"from {table['temperature']['start']:.3f} to {table['temperature']['end']:.3f}"), fontsize=9)
     right.plot(epochs, [h["loss"] for h in history], color=PALETTE[1])
     right.axhline(table["loss_floor"], color="gray", ls=":", lw=1)
-    right.text(epochs[len(epochs) // 2], table["loss_floor"] - 0.05, tr(lang, f"下限：约 ln({TRAIN.batch_size}/10)", f"floor: about ln({TRAIN.batch_size}/10)"), ha="center", va="top", fontsize=8, color="gray")
+    right.text(epochs[len(epochs) // 2], table["loss_floor"] - 0.05, tr(lang, f"下限 E[ln K]：约 {table['loss_floor']:.2f}", f"floor E[ln K]: about {table['loss_floor']:.2f}"), ha="center", va="top", fontsize=8, color="gray")
     right.set_ylim(table["loss_floor"] - 0.4, None)
     right.set_xlabel(tr(lang, "轮次", "epoch"))
     right.set_ylabel(tr(lang, "对称 InfoNCE 损失", "symmetric InfoNCE loss"))
