@@ -82,7 +82,7 @@ def reconstructions(lang: str):
         recon = model.decode_mean(mu).numpy()
     fig, axes = plt.subplots(2, 1, figsize=(7, 1.9))
     show_images(axes[0], x.numpy() / 16, rows=1, title=tr(lang, "测试集原图", "test images"))
-    show_images(axes[1], recon, rows=1, title=tr(lang, "重构：解码 q(z|x) 的均值", "reconstructions: the decoded mean of q(z|x)"))
+    show_images(axes[1], recon, rows=1, title=tr(lang, "重建：解码 q(z|x) 的均值", "reconstructions: the decoded mean of q(z|x)"))
     return fig
 
 
@@ -149,7 +149,7 @@ def training_curves(lang: str):
     axes[0].set_title(tr(lang, "−ELBO（奈特/图）", "−ELBO (nats / image)"))
     axes[0].legend()
     axes[1].plot(epochs, [-h["reconstruction"] for h in history], color=PALETTE[2])
-    axes[1].set_title(tr(lang, "重构项 −E[log p(x|z)]", "reconstruction −E[log p(x|z)]"))
+    axes[1].set_title(tr(lang, "重建项 −E[log p(x|z)]", "reconstruction −E[log p(x|z)]"))
     axes[2].plot(epochs, [h["kl"] for h in history], color=PALETTE[3])
     axes[2].set_title("KL(q(z|x) ‖ p(z))")
     for ax in axes:
@@ -182,7 +182,7 @@ def l2_only() -> dict:
 @figure("vae/l2-only")
 def l2_only_figure(lang: str):
     fig, axes = plt.subplots(1, 3, figsize=(11, 3.4))
-    labels = {"l2-only": tr(lang, "只用 L2 重构损失", "L2 loss only"), "l2-with-kl": tr(lang, "L2 + KL（VAE）", "L2 + KL (VAE)")}
+    labels = {"l2-only": tr(lang, "只用 L2 重建损失", "L2 loss only"), "l2-with-kl": tr(lang, "L2 + KL（VAE）", "L2 + KL (VAE)")}
     for name, color in (("l2-only", PALETTE[3]), ("l2-with-kl", PALETTE[0])):
         history = run(name).result.history
         axes[0].plot([h["epoch"] for h in history], [h["kl"] for h in history], color=color, label=labels[name])

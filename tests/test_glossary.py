@@ -1,0 +1,95 @@
+"""The glossary (docs/glossary.md, .en.md) is the site's one vocabulary: every page uses its terms, none of the variants it rules out.
+
+The notes' own text, quoted verbatim in the Chinese pages, is left as the author wrote it, and so are code
+and mathematics.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs"
+SEED = (ROOT.parent / "shared" / "seed" / "unified-model-notes.zh.md")
+ROW = re.compile(r"^\|(?P<cells>.+)\|\s*$")
+CODE = re.compile(r"```.*?```|`[^`\n]*`|\$\$.*?\$\$|\$[^$\n]*\$", re.S)
+JUDGE_FREE = {"gan", "taxonomy"}  # the only chapters where a discriminator is meant
+
+
+def glossary(language: str) -> list[dict]:
+    """The glossary's rows: zh, en, where introduced, the variants not used (in the page's language)."""
+    path = DOCS / ("glossary.md" if language == "zh" else "glossary.en.md")
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        match = ROW.match(line)
+        if not match or set(line) <= set("|- "):
+            continue
+        cells = [c.strip() for c in match.group("cells").split("|")]
+        if cells[0] == "中文":
+            continue
+        zh, en, introduced, banned = cells
+        rows.append({"zh": zh, "en": en, "introduced": introduced, "banned": [b.strip() for b in re.split(r"[、,]", banned) if b.strip()]})
+    return rows
+
+
+def seed_lines() -> list[str]:
+    if not SEED.exists():
+        return []
+    return [line.strip() for line in SEED.read_text(encoding="utf-8").splitlines() if len(line.strip()) >= 8]
+
+
+def checked_text(page: Path, seed: list[str]) -> str:
+    """The page's prose: without code, mathematics, and lines that quote the notes."""
+    lines = page.read_text(encoding="utf-8").splitlines()
+    kept = [line for line in lines if not any(s in line or line.strip() in s for s in seed if line.strip())]
+    return CODE.sub(" ", "\n".join(kept))
+
+
+def pages(language: str) -> list[Path]:
+    found = sorted(DOCS.glob("*.en.md")) if language == "en" else sorted(p for p in DOCS.glob("*.md") if not p.name.endswith(".en.md"))
+    return [p for p in found if not p.name.startswith("glossary")]
+
+
+def test_both_glossaries_list_the_same_terms():
+    zh, en = glossary("zh"), glossary("en")
+    assert [(r["zh"], r["en"]) for r in zh] == [(r["zh"], r["en"]) for r in en]
+    assert len(zh) >= 15
+
+
+@pytest.mark.parametrize("language", ["zh", "en"])
+def test_no_page_uses_a_variant_the_glossary_rules_out(language):
+    seed = seed_lines() if language == "zh" else []
+    found = []
+    for page in pages(language):
+        text = checked_text(page, seed)
+        if language == "zh":
+            text = re.sub(r"流匹配(\*\*)?（flow matching）", "流匹配", text)  # the English term beside the Chinese one, where it is introduced
+        for row in glossary(language):
+            for variant in row["banned"]:
+                for match in re.finditer(re.escape(variant), text, flags=0 if language == "zh" else re.I):
+                    found.append(f"{page.name}: {variant!r} (the glossary says {row[language]!r}): ...{text[max(0, match.start() - 30):match.end() + 30]}...")
+    assert not found, "\n".join(found)
+
+
+@pytest.mark.parametrize(("language", "word"), [("zh", "判别器"), ("en", "discriminator")])
+def test_the_judge_is_never_called_a_discriminator(language, word):
+    seed = seed_lines() if language == "zh" else []
+    offending = [page.name for page in pages(language) if page.name.split(".")[0] not in JUDGE_FREE and word in checked_text(page, seed).lower()]
+    assert not offending, f"{word!r} outside the GAN and taxonomy chapters: {offending}"
+
+
+def test_every_term_is_introduced_in_a_page_that_uses_it():
+    for language in ("zh", "en"):
+        for row in glossary(language):
+            link = re.search(r"\(([\w.-]+\.md)\)", row["introduced"])
+            assert link, f"{row[language]}: no chapter linked"
+            page = DOCS / (link.group(1) if language == "zh" else link.group(1).replace(".md", ".en.md"))
+            term = row[language].split("（")[0].split(" (")[0]
+            assert term.lower() in page.read_text(encoding="utf-8").lower(), f"{term!r} is not in {page.name}"
+
+
+def test_the_glossary_is_in_the_nav():
+    assert "glossary.md" in (ROOT / "mkdocs.yml").read_text(encoding="utf-8")
