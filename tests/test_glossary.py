@@ -1,4 +1,8 @@
-"""The glossary (docs/glossary.md, .en.md) is the site's one vocabulary: every page uses its terms, none of the variants it rules out.
+"""One vocabulary and one kind of marked note, in both languages.
+
+The glossary (docs/glossary.md, .en.md) is the site's one vocabulary: every page uses its terms, none of the variants
+it rules out. A marked note is an erratum (the notes are wrong), an addendum (they are incomplete) or a measurement
+that differs from the paper, titled in the page's language.
 
 The notes' own text, quoted verbatim in the Chinese pages, is left as the author wrote it, and so are code
 and mathematics.
@@ -93,3 +97,28 @@ def test_every_term_is_introduced_in_a_page_that_uses_it():
 
 def test_the_glossary_is_in_the_nav():
     assert "glossary.md" in (ROOT / "mkdocs.yml").read_text(encoding="utf-8")
+
+
+KINDS = {"zh": ("勘误", "补充", "实测"), "en": ("Erratum", "Addendum", "Measured")}  # the notes are wrong / incomplete / measured otherwise
+ADMONITION = re.compile(r'^\s*!!! (\w+) "([^"]*)"', re.M)
+
+
+def marked_notes(page: Path, language: str) -> list[str]:
+    """The kinds of the page's marked notes, in order; each must be a note titled '<kind>: ...' in the page's language."""
+    kinds = []
+    for kind, title in ADMONITION.findall(page.read_text(encoding="utf-8")):
+        words = [w for w in (*KINDS["zh"], *KINDS["en"]) if w in title]
+        if not words:
+            continue
+        assert kind == "note", f"{page.name}: {title!r} is a {kind!r}; marked notes are notes"
+        separator = "：" if language == "zh" else ": "
+        assert any(title.startswith(k + separator) for k in KINDS[language]), f"{page.name}: {title!r} is not '<kind>{separator}...' with a kind of {KINDS[language]}"
+        assert not [w for w in KINDS["en" if language == "zh" else "zh"] if w in title], f"{page.name}: {title!r} mixes the languages"
+        kinds.append(KINDS[language].index(title.split(separator)[0]))
+    return kinds
+
+
+def test_marked_notes_are_of_one_kind_each_in_the_pages_language():
+    for zh in pages("zh"):
+        en = zh.with_name(zh.name.replace(".md", ".en.md"))
+        assert marked_notes(zh, "zh") == marked_notes(en, "en"), f"{zh.name}: the two languages mark different notes"
