@@ -270,3 +270,21 @@ def test_a_short_fit_beats_chance_by_far(splits):
     assert 1 - result.best_val > 0.8  # chance is 0.1
     assert accuracy(model, splits.val.x, splits.val.y) == pytest.approx(1 - result.best_val)  # the best weights are kept
     assert result.history[-1]["loss"] < result.history[0]["loss"]
+
+
+def test_grid_similarity_separates_neighbouring_patches_from_the_others():
+    from unimodel.figures.vit import _grid_similarity
+
+    side = 4  # 2x2 patches of an 8x8 digit
+    cells = [divmod(i, side) for i in range(side * side)]
+    adjacent = torch.tensor([[1.0 if abs(a[0] - b[0]) + abs(a[1] - b[1]) == 1 else 0.0 for b in cells] for a in cells])
+    assert _grid_similarity(adjacent + torch.eye(side * side)) == (1.0, 0.0)  # the diagonal (a patch with itself) is left out
+
+
+def test_the_initial_model_is_the_one_its_run_starts_from():
+    from unimodel.figures.vit import MODELS, _initial_model
+    from unimodel.runtime import set_seed
+
+    set_seed(3)
+    expected = ViT(ViTConfig(**MODELS["vit-2"][1])).position
+    assert torch.equal(_initial_model("vit-2", 3).position, expected)
