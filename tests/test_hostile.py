@@ -37,6 +37,8 @@ from unimodel.checkpoint import load_checkpoint, save_checkpoint
 from unimodel.cli import main
 from unimodel.limits import MAX_SEED
 
+from test_cli import _error as _refused  # exit 2, one line on stderr, no traceback, nothing on stdout
+
 TRAIN = ["train", "vae", "--hidden-dim", "16", "--batch-size", "128"]
 
 
@@ -56,18 +58,6 @@ def trained(tmp_path_factory) -> Path:
 
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _refused(capsys, argv: list) -> str:
-    """Run ``main(argv)`` in this process: exit 2, one line on stderr, no traceback, nothing on stdout; that line."""
-    code = main([str(a) for a in argv])
-    captured = capsys.readouterr()
-    assert code == 2, captured
-    lines = captured.err.splitlines()
-    assert len(lines) == 1, captured.err
-    assert lines[0].startswith("unimodel: error: ") and "Traceback" not in captured.err
-    assert captured.out == ""
-    return lines[0]
 
 
 def _idx(path: Path, array: np.ndarray, type_code: int) -> None:

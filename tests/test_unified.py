@@ -49,6 +49,8 @@ from unimodel.models.unified import (
 from unimodel.runtime import set_seed
 from unimodel.training import TrainConfig
 
+from test_cli import _error  # exit 2, one line on stderr, no traceback, nothing on stdout
+
 N = 16  # codes per image
 T0 = len(TEXT_VOCAB)  # id of image code 0
 TINY = {"tokenizer_epochs": 2, "dim": 32, "depth": 1, "heads": 2}
@@ -522,18 +524,6 @@ def test_a_model_trained_only_to_draw_reads_digits_through_bayes_rule(tmp_path, 
 
 
 # ------------------------------------------------------------------ the CLI
-
-
-def _error(capsys, argv: list) -> str:
-    """Run ``main(argv)``, expect a usage error: exit 2, one line on stderr, nothing on stdout; that line."""
-    code = main([str(a) for a in argv])
-    captured = capsys.readouterr()
-    assert code == 2, captured
-    lines = captured.err.splitlines()
-    assert len(lines) == 1, captured.err
-    assert lines[0].startswith("unimodel: error: ") and "Traceback" not in captured.err
-    assert captured.out == ""
-    return lines[0]
 
 
 def _quiet(argv: list) -> tuple[int, str]:
