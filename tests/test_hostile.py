@@ -375,3 +375,19 @@ def test_json_output_holds_no_nan_or_infinity(capsys, tmp_path):
     assert main(["train", "gan", "--dataset", "ring", "--epochs", "1", "--batch-size", "5000", "--out", str(tmp_path / "gan")]) == 0
     out = capsys.readouterr().out
     assert '"best_val": null' in out and "NaN" not in out and "Infinity" not in out
+
+
+def test_a_folder_that_cannot_be_locked_trains_unguarded_and_says_so(tmp_path, monkeypatch, caplog):
+    """Some network file systems refuse flock on a folder: the run goes on, with a warning, rather than fail."""
+    import errno
+    import fcntl
+
+    from unimodel import checkpoint
+
+    def no_locks(fd, operation):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    with caplog.at_level("WARNING"), checkpoint.owned_folder(tmp_path / "run") as folder:
+        (folder / "checkpoint.pt").write_bytes(b"x")
+    assert "cannot be locked" in caplog.text and (tmp_path / "run" / "checkpoint.pt").exists()

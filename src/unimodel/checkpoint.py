@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import logging
 import os
 import re
 import socket
@@ -34,6 +35,7 @@ def _new_file_mode() -> int:
 
 
 _NEW_FILE_MODE = _new_file_mode()
+log = logging.getLogger(__name__)
 _HOST = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:32] or "host"
 
 
@@ -126,6 +128,10 @@ def owned_folder(folder: str | Path) -> Iterator[Path]:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise FolderBusy(f"another process is training into {folder}; wait for it to finish or choose another folder") from None
+        except OSError as error:  # a file system without locks on folders (some network mounts): train unguarded, and say so
+            if error.errno not in (errno.ENOLCK, errno.EBADF, errno.EINVAL, errno.EOPNOTSUPP):
+                raise
+            log.warning("unimodel: %s cannot be locked (%s); nothing stops a second process training into it", folder, error.strerror)
         try:
             yield folder
         finally:
