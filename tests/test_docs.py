@@ -166,3 +166,12 @@ def test_built_notebook_pages_hold_their_outputs(built_site):
         html = (built_site / page).read_text(encoding="utf-8")
         assert "data:image/png;base64" in html, f"{page}: the executed notebook's plots are missing"
         assert "nll_is" in html, f"{page}: the evaluation cell's output is missing"
+
+
+def test_a_number_a_run_could_not_give_is_a_dash_on_a_quick_page_and_an_error_on_a_full_one(monkeypatch):
+    results = {"demo": {"share": None}}
+    monkeypatch.setenv("UNIMODEL_PROFILE", "quick")
+    assert registry.substitute_results("[[demo.share:.1%]]", results, "page.md") == "—"
+    monkeypatch.setenv("UNIMODEL_PROFILE", "full")
+    with pytest.raises(KeyError, match="has no value"):
+        registry.substitute_results("[[demo.share:.1%]]", results, "page.md")

@@ -185,6 +185,10 @@ def substitute_results(markdown: str, results: dict, where: str = "") -> str:
             value = lookup(results, match.group(1), match.group(2))
         except KeyError as error:
             raise KeyError(f"{where}: {match.group(0)}: {error.args[0]}") from None
+        if value is None:  # a number the run could not give (a share of nothing, say): a dash on a quick page, an error on a full one
+            if profile() == "quick":
+                return "—"
+            raise KeyError(f"{where}: {match.group(0)} has no value in this build")
         return format(value, match.group(3) or "")
 
     return PLACEHOLDER.sub(replace, markdown)
