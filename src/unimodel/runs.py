@@ -7,6 +7,7 @@ settings, so a figure never waits for a model it has trained before.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from collections.abc import Callable
@@ -58,9 +59,10 @@ def train_run(
     """
     spec = model_spec(name)
     splits = splits or load_splits(data)
-    with owned_folder(out):  # one process per folder: a second one is refused, not interleaved
+    writer = int(os.environ.get("RANK", "0")) == 0  # under torchrun only rank 0 writes the checkpoint, so only it owns the folder
+    with owned_folder(out) if writer else contextlib.nullcontext(Path(out)):  # one writer per folder: a second is refused
         checkpoint = Path(out) / CHECKPOINT
-        if checkpoint.exists() and not resume:
+        if writer and checkpoint.exists() and not resume:
             raise CheckpointError(f"{checkpoint} exists; resume it or train into another folder")
         set_seed(train_config.seed)  # the initial weights depend on the seed alone
         model = spec.model_cls(spec.config_cls(**model_config))
