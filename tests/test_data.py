@@ -36,6 +36,25 @@ def test_digits_keep_scikit_learns_order():
     assert np.array_equal(torch.cat([splits.train.y, splits.val.y, splits.test.y]).numpy(), bunch.target)
 
 
+def test_first_test_keeps_the_first_test_digits_and_nothing_else():
+    splits = digits_splits()
+    kept = splits.first_test(60)
+    assert torch.equal(kept.test.x, splits.test.x[:60]) and torch.equal(kept.test.y, splits.test.y[:60])
+    assert torch.equal(kept.train.x, splits.train.x) and torch.equal(kept.val.y, splits.val.y)
+    for n in (0, len(splits.test) + 1):
+        with pytest.raises(ValueError, match="test split has 447"):
+            splits.first_test(n)
+
+
+def test_the_quick_profile_scores_on_the_first_test_digits(monkeypatch):
+    from unimodel.figures import registry
+
+    monkeypatch.setenv("UNIMODEL_PROFILE", "full")
+    assert len(registry.scored_splits().test) == 447
+    monkeypatch.setenv("UNIMODEL_PROFILE", "quick")
+    assert len(registry.scored_splits().test) == registry.QUICK_TEST < 447
+
+
 # ------------------------------------------------------------------ IDX
 
 

@@ -58,6 +58,12 @@ class Splits:
             raise ValueError(f"the training split has {len(self.train)} examples; cannot keep the first {n}")
         return replace(self, train=Split(self.train.x[:n], self.train.y[:n]))
 
+    def first_test(self, n: int) -> Splits:
+        """The same splits with only the first ``n`` test examples: training and validation are unchanged."""
+        if not 0 < n <= len(self.test):
+            raise ValueError(f"the test split has {len(self.test)} examples; cannot keep the first {n}")
+        return replace(self, test=Split(self.test.x[:n], self.test.y[:n]))
+
 
 def digits_splits() -> Splits:
     """The 8x8 digits in the protocol's train / validation / test split."""

@@ -17,8 +17,8 @@ import torch
 from matplotlib import pyplot as plt
 
 from unimodel import capfilt
-from unimodel.data import DIGIT_LEVELS, DIGIT_SIDE, digits_splits
-from unimodel.figures.registry import budget, figure, result, trains
+from unimodel.data import DIGIT_LEVELS, DIGIT_SIDE
+from unimodel.figures.registry import budget, figure, result, scored_splits, trains
 from unimodel.figures.style import PALETTE, tr
 from unimodel.models import blip
 from unimodel.runs import Run, RunSpec
@@ -61,7 +61,7 @@ def ablation() -> dict:
     differently); ITM accuracy on hard pairs and caption exact match are the
     means of the two languages.
     """
-    splits = digits_splits()
+    splits = scored_splits()
     table: dict = {"seeds": list(SEEDS), "seed_count": len(SEEDS), "variants": {}}
     for variant in VARIANTS:
         rows = []
@@ -90,7 +90,7 @@ def _mean_of_seeds(values: list) -> float | None:
 def scores() -> dict:
     """The full model's test scores in each language, its training time and its size."""
     r = run()
-    splits = digits_splits()
+    splits = scored_splits()
     table = blip.evaluate(r.model, splits, seed=SEED)
     table.update({"epochs": len(r.result.history), "best_epoch": r.result.best_epoch, "seconds": r.result.seconds})
     table["parameters"] = sum(p.numel() for p in r.model.parameters())
@@ -100,7 +100,7 @@ def scores() -> dict:
 @result("blip-capfilt")
 def capfilt_experiment() -> dict:
     """CapFilt on a noisy copy of the training captions: the filter's record and the test scores before and after (``unimodel.capfilt``)."""
-    splits = digits_splits()
+    splits = scored_splits()
     table = capfilt.run(splits, TRAIN, capfilt.CapFiltConfig(finetune_epochs=budget(full=20, quick=1), seed=SEED))
     table["scores"]["all_clean"] = capfilt.scores(run().model, splits)  # the chapter's model: every training caption right
     return table
@@ -108,7 +108,7 @@ def capfilt_experiment() -> dict:
 
 def _captioned(lang: str) -> tuple[torch.Tensor, torch.Tensor, list[list[str]]]:
     """The test images, their labels and their greedy captions in ``lang``."""
-    test = digits_splits().test
+    test = scored_splits().test
     captions, _ = blip.generate(run().model, test.x, lang)
     return test.x, test.y, captions
 
@@ -142,7 +142,7 @@ def cross_attention_figure(lang: str):
     the weight on the image's [CLS] above.
     """
     model = run().model
-    test = digits_splits().test
+    test = scored_splits().test
     x = test.x[:ATTENDED]
     captions, maps = blip.generate(model, x, lang)
     weights = maps[-1].mean(dim=1)  # (B, T, N + 1), the heads averaged

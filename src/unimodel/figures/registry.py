@@ -57,12 +57,27 @@ def budget(full, quick):
     return quick if profile() == "quick" else full
 
 
+QUICK_TEST = 60  # test digits the chapters score their models on under the quick profile
+
+
+def scored_splits():
+    """The digits' splits whose test part a chapter scores its models on: all 447 test digits, or the first ``QUICK_TEST`` under the quick profile.
+
+    A page built quick only shows that every number is computed; scoring a barely trained model
+    on every test digit would cost the test build minutes and tell nothing more.
+    """
+    from unimodel.data import digits_splits
+
+    splits = digits_splits()
+    return splits if profile() == "full" else splits.first_test(QUICK_TEST)
+
+
 @dataclass(frozen=True)
 class Item:
     name: str
     function: Callable
     module: str
-    uses: tuple[str, ...] = ()  # results of other chapters it reads (their keys are part of its key)
+    uses: tuple[str, ...] = ()  # other results it reads (their keys are part of its key; the build computes them first)
 
 
 FIGURES: dict[str, Item] = {}
@@ -81,12 +96,12 @@ def _register(table: dict[str, Item], name: str, uses: tuple[str, ...]):
 
 
 def figure(name: str, uses: tuple[str, ...] = ()):
-    """Register ``draw(lang)`` as the figure ``name`` (``chapter/figure-name``); ``uses``: other chapters' results it reads."""
+    """Register ``draw(lang)`` as the figure ``name`` (``chapter/figure-name``); ``uses``: other chapters' results it reads (its own chapter's come first anyway)."""
     return _register(FIGURES, name, uses)
 
 
 def result(name: str, uses: tuple[str, ...] = ()):
-    """Register ``compute()`` as the result ``name``, a dict of numbers pages can cite; ``uses``: other chapters' results it reads."""
+    """Register ``compute()`` as the result ``name``, a dict of numbers pages can cite; ``uses``: the other results it reads, of its chapter or another."""
     return _register(RESULTS, name, uses)
 
 

@@ -21,8 +21,8 @@ import torch
 from matplotlib import pyplot as plt
 from matplotlib.patches import Rectangle
 
-from unimodel.data import DIGIT_LEVELS, digits_splits
-from unimodel.figures.registry import budget, compute_result, figure, result, trains
+from unimodel.data import DIGIT_LEVELS
+from unimodel.figures.registry import budget, compute_result, figure, result, scored_splits, trains
 from unimodel.figures.style import PALETTE, show_images, tr
 from unimodel.models import unified
 from unimodel.models.captions import LANGUAGES, NAMES
@@ -66,7 +66,7 @@ def _transformer_parameters(model: unified.Unified) -> int:
 def scores() -> dict:
     """The chapter's model, seed 0: test captions, judged drawings at its guidance scale, diversity, the judge's ceilings."""
     r = run()
-    measured = unified.evaluate(r.model, digits_splits(), seed=SEED, per_class=PER_CLASS)
+    measured = unified.evaluate(r.model, scored_splits(), seed=SEED, per_class=PER_CLASS)
     per_digit = measured["generation"]["per_digit"]
     worst = int(np.argmin(per_digit))
     return {
@@ -87,7 +87,7 @@ def scores() -> dict:
 def guidance() -> dict:
     """Judged accuracy and diversity of the drawings at each guidance scale (seed 0, the same noise seed at every scale)."""
     model = run().model
-    splits = digits_splits()
+    splits = scored_splits()
     train_codes = model.codes(splits.train.x)
     rows = {}
     for s in SCALES:
@@ -111,16 +111,19 @@ def _summary(values: list[float]) -> dict:
     return {"mean": float(np.mean(values)), "lowest": float(np.min(values)), "highest": float(np.max(values)), "values": values}
 
 
-@result("unified-ablation")
+@result("unified-ablation", uses=("unified-scores",))
 def ablation() -> dict:
-    """Each variant over the seeds: written captions, ranked captions (every learned direction), judged drawings at the default guidance, epochs and seconds (None where a variant lacks the task)."""
-    splits = digits_splits()
+    """Each variant over the seeds: written captions, ranked captions (every learned direction), judged drawings at the default guidance, epochs and seconds (None where a variant lacks the task).
+
+    The chapter's model (joint, seed 0) is measured once, by "unified-scores".
+    """
+    splits = scored_splits()
     table: dict = {"seeds": list(SEEDS), "seed_count": len(SEEDS), "variants": {}}
     for variant in VARIANTS:
         caption, ranked, drawing, seconds, epochs = [], [], [], [], []
         for seed in SEEDS:
             r = run(variant, seed)
-            measured = unified.evaluate(r.model, splits, seed=SEED, per_class=PER_CLASS)
+            measured = compute_result("unified-scores") if (variant, seed) == ("joint", SEED) else unified.evaluate(r.model, splits, seed=SEED, per_class=PER_CLASS)
             if "caption_exact" in measured:
                 caption.append(measured["caption_exact"])
             ranked.append(measured["ranked_exact"])
@@ -145,7 +148,7 @@ def ablation() -> dict:
 def sequences(lang: str):
     """The two training sequences of one test digit, token by token; the tokens the loss counts are filled."""
     model = run().model
-    test = digits_splits().test
+    test = scored_splits().test
     x, y = test.x[:1], test.y[:1]
     codes = model.codes(x)
     language = torch.tensor([LANGUAGES.index(lang)])  # the page's language
@@ -209,7 +212,7 @@ def guidance_figure(lang: str):
 def captions(lang: str):
     """Test digits with the caption the model writes (greedy) in the page's language; wrong ones in red."""
     model = run().model
-    test = digits_splits().test
+    test = scored_splits().test
     x, y = test.x[:24], test.y[:24]
     written = unified.caption(model, x, lang, "greedy")
     fig, axes = plt.subplots(3, 8, figsize=(8.8, 3.9))
@@ -221,29 +224,38 @@ def captions(lang: str):
     return fig
 
 
-def _reading_scores(lang: str) -> dict[str, torch.Tensor]:
-    """The chapter's model on the test digits: each direction's caption scores, (447, 10), and their sum."""
-    model = run().model
-    x = digits_splits().test.x
+SHOWN_READINGS = 3  # test digits in the reading figure
+
+
+def _reading_scores(model: unified.Unified, x: torch.Tensor, lang: str) -> dict[str, torch.Tensor]:
+    """Each direction's caption scores of the images x, (B, 10), and their sum."""
     scores = {direction: unified.caption_scores(model, x, lang, (direction,)) for direction in unified.DIRECTIONS}
     return {**scores, "both": scores["read"] + scores["draw"]}
 
 
 @result("unified-reading")
 def reading() -> dict:
-    """Ranked captions of the chapter's model, per language: the share of test digits reading alone, drawing alone and both get right, how many adding the drawing term fixes and breaks, and how often the written caption is the one reading alone ranks first."""
-    test = digits_splits().test
+    """Ranked captions of the chapter's model, per language: the share of test digits reading alone, drawing alone and both get right, how many adding the drawing term fixes and breaks, and how often the written caption is the one reading alone ranks first.
+
+    "shown": the first test digits that reading alone gets wrong and both directions together
+    get right (the figure's), each with every direction's p(digit | image).
+    """
+    model = run().model
+    test = scored_splits().test
     out: dict = {"test_digits": len(test.y)}
     for lang in LANGUAGES:
-        scores = _reading_scores(lang)
+        scores = _reading_scores(model, test.x, lang)
         right = {name: (s.argmax(1) == test.y) for name, s in scores.items()}
-        written = unified.caption(run().model, test.x, lang, "greedy")
+        written = unified.caption(model, test.x, lang, "greedy")
         read_best = [unified.caption_words(int(d), lang) for d in scores["read"].argmax(1)]
+        fixed = (~right["read"] & right["both"]).nonzero()[:, 0].tolist()
+        shown = (fixed + [i for i in range(len(test.y)) if i not in fixed])[:SHOWN_READINGS]  # a barely trained model may fix fewer
         out[lang] = {
             **{name: float(r.float().mean()) for name, r in right.items()},
-            "fixed": int((~right["read"] & right["both"]).sum()),
+            "fixed": len(fixed),
             "broken": int((right["read"] & ~right["both"]).sum()),
             "written_is_read_best": float(np.mean([w == r for w, r in zip(written, read_best)])),  # greedy writing vs ranking by reading alone
+            "shown": [{"index": i, "digit": int(test.y[i]), **{name: s[i].softmax(0).tolist() for name, s in scores.items()}} for i in shown],
         }
     return out
 
@@ -251,23 +263,20 @@ def reading() -> dict:
 @figure("unified-model/reading")
 def reading_figure(lang: str):
     """The first three test digits that reading alone gets wrong and both directions together get right: each direction's p(digit | image)."""
-    scores = _reading_scores(lang)
-    test = digits_splits().test
-    fixed = ((scores["read"].argmax(1) != test.y) & (scores["both"].argmax(1) == test.y)).nonzero()[:, 0].tolist()
-    fixed = (fixed + [i for i in range(len(test.y)) if i not in fixed])[:3]  # a barely trained model may fix fewer than three
+    shown = compute_result("unified-reading")[lang]["shown"]
+    test = scored_splits().test
     columns = {
         "read": tr(lang, "读：p(描述 | 图)", "read: p(caption | image)"),
         "draw": tr(lang, "画：p(图 | 名字)，经贝叶斯公式", "draw: p(image | name), by Bayes"),
         "both": tr(lang, "两者相乘，再归一化", "the two multiplied, renormalized"),
     }
-    fig, axes = plt.subplots(len(fixed), 1 + len(columns), figsize=(10, 1.7 * len(fixed)), gridspec_kw={"width_ratios": [0.5, 1, 1, 1]}, squeeze=False)
-    for r, (row, i) in enumerate(zip(axes, fixed)):
+    fig, axes = plt.subplots(len(shown), 1 + len(columns), figsize=(10, 1.7 * len(shown)), gridspec_kw={"width_ratios": [0.5, 1, 1, 1]}, squeeze=False)
+    for r, (row, digit) in enumerate(zip(axes, shown)):
+        i = digit["index"]
         show_images(row[0], test.x[i : i + 1].numpy() * SCALE, rows=1)
-        truth = int(test.y[i])
         for ax, (name, title) in zip(row[1:], columns.items()):
-            posterior = scores[name][i].softmax(0).numpy()
-            colors = [PALETTE[2] if d == truth else PALETTE[7] for d in range(10)]
-            ax.bar(range(10), posterior, color=colors)
+            colors = [PALETTE[2] if d == digit["digit"] else PALETTE[7] for d in range(10)]
+            ax.bar(range(10), digit[name], color=colors)
             ax.set_xticks(range(10), [str(d) for d in range(10)], fontsize=7)
             ax.set_yticks([])
             ax.set_ylim(0, 1.05)
@@ -283,7 +292,7 @@ def reading_figure(lang: str):
 def nearest(lang: str):
     """Is it copying? Drawings beside their nearest training digit, and the distances to the nearest training digit of drawings and of real test digits."""
     model = run().model
-    splits = digits_splits()
+    splits = scored_splits()
     generator = torch.Generator().manual_seed(SEED)
     shown = unified.draw(model, [NAMES["en"][d] for d in range(10)], generator=generator)
     train = splits.train.x.float() * SCALE
