@@ -50,8 +50,9 @@ serve: setup
 site: setup
 	$(BIN)/mkdocs build --strict
 
+# one worker process per core (pytest-xdist); the tests of the built site share one worker and one build
 test: setup
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto --dist loadgroup
 
 # on a copy of the repository, with its own cache: never touches .cache/ or site/
 bench: setup

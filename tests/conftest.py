@@ -33,6 +33,10 @@ CHROMIUM = Path("/usr/bin/chromium")
 # The chapters read their budgets when they are first imported: every test process imports them
 # under the quick profile (unless the suite is run with UNIMODEL_PROFILE=full), whichever test is first.
 os.environ.setdefault("UNIMODEL_PROFILE", "quick")
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # `make test` runs the tests in one worker process per core (pytest-xdist): each, and every
+    # script it starts, computes on one thread, so that the workers do not fight over the cores
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -41,6 +45,14 @@ CHROMIUM_ARGS = [
     "--no-first-run",
     "--disable-sync",
 ]
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
+def pytest_collection_modifyitems(items):
+    """Every test of the built site runs in one worker process (``--dist loadgroup``): the site is built once."""
+    for item in items:
+        if "built_site" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("built-site"))
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
