@@ -50,9 +50,9 @@ serve: setup
 site: setup
 	$(BIN)/mkdocs build --strict
 
-# one worker process per core (pytest-xdist); the tests of the built site share one worker and one build
+# one worker process per core (pytest-xdist); the first worker that needs the built site trains for it, the others reuse its cache
 test: setup
-	$(BIN)/python -m pytest -n auto --dist loadgroup
+	$(BIN)/python -m pytest -n auto
 
 # on a copy of the repository, with its own cache: never touches .cache/ or site/
 bench: setup

@@ -19,7 +19,7 @@ from unimodel.runtime import set_seed
 from unimodel.training import TrainConfig, fit
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-parser.add_argument("--epochs", type=int, default=150, help="upper bound on the Transformer's epochs (early stopping may end sooner)")
+parser.add_argument("--epochs", type=int, default=80, help="upper bound on the Transformer's epochs (early stopping may end sooner)")
 parser.add_argument("--tokenizer-epochs", type=int, default=100, help="upper bound on the VQ tokenizer's epochs")
 parser.add_argument("--out", default="unified-drawings.png", help="where to save the drawings: one row per digit, prompted in Chinese")
 args = parser.parse_args()

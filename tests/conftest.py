@@ -1,6 +1,6 @@
 """Shared fixtures: the built site, a local server for it, a headless Chromium.
 
-``built_site``      Path of the site built once per test session with
+``built_site``      Path of the site built once per test session (and worker process) with
                     ``mkdocs build --strict`` into a temporary directory,
                     under the quick profile (a few epochs per model) unless
                     ``UNIMODEL_PROFILE`` says otherwise.
@@ -15,6 +15,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import functools
 import http.server
 import os
@@ -47,14 +49,6 @@ CHROMIUM_ARGS = [
 ]
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
-def pytest_collection_modifyitems(items):
-    """Every test of the built site runs in one worker process (``--dist loadgroup``): the site is built once."""
-    for item in items:
-        if "built_site" in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.xdist_group("built-site"))
-
-
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, format, *args):  # noqa: A002 - the stdlib's name
         pass
@@ -77,20 +71,36 @@ def _site_server(tmp_path_factory):
         server.server_close()
 
 
+@contextlib.contextmanager
+def _one_build_at_a_time(tmp_path_factory):
+    """Hold a lock that the session's other worker processes (pytest-xdist) share.
+
+    The first worker to ask for the site trains and draws into the cache; the others wait, then
+    build their own copy (for their own server's address) from that cache in seconds.
+    """
+    with open(tmp_path_factory.getbasetemp().parent / "built-site.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 @pytest.fixture(scope="session")
-def built_site(_site_server) -> Path:
-    """Build the site once per session with ``mkdocs build --strict``; its directory."""
+def built_site(_site_server, tmp_path_factory) -> Path:
+    """Build the site once per session (and worker process) with ``mkdocs build --strict``; its directory."""
     server, site = _site_server
     port = server.server_address[1]
-    # every page, figure and number is built, on small budgets: the full ones take 10 minutes and grow with each chapter (`make site`)
+    # every page, figure and number is built, on small budgets: the full ones take an hour (`make site`)
     env = {**os.environ, "SITE_URL": f"http://127.0.0.1:{port}/", "NO_MKDOCS_2_WARNING": "1"}
-    result = subprocess.run(
-        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(site)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
+    with _one_build_at_a_time(tmp_path_factory):
+        result = subprocess.run(
+            [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(site)],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
     if result.returncode != 0:
         pytest.fail(
             f"mkdocs build --strict failed (exit {result.returncode}):\n{result.stdout}\n{result.stderr}",
