@@ -47,7 +47,7 @@ class Entry:
 
 
 # Overall WiScore as published in the leaderboard of the WISE README
-# (github.com/PKU-YuanGroup/WISE, README.md), sorted highest first here
+# (github.com/PKU-YuanGroup/WISE, WISE_legacy/README.md), sorted highest first here
 # (the two 0.55 entries alphabetically).
 # Published numbers, not measured here.
 LEADERBOARD = (

@@ -7,7 +7,9 @@ at high resolution; two MLPs, one for each, map their features into the
 token sequence that conditions the FLUX.1-dev diffusion transformer in place
 of its T5 text tokens (the training configs drop T5 always). The DiT is
 trained: stage 1 trains only the Qwen MLP with FLUX frozen, stage 2 also the
-SigLIP MLP and the image branch of every FLUX block. Dashed boxes are frozen.
+SigLIP MLP and, in every FLUX block, the attention projections, QK norms and
+modulation (of the image branch in the double-stream blocks; the feed-forward
+layers stay frozen). Dashed boxes are frozen.
 """
 
 from __future__ import annotations

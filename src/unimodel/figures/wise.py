@@ -47,7 +47,7 @@ class Published:
 # one of several models the README's table lists above MetaQuery-XL and UniWorld-V1 (DeepGen1.0 0.73,
 # LongCat-Image 0.65, NextFlow-RL 0.62, Qwen-Image 0.62, UniWorld-V2 0.58, Hunyuan-Image 3.0 0.57);
 # it is shown because it is a generator conditioned on a multimodal LLM (Qwen2.5-VL).
-# BAGEL with thinking is not on the WISE leaderboard: BAGEL's README reports it from BAGEL's own run of
+# BAGEL with thinking is not on the original WISE leaderboard: BAGEL's README reports it from BAGEL's own run of
 # the WISE evaluation (its EVAL.md: mode `think`; its script's default judge is gpt-4o-2024-11-20, the
 # WISE README's is gpt-4o-2024-05-13).
 FURTHER = (
@@ -145,8 +145,8 @@ def leaderboard(lang: str):
     fig.legend(handles, labels, loc="lower center", bbox_to_anchor=(0.5, 0.045), ncol=4, fontsize=7.5, frameon=False)
     note = tr(
         lang,
-        f"来源：左 {SOURCE}（BAGEL 先思考再画：BAGEL README，不在 WISE 排行榜上）；右 PKU-YuanGroup/WISE leadboard.md。都不是本站测的",
-        f"Sources: left {SOURCE} (BAGEL thinking: BAGEL README, not on the WISE leaderboard); right PKU-YuanGroup/WISE leadboard.md. None measured here",
+        f"来源：左 {SOURCE}（BAGEL 先思考再画：BAGEL README，不在 WISE 最初的排行榜上）；右 PKU-YuanGroup/WISE leadboard.md。都不是本站测的",
+        f"Sources: left {SOURCE} (BAGEL thinking: BAGEL README, not on the original WISE leaderboard); right PKU-YuanGroup/WISE leadboard.md. None measured here",
     )
     fig.text(0.99, 0.01, note, ha="right", va="bottom", fontsize=7, color="#555555")
     fig.tight_layout(rect=(0, 0.1, 1, 1))
