@@ -49,6 +49,11 @@ def test_the_plan_puts_every_task_after_what_it_needs(quick):
     assert "result vae-nll" in latent.needs
     assert "result vae-nll" in by_id["result pixelcnn-nll"].needs
     assert not any(need.startswith("run") for need in by_id["figure bagel/architecture zh"].needs)  # a diagram trains nothing
+    # a result that declares the runs it loads waits for those only: CapFilt trains its own models beside the ablation's
+    from unimodel.figures import blip
+
+    assert by_id["result blip-capfilt"].needs == (f"run {blip.spec().key}",)
+    assert len(by_id["result blip-ablation"].needs) == len(registry.chapter_runs("unimodel.figures.blip")) > 1
 
 
 def test_two_chapters_that_train_the_same_run_share_it(quick):

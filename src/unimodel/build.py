@@ -92,19 +92,20 @@ def plan(notebooks: Iterable[str | Path] = (), chapters: Iterable[str] | None = 
             tasks.append(task)
         return task.id
 
+    def add_staged(spec) -> str:
+        stage = spec.stage  # a run's first stage is a run of its own, trained before it
+        if stage:
+            add_run(stage)
+        return add_run(spec, (f"run {stage.key}",) if stage else ())
+
     for module in chapters:
-        ids = []
-        for spec in registry.chapter_runs(module):
-            stage = spec.stage  # a run's first stage is a run of its own, trained before it
-            if stage:
-                add_run(stage)
-            ids.append(add_run(spec, (f"run {stage.key}",) if stage else ()))
-        runs_of[module] = tuple(dict.fromkeys(ids))
+        runs_of[module] = tuple(dict.fromkeys(add_staged(spec) for spec in registry.chapter_runs(module)))
     results_of: dict[str, list[str]] = {}
     for name in _after_what_they_use(sorted(n for n, item in registry.RESULTS.items() if item.module in chapters)):
         item = registry.RESULTS[name]
         path = registry.result_path(name)
-        needs = runs_of.get(item.module, ()) + tuple(f"result {used}" for used in item.uses)
+        loaded = tuple(dict.fromkeys(add_staged(spec) for spec in item.runs())) if item.runs else runs_of.get(item.module, ())
+        needs = loaded + tuple(f"result {used}" for used in item.uses)
         tasks.append(Task(f"result {name}", "result", (name,), f"result {name}", path.stem, path, needs, path.exists()))
         results_of.setdefault(item.module, []).append(tasks[-1].id)
     for lang in registry.LANGUAGES:

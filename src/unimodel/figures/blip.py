@@ -97,7 +97,7 @@ def scores() -> dict:
     return table
 
 
-@result("blip-capfilt")
+@result("blip-capfilt", runs=lambda: [spec()])  # it trains its own models: it need not wait for the ablation's runs
 def capfilt_experiment() -> dict:
     """CapFilt on a noisy copy of the training captions: the filter's record and the test scores before and after (``unimodel.capfilt``)."""
     splits = scored_splits()

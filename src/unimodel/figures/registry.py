@@ -78,6 +78,7 @@ class Item:
     function: Callable
     module: str
     uses: tuple[str, ...] = ()  # other results it reads (their keys are part of its key; the build computes them first)
+    runs: Callable[[], list] | None = None  # the runs a result loads, when fewer than its chapter's: it may start before the others are trained
 
 
 FIGURES: dict[str, Item] = {}
@@ -85,11 +86,11 @@ RESULTS: dict[str, Item] = {}
 TRAINS: dict[str, Callable[[], list]] = {}  # chapter module -> the RunSpecs its items load
 
 
-def _register(table: dict[str, Item], name: str, uses: tuple[str, ...]):
+def _register(table: dict[str, Item], name: str, uses: tuple[str, ...], runs: Callable[[], list] | None = None):
     def decorate(function: Callable) -> Callable:
         if name in table:
             raise ValueError(f"{name!r} is registered twice")
-        table[name] = Item(name, function, function.__module__, tuple(uses))
+        table[name] = Item(name, function, function.__module__, tuple(uses), runs)
         return function
 
     return decorate
@@ -100,9 +101,13 @@ def figure(name: str, uses: tuple[str, ...] = ()):
     return _register(FIGURES, name, uses)
 
 
-def result(name: str, uses: tuple[str, ...] = ()):
-    """Register ``compute()`` as the result ``name``, a dict of numbers pages can cite; ``uses``: the other results it reads, of its chapter or another."""
-    return _register(RESULTS, name, uses)
+def result(name: str, uses: tuple[str, ...] = (), runs: Callable[[], list] | None = None):
+    """Register ``compute()`` as the result ``name``, a dict of numbers pages can cite; ``uses``: the other results it reads, of its chapter or another.
+
+    ``runs() -> [RunSpec, ...]``: the runs it loads, when it loads fewer than its chapter declares
+    (a long result can then start while the others still train); by default all of them.
+    """
+    return _register(RESULTS, name, uses, runs)
 
 
 def trains(function: Callable[[], list]) -> Callable[[], list]:
