@@ -228,3 +228,10 @@ def test_two_processes_asking_for_one_artifact_compute_it_once(tmp_path):
     assert counter.read_text() == "x"
     assert json.loads((tmp_path / "cache" / "results" / "shared.json").read_text()) == {"value": 1}
     assert not any((tmp_path / "cache" / "locks").iterdir())  # each holder removed its lock
+
+
+def test_a_worker_is_idle_while_it_runs_none_of_the_builds_tasks():
+    idle: dict[str, float] = {}
+    build._count_idle(idle, {"w1": ["run a [t]"], "w2": [], "w3": ["someone else's"]}, {"run a [t]"}, 2.0)
+    build._count_idle(idle, {"w1": [], "w2": [], "w3": []}, {"run a [t]"}, 1.5)
+    assert idle == {"w1": 1.5, "w2": 3.5, "w3": 3.5}

@@ -39,7 +39,7 @@ import sys
 import time
 import traceback
 import uuid
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -385,6 +385,13 @@ def _executed_here(task: Task) -> tuple[object, float]:
         raise BuildError(f"{task.label} failed: {type(error).__name__}: {error}\n{traceback.format_exc()}") from error
 
 
+def _count_idle(idle: dict[str, float], processing: dict[str, Iterable[str]], ours: Container[str], seconds: float) -> None:
+    """Add ``seconds`` to ``idle[worker]`` for each worker of ``processing`` (worker -> the keys it runs) that runs none of ``ours``."""
+    for worker, keys in processing.items():
+        if not any(key in ours for key in keys):
+            idle[worker] = idle.get(worker, 0.0) + seconds
+
+
 def _on_dask(tasks: list[Task], jobs: int, scheduler: str | None, progress: Progress, finished) -> None:
     """Run the graph on a Dask cluster: ``scheduler``'s, or a local one of ``jobs`` single-threaded worker processes."""
     try:
@@ -420,6 +427,8 @@ def _on_dask(tasks: list[Task], jobs: int, scheduler: str | None, progress: Prog
             futures[task.id] = future
             by_key[future.key] = task
         pending = set(futures.values())
+        idle: dict[str, float] = {}  # worker -> seconds it ran none of the build's tasks while some were left
+        checked = time.perf_counter()
         while pending:
             try:
                 done = wait(pending, timeout=2, return_when="FIRST_COMPLETED").done
@@ -434,7 +443,12 @@ def _on_dask(tasks: list[Task], jobs: int, scheduler: str | None, progress: Prog
                     client.cancel(list(pending))
                     raise BuildError(f"{task.label} failed: {type(error).__name__}: {error}\n{detail}")
                 finished(task, *future.result())
-            progress.now_running(by_key[key].label for keys in client.processing().values() for key in keys if key in by_key)
+            processing, now = client.processing(), time.perf_counter()
+            _count_idle(idle, processing, by_key, now - checked)
+            checked = now
+            progress.now_running(by_key[key].label for keys in processing.values() for key in keys if key in by_key)
+        if any(seconds >= 1 for seconds in idle.values()):  # waiting for what other workers compute, or a scheduling gap: the next build's profile
+            log.info("unimodel: workers idle while tasks were left: %s", ", ".join(f"{worker} {_duration(seconds)}" for worker, seconds in sorted(idle.items())))
     finally:
         client.close()
         if cluster is not None:
