@@ -234,6 +234,7 @@ def test_accuracy_helper_counts_right_answers_in_eval_mode():
         {"dropout": 1.0},
         {"dropout": -0.1},
         {"dropout": float("nan")},
+        {"positions": False, "learn_positions": False},  # nothing to keep fixed
     ],
 )
 def test_config_validation(bad):
@@ -246,6 +247,17 @@ def test_config_round_trip_and_train_defaults():
     assert ViTConfig(**dataclasses.asdict(config)) == config
     assert ViTConfig().patches == 16 and config.patches == 4
     TrainConfig(**train_defaults("digits"))  # valid settings
+
+
+@pytest.mark.parametrize(("config", "trained", "zero"), [({}, True, False), ({"learn_positions": False}, False, False), ({"positions": False}, False, True)])
+def test_position_embeddings_learned_kept_random_or_absent(splits, config, trained, zero):
+    """The default learns them; the control keeps the seeded random draw through training; the ablation has none."""
+    model = _model(patch=4, dim=32, depth=1, **config)
+    start = model.position.detach().clone()
+    assert torch.equal(start, _model(patch=4, dim=32, depth=1).position.detach()) != zero  # the same random draw unless zeroed
+    fit(model, (splits.train.x[:128], splits.train.y[:128]), TrainConfig(epochs=1, batch_size=64, lr=1e-2, seed=0, device="cpu"), progress=False)
+    assert (not torch.equal(model.position, start)) == trained
+    assert bool((model.position == 0).all()) == zero
 
 
 def test_seeded_models_are_identical():

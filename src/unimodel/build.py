@@ -51,6 +51,7 @@ from unimodel.figures import registry
 
 log = logging.getLogger(__name__)
 TIMINGS = "timings.json"
+TIMELINE = "timeline.json"  # the last parallel build: which worker ran which task, from when to when
 # Dask's defaults cost a PyTorch worker a third of its speed or more (timed on the unified model:
 # 14.3 s a task with them, 7.8 s without): the nanny starts each worker with MALLOC_TRIM_THRESHOLD_
 # set, which turns off glibc's adaptive mmap threshold, so every large tensor is an mmap and a
@@ -392,10 +393,22 @@ def _count_idle(idle: dict[str, float], processing: dict[str, Iterable[str]], ou
             idle[worker] = idle.get(worker, 0.0) + seconds
 
 
+def _timeline(stream: Iterable[dict], by_key: dict[str, Task], started: float) -> list[dict]:
+    """Dask's task stream as the build's timeline: each of our tasks' worker and compute start and stop, in seconds since ``started``."""
+    rows = []
+    for record in stream:
+        task = by_key.get(record.get("key"))
+        computed = [part for part in record.get("startstops", ()) if part.get("action") == "compute"]
+        if task is not None and computed:
+            rows.append({"task": task.label, "worker": record.get("worker", "?"),
+                         "start": round(computed[0]["start"] - started, 2), "stop": round(computed[-1]["stop"] - started, 2)})
+    return sorted(rows, key=lambda row: row["start"])
+
+
 def _on_dask(tasks: list[Task], jobs: int, scheduler: str | None, progress: Progress, finished) -> None:
     """Run the graph on a Dask cluster: ``scheduler``'s, or a local one of ``jobs`` single-threaded worker processes."""
     try:
-        from dask.distributed import Client, LocalCluster, wait
+        from dask.distributed import Client, LocalCluster, get_task_stream, wait
     except ImportError:
         raise BuildError("a parallel build needs dask.distributed: pip install 'dask[distributed]' (make setup installs it), or build with UNIMODEL_JOBS=1") from None
     env = environment()
@@ -420,35 +433,39 @@ def _on_dask(tasks: list[Task], jobs: int, scheduler: str | None, progress: Prog
         token = uuid.uuid4().hex[:8]  # a long-lived scheduler must never hand back another build's result
         futures, by_key = {}, {}
         priorities = critical_paths(tasks, progress.timings)
-        for task in tasks:
-            priority = round(priorities[task.id] * 1000) - len(futures)  # ties: the order of the plan
-            needs = [futures[n] for n in task.needs if n in futures]
-            future = client.submit(execute, task, env, threads, *needs, key=f"{task.id} [{token}]", priority=priority, pure=False)
-            futures[task.id] = future
-            by_key[future.key] = task
-        pending = set(futures.values())
         idle: dict[str, float] = {}  # worker -> seconds it ran none of the build's tasks while some were left
-        checked = time.perf_counter()
-        while pending:
-            try:
-                done = wait(pending, timeout=2, return_when="FIRST_COMPLETED").done
-            except TimeoutError:  # nothing finished in the last 2 s: refresh what is running
-                done = set()
-            pending -= done
-            for future in done:
-                task = by_key[future.key]
-                if future.status != "finished":
-                    error = future.exception()
-                    detail = "".join(traceback.format_tb(future.traceback())) if future.traceback() else ""
-                    client.cancel(list(pending))
-                    raise BuildError(f"{task.label} failed: {type(error).__name__}: {error}\n{detail}")
-                finished(task, *future.result())
-            processing, now = client.processing(), time.perf_counter()
-            _count_idle(idle, processing, by_key, now - checked)
-            checked = now
-            progress.now_running(by_key[key].label for keys in processing.values() for key in keys if key in by_key)
+        checked, started = time.perf_counter(), time.time()
+        with get_task_stream(client) as stream:  # every task's worker and compute times
+            for task in tasks:
+                priority = round(priorities[task.id] * 1000) - len(futures)  # ties: the order of the plan
+                needs = [futures[n] for n in task.needs if n in futures]
+                future = client.submit(execute, task, env, threads, *needs, key=f"{task.id} [{token}]", priority=priority, pure=False)
+                futures[task.id] = future
+                by_key[future.key] = task
+            pending = set(futures.values())
+            while pending:
+                try:
+                    done = wait(pending, timeout=2, return_when="FIRST_COMPLETED").done
+                except TimeoutError:  # nothing finished in the last 2 s: refresh what is running
+                    done = set()
+                pending -= done
+                for future in done:
+                    task = by_key[future.key]
+                    if future.status != "finished":
+                        error = future.exception()
+                        detail = "".join(traceback.format_tb(future.traceback())) if future.traceback() else ""
+                        client.cancel(list(pending))
+                        raise BuildError(f"{task.label} failed: {type(error).__name__}: {error}\n{detail}")
+                    finished(task, *future.result())
+                processing, now = client.processing(), time.perf_counter()
+                _count_idle(idle, processing, by_key, now - checked)
+                checked = now
+                progress.now_running(by_key[key].label for keys in processing.values() for key in keys if key in by_key)
+        timeline = cache.cache_dir() / TIMELINE
+        timeline.write_text(json.dumps(_timeline(stream.data, by_key, started), indent=0), encoding="utf-8")
         if any(seconds >= 1 for seconds in idle.values()):  # waiting for what other workers compute, or a scheduling gap: the next build's profile
-            log.info("unimodel: workers idle while tasks were left: %s", ", ".join(f"{worker} {_duration(seconds)}" for worker, seconds in sorted(idle.items())))
+            log.info("unimodel: workers idle while tasks were left: %s (when: %s)",
+                     ", ".join(f"{worker} {_duration(seconds)}" for worker, seconds in sorted(idle.items())), timeline)
     finally:
         client.close()
         if cluster is not None:

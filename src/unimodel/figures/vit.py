@@ -38,6 +38,7 @@ SHOWN = 6  # test digits in the attention figure
 
 
 BAG_OF_PATCHES = {**MODELS["vit-2"][1], "positions": False}  # the ablation: the same ViT without position embeddings
+FIXED_POSITIONS = {**MODELS["vit-2"][1], "learn_positions": False}  # the control: its random initial position embeddings, never trained
 
 
 def spec(model: str, config: dict, seed: int = 0, size: int = 1000) -> RunSpec:
@@ -54,7 +55,7 @@ def run(name: str, seed: int = 0, size: int = 1000) -> Run:
 @trains
 def runs() -> list[RunSpec]:
     sizes = [spec(*MODELS[name], seed, size) for name in MODELS for size in SIZES for seed in SEEDS]
-    return sizes + [spec("vit", BAG_OF_PATCHES, seed) for seed in SEEDS]
+    return sizes + [spec("vit", config, seed) for config in (BAG_OF_PATCHES, FIXED_POSITIONS) for seed in SEEDS]
 
 
 def linear_probe(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray) -> float:
@@ -126,8 +127,9 @@ def _initial_model(name: str, seed: int):
 def positions_table() -> dict:
     """Do the position embeddings matter (the ViT trained without them), and do they encode the grid? 2x2 patches, all 1000 digits.
 
-    The control: the same statistics of the random embeddings the run started from, and how far training moved each
-    embedding (the cosine similarity of each position's embedding before and after training).
+    The controls: the same ViT with its random initial position embeddings kept fixed through training; the same
+    statistics of the random embeddings the run started from, and how far training moved each embedding (the cosine
+    similarity of each position's embedding before and after training).
     """
     test = digits_splits().test
     table: dict = {"seed_count": len(SEEDS), "seeds": {}}
@@ -138,9 +140,11 @@ def positions_table() -> dict:
         initial_neighbours, initial_others = _grid_similarity(initial.position_similarity())
         moved = torch.nn.functional.cosine_similarity(model.position.detach()[0, 1:], initial.position.detach()[0, 1:], dim=-1)  # per patch position
         bag = spec("vit", BAG_OF_PATCHES, seed).load().model
+        fixed = spec("vit", FIXED_POSITIONS, seed).load().model
         table["seeds"][str(seed)] = {
             "accuracy": accuracy(model, test.x, test.y),
             "bag_accuracy": accuracy(bag, test.x, test.y),
+            "fixed_accuracy": accuracy(fixed, test.x, test.y),
             "neighbour_similarity": neighbours,
             "other_similarity": others,
             "initial_neighbour_similarity": initial_neighbours,

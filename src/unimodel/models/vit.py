@@ -48,6 +48,7 @@ class ViTConfig:
     classes: int = 10  # classes to tell apart (the digits 0..9)
     levels: int = DIGIT_LEVELS  # values a pixel can take (0..16), scaled to [0, 1] inside the model
     positions: bool = True  # add learned position embeddings; False (the ablation) leaves the encoder a bag of patches
+    learn_positions: bool = True  # False (the control): the position embeddings keep the random values they start with
 
     def __post_init__(self) -> None:
         for name in ("data_dim", "patch", "dim", "depth", "heads", "mlp_ratio", "classes"):
@@ -65,6 +66,8 @@ class ViTConfig:
             raise ValueError(f"levels must be at least 2, got {self.levels}")
         if not 0 <= self.dropout < 1:  # also rejects NaN
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        if not (self.positions or self.learn_positions):
+            raise ValueError("learn_positions=False keeps the random position embeddings fixed, so it needs positions=True")
 
     @property
     def side(self) -> int:
@@ -114,8 +117,8 @@ class ViT(Classifier):
         self.position = nn.Parameter(torch.zeros(1, c.patches + 1, c.dim))  # one learned vector per token, (1, T, D)
         nn.init.trunc_normal_(self.position, std=0.02)  # small and random (drawn from the seeded global RNG)
         if not c.positions:  # drawn all the same, so the other weights start where they would with positions
-            self.position.requires_grad_(False)
             nn.init.zeros_(self.position)
+        self.position.requires_grad_(c.positions and c.learn_positions)  # frozen: zeros (no positions) or the random draw (the control)
         self.dropout = nn.Dropout(c.dropout)
         self.blocks = nn.ModuleList(Block(c.dim, c.heads, c.mlp_ratio, c.dropout) for _ in range(c.depth))
         self.norm = nn.LayerNorm(c.dim)  # pre-norm leaves the last block's output unnormalised
