@@ -56,13 +56,17 @@ def test_a_build_in_the_copy_runs_the_copys_code(tmp_path: Path) -> None:
 
 
 def test_a_build_is_split_over_the_tasks_its_progress_lines_name() -> None:
-    build = bench.Build(seconds=30.0, started=0.0, log=[
-        (0.1, "INFO    -  Building documentation..."),
-        (0.2, "unimodel: 3 of 40 tasks to compute (1 runs to train) with 2 workers: about 20 s"),
-        (5.0, "unimodel: [1/3] train vae latent_dim=2 (seed 0): 12.5 s (13 s spent, about 8 s left)"),
-        (7.0, "unimodel: [2/3] figure vae/latent-space (zh): 1.5 s (14 s spent)"),
-        (9.0, "unimodel: [3/3] result vae-nll: 4.0 s (18 s spent)"),
-    ])
+    build = bench.Build(
+        seconds=30.0,
+        started=0.0,
+        log=[
+            (0.1, "INFO    -  Building documentation..."),
+            (0.2, "unimodel: 3 of 40 tasks to compute (1 runs to train) with 2 workers: about 20 s"),
+            (5.0, "unimodel: [1/3] train vae latent_dim=2 (seed 0): 12.5 s (13 s spent, about 8 s left)"),
+            (7.0, "unimodel: [2/3] figure vae/latent-space (zh): 1.5 s (14 s spent)"),
+            (9.0, "unimodel: [3/3] result vae-nll: 4.0 s (18 s spent)"),
+        ],
+    )
     items = bench.tasks_done(build)
     assert items == [
         {"kind": "training", "name": "vae latent_dim=2 (seed 0)", "seconds": 12.5},
@@ -84,7 +88,14 @@ def test_targets_are_judged_and_unmeasured_ones_said_so() -> None:
         "vae_page": {"bytes": 2_500_000, "typeset_ms": 900},
     }
     verdict = {target["name"]: target["ok"] for target in bench.check_targets(report)}
-    assert verdict == {"clean_build_s": True, "comment_rebuild_tasks": True, "second_build_s": False, "tests_s": None, "vae_page_bytes": True, "vae_typeset_ms": True}
+    assert verdict == {
+        "clean_build_s": True,
+        "comment_rebuild_tasks": True,
+        "second_build_s": False,
+        "tests_s": None,
+        "vae_page_bytes": True,
+        "vae_typeset_ms": True,
+    }
     full = {**report, "profile": "full", "clean_build": {"seconds": 1500.0}, "after_comment_in_loop": {"recomputed": ["training vae (seed 0)"]}}
     verdict = {target["name"]: target["ok"] for target in bench.check_targets(full)}
     assert verdict["clean_build_s"] is False and verdict["comment_rebuild_tasks"] is False  # 20 minutes for the full build; a comment retrains nothing
@@ -92,7 +103,9 @@ def test_targets_are_judged_and_unmeasured_ones_said_so() -> None:
     assert {t["name"]: t["ok"] for t in bench.check_targets(failed_tests)}["tests_s"] is None  # a failing suite has no time to judge
 
 
-@pytest.mark.parametrize("argv", [["bench"], ["bench", "site"], ["bench", "build", "--page-loads", "0"], ["bench", "build", "--jobs", "0"], ["bench", "build", "--profile", "slow"]])
+@pytest.mark.parametrize(
+    "argv", [["bench"], ["bench", "site"], ["bench", "build", "--page-loads", "0"], ["bench", "build", "--jobs", "0"], ["bench", "build", "--profile", "slow"]]
+)
 def test_bench_usage_errors_exit_2(argv, capsys) -> None:
     assert main(argv) == 2
     assert capsys.readouterr().err.startswith("unimodel: error:")

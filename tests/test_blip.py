@@ -343,7 +343,7 @@ def _itm_pairs(model, image, y, captions, similarity, monkeypatch):
     calls = _spy(model, monkeypatch)
     with torch.no_grad():
         loss = model.itm_loss(image, y, captions, similarity)
-    (pair_images, pair_texts, logits), = calls
+    ((pair_images, pair_texts, logits),) = calls
     target = torch.tensor([1] * len(y) + [0] * (len(pair_texts) - len(y)))
     assert loss.item() == pytest.approx(F.cross_entropy(logits, target).item(), rel=1e-6)
     return _which(pair_images, image), pair_texts
@@ -391,7 +391,12 @@ def test_hard_negatives_never_pick_a_caption_of_the_same_digit(splits, monkeypat
     model = _model()
     y = torch.tensor([4, 4, 1, 1])
     image = model.image_tokens(splits.train.x[:4])
-    captions = [caption(4, "en", TEMPLATES["en"][0]), caption(4, "en", TEMPLATES["en"][1]), caption(1, "en", TEMPLATES["en"][0]), caption(1, "en", TEMPLATES["en"][1])]
+    captions = [
+        caption(4, "en", TEMPLATES["en"][0]),
+        caption(4, "en", TEMPLATES["en"][1]),
+        caption(1, "en", TEMPLATES["en"][0]),
+        caption(1, "en", TEMPLATES["en"][1]),
+    ]
     similarity = torch.zeros(4, 4)
     similarity[0, 1] = similarity[1, 0] = similarity[2, 3] = similarity[3, 2] = 1e4  # the same digit: huge, but no negative
     similarity[0, 3] = similarity[1, 2] = similarity[2, 1] = similarity[3, 0] = 50.0  # then these
@@ -447,7 +452,9 @@ def test_only_the_parts_the_losses_use_are_built():
     def parts(model):
         block = model.text.blocks[0]
         names = {"text_projection", "log_scale", "itm_head", "lm_head"}
-        return {n for n in names if hasattr(model, n)} | {n for n in ("encoder_attention", "decoder_attention", "cross_attention", "norm_cross") if hasattr(block, n)}
+        return {n for n in names if hasattr(model, n)} | {
+            n for n in ("encoder_attention", "decoder_attention", "cross_attention", "norm_cross") if hasattr(block, n)
+        }
 
     everything = {"text_projection", "log_scale", "itm_head", "lm_head", "encoder_attention", "decoder_attention", "cross_attention", "norm_cross"}
     assert parts(_model()) == everything
@@ -653,7 +660,7 @@ def test_itm_scores_are_accuracies(splits, monkeypatch):
     # the zero-shot pairs are (image i, prompt d), 10 per image in digit order: a spy checks them
     calls = _spy(model, monkeypatch)
     itm_zero_shot_accuracy(model, x[:3], y[:3], "zh")
-    (images, texts, _), = calls
+    ((images, texts, _),) = calls
     assert texts == clip.prompts("zh") * 3 and images.shape[0] == 30
 
 

@@ -113,10 +113,8 @@ def _visit(context, base: str, path: str, root: str = "/") -> Visit:
     console: list[tuple[str, str]] = []
     page.on("request", lambda request: visit.requests.append(request.url))
     page.on("response", lambda response: responses.append((response.status, response.url)))
-    page.on("requestfailed", lambda request: visit.failed.append(f"{request.failure} {request.url}")
-            if urlsplit(request.url).hostname == LOCAL_HOST else None)
-    page.on("console", lambda message: console.append((message.text, message.location.get("url", "")))
-            if message.type == "error" else None)
+    page.on("requestfailed", lambda request: visit.failed.append(f"{request.failure} {request.url}") if urlsplit(request.url).hostname == LOCAL_HOST else None)
+    page.on("console", lambda message: console.append((message.text, message.location.get("url", ""))) if message.type == "error" else None)
     page.on("pageerror", lambda error: visit.page_errors.append(str(error)))
     try:
         page.goto(base + path, wait_until="networkidle")
@@ -197,7 +195,7 @@ def test_every_math_element_is_typeset_without_errors(visits: dict[str, Visit]) 
         for delimiter in RAW_TEX:
             at = math["text"].find(delimiter)
             if at >= 0:
-                found.append(f"raw {delimiter} in the text: ...{math['text'][max(0, at - 40):at + 40]!r}...")
+                found.append(f"raw {delimiter} in the text: ...{math['text'][max(0, at - 40) : at + 40]!r}...")
         problems[path] = found
     _fail_on(problems, "math that is not typeset")
     for path in ("/vae/", "/en/vae/"):

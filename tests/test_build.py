@@ -240,8 +240,11 @@ def test_a_worker_is_idle_while_it_runs_none_of_the_builds_tasks():
 def test_the_timeline_keeps_our_tasks_compute_times_in_order():
     task = build.Task(id="run a", kind="run", args=(), label="train a", key="k", path=Path("runs/k"))
     stream = [
-        {"key": "run a [t]", "worker": "w2", "startstops": [{"action": "transfer", "start": 100.0, "stop": 101.0},
-                                                           {"action": "compute", "start": 101.0, "stop": 130.5}]},
+        {
+            "key": "run a [t]",
+            "worker": "w2",
+            "startstops": [{"action": "transfer", "start": 100.0, "stop": 101.0}, {"action": "compute", "start": 101.0, "stop": 130.5}],
+        },
         {"key": "someone else's", "worker": "w1", "startstops": [{"action": "compute", "start": 90.0, "stop": 95.0}]},
         {"key": "run a [t]", "worker": "w1", "startstops": []},  # nothing computed: no row
     ]

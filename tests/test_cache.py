@@ -77,7 +77,7 @@ def test_fingerprint_ignores_modules_that_are_not_imported(monkeypatch, tmp_path
 
 def test_fingerprint_hashes_what_the_code_does_not_how_it_is_written(monkeypatch):
     before = cache.code_fingerprint("unimodel.runs")
-    for edit in ("\n# a comment\n\n\n", "\ndef helper():\n    \"\"\"A docstring.\"\"\"\n    return 1\n"):
+    for edit in ("\n# a comment\n\n\n", '\ndef helper():\n    """A docstring."""\n    return 1\n'):
         _edited(monkeypatch, "unimodel.training", edit)
         with_edit = cache.code_fingerprint("unimodel.runs")
         monkeypatch.undo()
@@ -137,7 +137,9 @@ def test_a_module_edited_after_its_import_keeps_the_key_of_the_code_that_runs(tm
     """)
     env = {**os.environ, "PYTHONPATH": str(tmp_path / "src"), "UNIMODEL_PROFILE": "quick", "UNIMODEL_CACHE": str(tmp_path / "cache")}
     old_key = subprocess.run([sys.executable, "-c", script], env=env, check=True, capture_output=True, text=True).stdout.strip()
-    new_key = subprocess.run([sys.executable, "-c", "from unimodel.figures import vae; print(vae.spec('recommended').key)"], env=env, check=True, capture_output=True, text=True).stdout.strip()
+    new_key = subprocess.run(
+        [sys.executable, "-c", "from unimodel.figures import vae; print(vae.spec('recommended').key)"], env=env, check=True, capture_output=True, text=True
+    ).stdout.strip()
     assert len(old_key) == 20 and new_key != old_key  # a fresh import of the edited code keys it anew
 
 

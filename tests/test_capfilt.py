@@ -55,7 +55,9 @@ def test_the_filter_drops_what_itm_rejects_and_captions_that_name_no_single_digi
     x, y = splits.train.x[:4], splits.train.y[:4]
     monkeypatch.setattr(blip, "match_probability", lambda model, images, captions: torch.tensor([0.9, 0.2, 0.9, 0.6]))
     scripted = [["the", "digit", "one"], ["the", "digit", "two"], ["one", "two"], []]  # the last two name several digits or none
-    monkeypatch.setattr(blip, "generate", lambda model, images, lang: ([scripted[i] for i in range(len(images))] if lang == "en" else ([["一"]] * len(images)), []))
+    monkeypatch.setattr(
+        blip, "generate", lambda model, images, lang: ([scripted[i] for i in range(len(images))] if lang == "en" else ([["一"]] * len(images)), [])
+    )
     kept = capfilt.caption_and_filter(None, x, y, torch.Generator().manual_seed(0))
     assert kept["keep_web"].tolist() == [True, False, True, True]
     langs = torch.randint(2, (4,), generator=torch.Generator().manual_seed(0)).tolist()  # the languages it drew, the generator's first use
@@ -92,5 +94,16 @@ def test_the_experiment_on_a_tiny_budget(splits):
 def test_scores_are_the_means_of_the_two_languages(splits, monkeypatch):
     set_seed(0)
     model = BLIP(BLIPConfig(dim=16, heads=2, image_depth=1, text_depth=1, dropout=0.0))
-    monkeypatch.setattr(blip, "evaluate", lambda model, splits: {"zero_shot_en": 0.2, "zero_shot_zh": 0.4, "itm_hard_en": 0.5, "itm_hard_zh": 0.7, "caption_exact_en": 1.0, "caption_exact_zh": 0.0})
+    monkeypatch.setattr(
+        blip,
+        "evaluate",
+        lambda model, splits: {
+            "zero_shot_en": 0.2,
+            "zero_shot_zh": 0.4,
+            "itm_hard_en": 0.5,
+            "itm_hard_zh": 0.7,
+            "caption_exact_en": 1.0,
+            "caption_exact_zh": 0.0,
+        },
+    )
     assert capfilt.scores(model, splits) == pytest.approx({"zero_shot": 0.3, "itm_hard": 0.6, "caption_exact": 0.5})

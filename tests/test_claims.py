@@ -14,13 +14,16 @@ DOCS = Path(__file__).resolve().parents[1] / "docs"
 RESULTS = {"demo-result": {"joint": {"lowest": 0.91, "mean": 0.93}, "alone": {"highest": 0.88}, "per-seed": [0.5, 0.7], "name": "x", "flag": True}}
 
 
-@pytest.mark.parametrize("claim", [
-    "demo-result.joint.lowest > demo-result.alone.highest",
-    "demo-result.joint.lowest - demo-result.alone.highest >= 0.03",
-    "0.9 < demo-result.joint.lowest < demo-result.joint.mean",
-    "abs(demo-result.per-seed.1 - demo-result.per-seed.0) <= 0.2 and not demo-result.joint.mean > 1",
-    "max(demo-result.per-seed.0, demo-result.per-seed.1) == 0.7 or 1 > 2",
-])
+@pytest.mark.parametrize(
+    "claim",
+    [
+        "demo-result.joint.lowest > demo-result.alone.highest",
+        "demo-result.joint.lowest - demo-result.alone.highest >= 0.03",
+        "0.9 < demo-result.joint.lowest < demo-result.joint.mean",
+        "abs(demo-result.per-seed.1 - demo-result.per-seed.0) <= 0.2 and not demo-result.joint.mean > 1",
+        "max(demo-result.per-seed.0, demo-result.per-seed.1) == 0.7 or 1 > 2",
+    ],
+)
 def test_a_claim_that_holds_leaves_no_trace(claim):
     text = f"Trained together it is better, on every seed. [[? {claim} ]] Next sentence."
     assert claims.check_claims(text, RESULTS, "page.md", "en", strict=True) == "Trained together it is better, on every seed. Next sentence."
@@ -28,7 +31,12 @@ def test_a_claim_that_holds_leaves_no_trace(claim):
 
 def test_a_false_claim_fails_a_full_build_naming_page_claim_and_values():
     text = "Better on every seed. [[? demo-result.alone.highest > demo-result.joint.lowest ]]"
-    with pytest.raises(claims.ClaimError, match=re.escape("page.md: the claim [[? demo-result.alone.highest > demo-result.joint.lowest ]] does not hold (demo-result.alone.highest = 0.88, demo-result.joint.lowest = 0.91)")):
+    with pytest.raises(
+        claims.ClaimError,
+        match=re.escape(
+            "page.md: the claim [[? demo-result.alone.highest > demo-result.joint.lowest ]] does not hold (demo-result.alone.highest = 0.88, demo-result.joint.lowest = 0.91)"
+        ),
+    ):
         claims.check_claims(text, RESULTS, "page.md", "en", strict=True)
 
 
@@ -38,16 +46,19 @@ def test_a_quick_build_marks_a_false_claim_in_the_page_language():
     assert "does not hold" in claims.check_claims("Better. [[? 1 > 2 ]]", RESULTS, "p", "en", strict=False)
 
 
-@pytest.mark.parametrize("claim, message", [
-    ("demo-result.nope > 1", "has no 'nope'"),
-    ("other.x > 1", "unknown result"),
-    ("demo-result.name > 1", "is not a number"),
-    ("demo-result.flag > 0", "is not a number"),
-    ("demo-result.joint.mean", "compares nothing"),
-    ("__import__('os') > 1", "not allowed"),
-    ("demo-result.joint.mean ** 2 > 0", "not allowed"),
-    ("demo-result.joint.mean >", "not a comparison"),
-])
+@pytest.mark.parametrize(
+    "claim, message",
+    [
+        ("demo-result.nope > 1", "has no 'nope'"),
+        ("other.x > 1", "unknown result"),
+        ("demo-result.name > 1", "is not a number"),
+        ("demo-result.flag > 0", "is not a number"),
+        ("demo-result.joint.mean", "compares nothing"),
+        ("__import__('os') > 1", "not allowed"),
+        ("demo-result.joint.mean ** 2 > 0", "not allowed"),
+        ("demo-result.joint.mean >", "not a comparison"),
+    ],
+)
 def test_a_claim_that_cannot_be_read_fails_whatever_the_profile(claim, message):
     for strict in (True, False):
         with pytest.raises(claims.ClaimError, match=re.escape(message)):

@@ -39,9 +39,7 @@ def _worker(rank: int, port: int, out: str) -> None:
     ``out/real``: a tiny VAE, validated on real digits (each process draws its own noise).
     ``out/scripted``: validation scores that differ on purpose between the processes.
     """
-    os.environ.update(
-        MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE=str(WORLD_SIZE), RANK=str(rank), LOCAL_RANK=str(rank)
-    )
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE=str(WORLD_SIZE), RANK=str(rank), LOCAL_RANK=str(rank))
     torch.set_num_threads(1)
     from torch import distributed as dist
 

@@ -11,7 +11,7 @@ import pytest
 from unimodel import cache
 from unimodel.figures import registry
 
-CHAPTER = '''
+CHAPTER = """
 from matplotlib import pyplot as plt
 
 CALLS = []
@@ -22,7 +22,7 @@ def draw(lang):
     fig, ax = plt.subplots(figsize=(1, 1))
     ax.plot([0, 1], [0, {slope}])
     return fig
-'''
+"""
 
 
 @pytest.fixture

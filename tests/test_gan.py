@@ -50,7 +50,7 @@ def test_real_samples_are_almost_all_high_quality():
     x, _ = GRID.sample(2500, torch.Generator().manual_seed(1))
     scores = mode_metrics(x, GRID)
     assert scores["modes"] == 25
-    assert scores["high_quality"] == pytest.approx(1 - math.exp(-HQ_STDS**2 / 2), abs=0.01)  # 2-D Gaussian within 3 std: 98.9%
+    assert scores["high_quality"] == pytest.approx(1 - math.exp(-(HQ_STDS**2) / 2), abs=0.01)  # 2-D Gaussian within 3 std: 98.9%
 
 
 def test_one_mode_is_one_mode_captured():
@@ -168,7 +168,9 @@ def test_r1_penalty_is_the_squared_gradient_norm_of_the_logit_on_real_data():
     # central differences of the logit along each coordinate, point by point, in double precision
     eps, exact = 1e-5, copy.deepcopy(model).double()
     with torch.no_grad():
-        grads = torch.stack([(exact.judge(real.double() + eps * e) - exact.judge(real.double() - eps * e)) / (2 * eps) for e in torch.eye(2, dtype=torch.float64)], dim=1)
+        grads = torch.stack(
+            [(exact.judge(real.double() + eps * e) - exact.judge(real.double() - eps * e)) / (2 * eps) for e in torch.eye(2, dtype=torch.float64)], dim=1
+        )
     assert metrics["r1"] == pytest.approx(grads.pow(2).sum(1).mean().item(), rel=1e-4)
     assert (with_penalty - without).item() == pytest.approx(2.0 / 2 * metrics["r1"], rel=1e-3)  # a difference of two float32 losses near 1.4
 

@@ -17,7 +17,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
-SEED = (ROOT.parent / "shared" / "seed" / "unified-model-notes.zh.md")
+SEED = ROOT.parent / "shared" / "seed" / "unified-model-notes.zh.md"
 ROW = re.compile(r"^\|(?P<cells>.+)\|\s*$")
 CODE = re.compile(r"```.*?```|`[^`\n]*`|\$\$.*?\$\$|\$[^$\n]*\$", re.S)
 JUDGE_FREE = {"gan", "taxonomy"}  # the only chapters where a discriminator is meant
@@ -74,7 +74,7 @@ def test_no_page_uses_a_variant_the_glossary_rules_out(language):
         for row in glossary(language):
             for variant in row["banned"]:
                 for match in re.finditer(re.escape(variant), text, flags=0 if language == "zh" else re.I):
-                    found.append(f"{page.name}: {variant!r} (the glossary says {row[language]!r}): ...{text[max(0, match.start() - 30):match.end() + 30]}...")
+                    found.append(f"{page.name}: {variant!r} (the glossary says {row[language]!r}): ...{text[max(0, match.start() - 30) : match.end() + 30]}...")
     assert not found, "\n".join(found)
 
 
@@ -112,7 +112,9 @@ def marked_notes(page: Path, language: str) -> list[str]:
             continue
         assert kind == "note", f"{page.name}: {title!r} is a {kind!r}; marked notes are notes"
         separator = "：" if language == "zh" else ": "
-        assert any(title.startswith(k + separator) for k in KINDS[language]), f"{page.name}: {title!r} is not '<kind>{separator}...' with a kind of {KINDS[language]}"
+        assert any(title.startswith(k + separator) for k in KINDS[language]), (
+            f"{page.name}: {title!r} is not '<kind>{separator}...' with a kind of {KINDS[language]}"
+        )
         assert not [w for w in KINDS["en" if language == "zh" else "zh"] if w in title], f"{page.name}: {title!r} mixes the languages"
         kinds.append(KINDS[language].index(title.split(separator)[0]))
     return kinds

@@ -103,6 +103,7 @@ def _bomb(shape: tuple[int, ...], payload_bytes: int) -> bytes:
 
 def _png_claiming(width: int, height: int) -> bytes:
     """A PNG with a valid header (and CRC) for a ``width`` x ``height`` gray picture, and almost no pixel data."""
+
     def chunk(kind: bytes, body: bytes) -> bytes:
         return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
 
@@ -128,18 +129,43 @@ def _copy_of(trained: Path, where: Path) -> Path:
 CASES = [
     # one owner per run folder, and no checkpoint replaced
     ("train-over-a-checkpoint", "ownership", [*TRAIN, "--epochs", "1", "--out", "{run}"], None, "exists"),
-    ("bench-taxonomy-over-a-checkpoint", "ownership", ["bench", "taxonomy", "--epochs", "1", "--out", "{tmp}/bench"],
-     lambda tmp, run: shutil.copytree(run, tmp / "bench" / "pixelcnn-1epochs"), "exists"),
-    ("bench-gan2d-over-a-checkpoint", "ownership", ["bench", "gan2d", "--seeds", "0", "--out", "{tmp}/bench"],
-     lambda tmp, run: shutil.copytree(run, tmp / "bench" / "ring-r1-seed0"), "exists"),
+    (
+        "bench-taxonomy-over-a-checkpoint",
+        "ownership",
+        ["bench", "taxonomy", "--epochs", "1", "--out", "{tmp}/bench"],
+        lambda tmp, run: shutil.copytree(run, tmp / "bench" / "pixelcnn-1epochs"),
+        "exists",
+    ),
+    (
+        "bench-gan2d-over-a-checkpoint",
+        "ownership",
+        ["bench", "gan2d", "--seeds", "0", "--out", "{tmp}/bench"],
+        lambda tmp, run: shutil.copytree(run, tmp / "bench" / "ring-r1-seed0"),
+        "exists",
+    ),
     ("bench-gan2d-repeated-seed", "ownership", ["bench", "gan2d", "--seeds", "0", "0", "--out", "{new}"], None, "repeats a seed"),
     # bounded work for any input
-    ("idx-header-announces-6-TB", "memory", [*TRAIN, "--data", "{tmp}/mnist", "--out", "{new}"],
-     lambda tmp, run: _with_train_images(tmp / "mnist", _bomb((60000, 10000, 10000), 16)), "more than the"),
-    ("idx-gzip-holds-more-than-its-header", "memory", [*TRAIN, "--data", "{tmp}/mnist", "--out", "{new}"],
-     lambda tmp, run: _with_train_images(tmp / "mnist", _bomb((40, 4, 4), 8 << 20)), "or more bytes"),
-    ("png-header-claims-10-gigapixels", "memory", ["caption", "{run}", "{tmp}/bomb.png"],
-     lambda tmp, run: (tmp / "bomb.png").write_bytes(_png_claiming(100_000, 100_000)), "claims more than the"),
+    (
+        "idx-header-announces-6-TB",
+        "memory",
+        [*TRAIN, "--data", "{tmp}/mnist", "--out", "{new}"],
+        lambda tmp, run: _with_train_images(tmp / "mnist", _bomb((60000, 10000, 10000), 16)),
+        "more than the",
+    ),
+    (
+        "idx-gzip-holds-more-than-its-header",
+        "memory",
+        [*TRAIN, "--data", "{tmp}/mnist", "--out", "{new}"],
+        lambda tmp, run: _with_train_images(tmp / "mnist", _bomb((40, 4, 4), 8 << 20)),
+        "or more bytes",
+    ),
+    (
+        "png-header-claims-10-gigapixels",
+        "memory",
+        ["caption", "{run}", "{tmp}/bomb.png"],
+        lambda tmp, run: (tmp / "bomb.png").write_bytes(_png_claiming(100_000, 100_000)),
+        "claims more than the",
+    ),
     # numbers that pass a sign check and fail deep inside
     ("eval-k-a-trillion", "numbers", ["eval", "{run}", "--k", str(10**12)], None, "--k must be an integer from 1 to"),
     ("sample-n-a-trillion", "numbers", ["sample", "{run}", "--n", str(10**12), "--out", "{tmp}/x.npy"], None, "--n must be an integer from 1 to"),
@@ -153,23 +179,54 @@ CASES = [
     ("lr-nan", "numbers", [*TRAIN, "--lr", "nan", "--out", "{new}"], None, "finite"),
     ("kl-weight-inf", "numbers", [*TRAIN, "--kl-weight", "inf", "--out", "{new}"], None, "finite"),
     # data values
-    ("pixels-above-255", "data", [*TRAIN, "--data", "{tmp}/mnist", "--out", "{new}"],
-     lambda tmp, run: _mnist(tmp / "mnist", np.full((40, 4, 4), 300, dtype=np.int32), 0x0C), "from 300 to 300"),
-    ("pixels-negative", "data", [*TRAIN, "--data", "{tmp}/mnist", "--out", "{new}"],
-     lambda tmp, run: _mnist(tmp / "mnist", np.full((40, 4, 4), -5, dtype=np.int8), 0x09), "from 0 to 255"),
-    ("pixels-nan", "data", [*TRAIN, "--data", "{tmp}/mnist", "--out", "{new}"],
-     lambda tmp, run: _mnist(tmp / "mnist", np.full((40, 4, 4), np.nan, dtype=np.float32), 0x0D), "NaN"),
-    ("labels-above-9", "data", [*TRAIN, "--data", "{tmp}/mnist", "--out", "{new}"],
-     lambda tmp, run: _mnist(tmp / "mnist", labels=np.full(40, 12, dtype=np.uint8)), "labels must be whole numbers from 0 to 9"),
+    (
+        "pixels-above-255",
+        "data",
+        [*TRAIN, "--data", "{tmp}/mnist", "--out", "{new}"],
+        lambda tmp, run: _mnist(tmp / "mnist", np.full((40, 4, 4), 300, dtype=np.int32), 0x0C),
+        "from 300 to 300",
+    ),
+    (
+        "pixels-negative",
+        "data",
+        [*TRAIN, "--data", "{tmp}/mnist", "--out", "{new}"],
+        lambda tmp, run: _mnist(tmp / "mnist", np.full((40, 4, 4), -5, dtype=np.int8), 0x09),
+        "from 0 to 255",
+    ),
+    (
+        "pixels-nan",
+        "data",
+        [*TRAIN, "--data", "{tmp}/mnist", "--out", "{new}"],
+        lambda tmp, run: _mnist(tmp / "mnist", np.full((40, 4, 4), np.nan, dtype=np.float32), 0x0D),
+        "NaN",
+    ),
+    (
+        "labels-above-9",
+        "data",
+        [*TRAIN, "--data", "{tmp}/mnist", "--out", "{new}"],
+        lambda tmp, run: _mnist(tmp / "mnist", labels=np.full(40, 12, dtype=np.uint8)),
+        "labels must be whole numbers from 0 to 9",
+    ),
     # output paths and caches
     ("out-is-a-folder", "paths", ["sample", "{run}", "--out", "{tmp}/grid.png"], lambda tmp, run: (tmp / "grid.png").mkdir(), "is a folder"),
     ("out-name-too-long", "paths", ["sample", "{run}", "--out", "{tmp}/" + "x" * 240 + ".npy"], None, "name too long"),
-    ("restore-into-a-cache-that-is-a-file", "paths", ["cache", "restore", "{tmp}/site.tar.gz"], lambda tmp, run: (tmp / "cache").write_text("a file"), "is a file, not a folder"),
+    (
+        "restore-into-a-cache-that-is-a-file",
+        "paths",
+        ["cache", "restore", "{tmp}/site.tar.gz"],
+        lambda tmp, run: (tmp / "cache").write_text("a file"),
+        "is a file, not a folder",
+    ),
     ("build-into-a-cache-that-is-a-file", "paths", ["figures", "--json"], lambda tmp, run: (tmp / "cache").write_text("a file"), "is a file, not a folder"),
     # resume says what it does
     ("resume-to-fewer-epochs", "resume", [*TRAIN, "--resume", "--epochs", "1", "--out", "{run}"], None, "has trained 2 epochs already"),
-    ("resume-a-run-that-stopped-early", "resume", [*TRAIN, "--resume", "--epochs", "9", "--out", "{run}"],
-     lambda tmp, run: _stopped_early(run), "stopped early"),
+    (
+        "resume-a-run-that-stopped-early",
+        "resume",
+        [*TRAIN, "--resume", "--epochs", "9", "--out", "{run}"],
+        lambda tmp, run: _stopped_early(run),
+        "stopped early",
+    ),
 ]
 
 
@@ -331,8 +388,12 @@ PNG = _png_claiming(8, 8)
 
 
 @FUZZ
-@given(st.one_of(st.binary(max_size=128), st.tuples(st.integers(0, len(PNG) - 1), st.binary(min_size=1, max_size=8)).map(
-    lambda cut: PNG[: cut[0]] + cut[1] + PNG[cut[0] + len(cut[1]):])))
+@given(
+    st.one_of(
+        st.binary(max_size=128),
+        st.tuples(st.integers(0, len(PNG) - 1), st.binary(min_size=1, max_size=8)).map(lambda cut: PNG[: cut[0]] + cut[1] + PNG[cut[0] + len(cut[1]) :]),
+    )
+)
 def test_the_picture_reader_reads_or_refuses_any_bytes(tmp_path_factory, raw):
     path = tmp_path_factory.mktemp("png") / "digit.png"
     path.write_bytes(raw)

@@ -99,7 +99,7 @@ def broken_links(site: Path) -> list[str]:
             if not path.startswith(root_path):
                 problems.append(f"{rel}: <{tag}> {url} leaves the site ({path})")
                 continue
-            target = _target_file(site, path[len(root_path):])
+            target = _target_file(site, path[len(root_path) :])
             if target is None:
                 problems.append(f"{rel}: <{tag}> {url} -> {path}: no such file")
                 continue

@@ -48,7 +48,9 @@ def test_an_export_holds_the_build_and_slim_runs(archive):
     folder, manifest, counts = archive
     runs = len(registry.chapter_runs(SMALL[0])) + len(registry.chapter_runs(SMALL[1]))
     assert counts["runs"] == 2 * runs  # each run's checkpoint and its done marker
-    assert counts["results"] == sum(item.module in SMALL for item in registry.RESULTS.values()) and counts["figures"] == 2 * sum(item.module in SMALL for item in registry.FIGURES.values())
+    assert counts["results"] == sum(item.module in SMALL for item in registry.RESULTS.values()) and counts["figures"] == 2 * sum(
+        item.module in SMALL for item in registry.FIGURES.values()
+    )
     with tarfile.open(folder / "site-cache.tar.gz") as tar:
         listed = json.loads(tar.extractfile(publish.MANIFEST).read())["files"]
         checkpoint = next(name for name in listed if name.endswith("checkpoint.pt"))

@@ -77,9 +77,7 @@ def _without_seconds(value):
 
 def _train(cache: Path, prefix: str = "") -> dict:
     """Run the training script to the end in a fresh process; what it printed."""
-    done = subprocess.run(
-        [sys.executable, "-c", prefix + TRAIN_SCRIPT], cwd=cache.parent, env=_env(cache), capture_output=True, text=True, timeout=300
-    )
+    done = subprocess.run([sys.executable, "-c", prefix + TRAIN_SCRIPT], cwd=cache.parent, env=_env(cache), capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.splitlines()[-1])
 
@@ -158,9 +156,7 @@ def _resume_and_compare(cache: Path, uninterrupted: dict) -> None:
 
 def test_a_training_killed_after_a_checkpoint_resumes_to_the_same_result(tmp_path: Path, uninterrupted: dict) -> None:
     cache = tmp_path / "cache"
-    process = subprocess.Popen(
-        [sys.executable, "-c", TRAIN_SCRIPT], cwd=tmp_path, env=_env(cache), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
+    process = subprocess.Popen([sys.executable, "-c", TRAIN_SCRIPT], cwd=tmp_path, env=_env(cache), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     _wait_for(lambda: any(cache.glob("runs/*/checkpoint.pt")), process, "checkpoint")
     _kill(process)
     (folder,) = (cache / "runs").iterdir()
@@ -175,7 +171,11 @@ def test_a_training_killed_while_writing_a_checkpoint_keeps_the_last_whole_one(t
     cache, stopped = tmp_path / "cache", tmp_path / "stopped"
     process = subprocess.Popen(
         [sys.executable, "-c", STOP_IN_THIRD_WRITE + TRAIN_SCRIPT],
-        cwd=tmp_path, env=_env(cache, STOPPED=str(stopped)), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=tmp_path,
+        env=_env(cache, STOPPED=str(stopped)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     _wait_for(stopped.exists, process, "third checkpoint write")
     _kill(process)
@@ -208,7 +208,11 @@ def test_a_figure_killed_while_being_written_is_drawn_again(tmp_path: Path, monk
     cache, stopped = tmp_path / "cache", tmp_path / "stopped"
     process = subprocess.Popen(
         [sys.executable, "-c", FIGURE_SCRIPT],
-        cwd=tmp_path, env=_env(cache, STOPPED=str(stopped)), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=tmp_path,
+        env=_env(cache, STOPPED=str(stopped)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     _wait_for(stopped.exists, process, "half-written figure")
     _kill(process)
@@ -248,7 +252,10 @@ def test_the_cache_check_finds_half_written_files(tmp_path: Path) -> None:
     (cache / "results" / "r-1.json").write_text('{"a": 1', encoding="utf-8")
     (cache / "results" / ".r-1.json.x.tmp").write_text("{", encoding="utf-8")  # a temporary file: skipped
     assert [problem.split(":")[0] for problem in cache_problems(cache)] == [
-        "figures/x-zh-1.png", "results/r-1.json", "runs/abc/checkpoint.pt", "runs/abc/done",
+        "figures/x-zh-1.png",
+        "results/r-1.json",
+        "runs/abc/checkpoint.pt",
+        "runs/abc/done",
     ]
 
 
@@ -286,9 +293,7 @@ def test_two_builds_give_the_same_numbers(tmp_path: Path) -> None:
     for name in ("first", "second"):
         folder = tmp_path / name
         folder.mkdir()
-        done = subprocess.run(
-            [sys.executable, "-c", REPEAT_SCRIPT], cwd=folder, env=_env(folder / "cache"), capture_output=True, text=True, timeout=300
-        )
+        done = subprocess.run([sys.executable, "-c", REPEAT_SCRIPT], cwd=folder, env=_env(folder / "cache"), capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, done.stderr[-3000:]
         outputs.append(json.loads(done.stdout.splitlines()[-1]))
     first, second = (_without_seconds(output) for output in outputs)

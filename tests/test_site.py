@@ -54,7 +54,12 @@ def test_build_stops_with_advice_when_mathjax_is_missing(tmp_path: Path, monkeyp
 
 def test_a_quick_build_says_so_on_every_page_with_computed_content(built_site: Path) -> None:
     quick = os.environ.get("UNIMODEL_PROFILE", "quick") == "quick"  # conftest's default
-    for page, notice in (("vae/index.html", "快速构建"), ("gan/index.html", "快速构建"), ("en/vae/index.html", "Quick build"), ("en/gan/index.html", "Quick build")):
+    for page, notice in (
+        ("vae/index.html", "快速构建"),
+        ("gan/index.html", "快速构建"),
+        ("en/vae/index.html", "Quick build"),
+        ("en/gan/index.html", "Quick build"),
+    ):
         assert (notice in (built_site / page).read_text(encoding="utf-8")) == quick, page
     assert "快速构建" not in (built_site / "index.html").read_text(encoding="utf-8"), "the home page shows nothing computed"
 
@@ -65,7 +70,7 @@ def test_the_quick_notice_goes_under_the_title(monkeypatch) -> None:
     page = "# 标题\n\n正文 [[vae-nll.gain:.1f]]\n"
     monkeypatch.setenv("UNIMODEL_PROFILE", "quick")
     noticed = _with_quick_notice(page, "zh")
-    assert noticed.startswith("# 标题\n\n!!! warning \"快速构建\"") and noticed.endswith("正文 [[vae-nll.gain:.1f]]\n")
+    assert noticed.startswith('# 标题\n\n!!! warning "快速构建"') and noticed.endswith("正文 [[vae-nll.gain:.1f]]\n")
     assert _with_quick_notice("# Title\n\nNo numbers here.\n", "en") == "# Title\n\nNo numbers here.\n"
     monkeypatch.setenv("UNIMODEL_PROFILE", "full")
     assert _with_quick_notice(page, "zh") == page
@@ -215,16 +220,13 @@ def test_instant_navigation_typesets_math_and_updates_the_language_switch(chromi
 def _search(page, query: str) -> list[str]:
     """Type a query into Material's search box; the paths of the results."""
     page.wait_for_function(
-        "() => { const m = document.querySelector('.md-search-result__meta');"
-        " return m && !/初始化|Initializing/.test(m.textContent); }",
+        "() => { const m = document.querySelector('.md-search-result__meta'); return m && !/初始化|Initializing/.test(m.textContent); }",
         timeout=20_000,
     )
     page.fill("input.md-search__input", query)
     page.press("input.md-search__input", "End")  # Material searches on keyup
     try:
-        page.wait_for_function(
-            "() => document.querySelectorAll('.md-search-result__item').length > 0", timeout=10_000
-        )
+        page.wait_for_function("() => document.querySelectorAll('.md-search-result__item').length > 0", timeout=10_000)
     except Exception:
         meta = page.text_content(".md-search-result__meta")
         pytest.fail(f"no search result for {query!r} on {page.url}: {meta!r}")
@@ -267,13 +269,18 @@ def test_notebook_headings_get_the_ids_their_contents_link_to() -> None:
         '<h2 id="x">X<a class="anchor-link" href="#x">¶</a></h2><h2 id="x">X<a class="anchor-link" href="#x">¶</a></h2>'
     )
     tokens = [
-        {"level": 1, "id": "vae", "name": "VAE 笔记本", "children": [
-            {"level": 2, "id": "1", "name": "1. 数据", "children": []},
-            {"level": 2, "id": "_1", "name": "动手改一改", "children": []},
-            {"level": 2, "id": "_2", "name": "再改一改", "children": []},
-            {"level": 2, "id": "x", "name": "X", "children": []},
-            {"level": 2, "id": "x_1", "name": "X", "children": []},
-        ]},
+        {
+            "level": 1,
+            "id": "vae",
+            "name": "VAE 笔记本",
+            "children": [
+                {"level": 2, "id": "1", "name": "1. 数据", "children": []},
+                {"level": 2, "id": "_1", "name": "动手改一改", "children": []},
+                {"level": 2, "id": "_2", "name": "再改一改", "children": []},
+                {"level": 2, "id": "x", "name": "X", "children": []},
+                {"level": 2, "id": "x_1", "name": "X", "children": []},
+            ],
+        },
     ]
     page = SimpleNamespace(toc=get_toc(tokens))
     out = hooks._readable_notebook_anchors(html, page)

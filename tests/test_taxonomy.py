@@ -80,7 +80,13 @@ def test_bench_taxonomy_prints_the_table_as_json(capsys) -> None:
     table = json.loads(capsys.readouterr().out)
     rows = table["rows"]
     assert list(rows) == ["pixelcnn", "vae", "gan", "diffusion", "diffusion-long"]
-    assert {name: row["likelihood"] for name, row in rows.items()} == {"pixelcnn": "exact", "vae": "bound", "gan": "none", "diffusion": "bound", "diffusion-long": "bound"}
+    assert {name: row["likelihood"] for name, row in rows.items()} == {
+        "pixelcnn": "exact",
+        "vae": "bound",
+        "gan": "none",
+        "diffusion": "bound",
+        "diffusion-long": "bound",
+    }
     assert rows["gan"]["nll"] is None
     for name in ("pixelcnn", "vae"):
         assert 0 < rows[name]["nll"] < UNIFORM_NLL

@@ -226,7 +226,9 @@ def test_resume_gives_the_same_weights_as_training_straight_through(data, tmp_pa
     torch.manual_seed(1234)  # whatever happened in between must not matter
     torch.randn(100)
     resumed = _vae(seed=99)  # fresh, differently initialised: the checkpoint supplies the weights
-    rest = fit(resumed, data, _config(epochs=6), validate=lambda m: validation_score(m, data[0][:64]), checkpoint=tmp_path / "b.pt", resume=True, progress=False)
+    rest = fit(
+        resumed, data, _config(epochs=6), validate=lambda m: validation_score(m, data[0][:64]), checkpoint=tmp_path / "b.pt", resume=True, progress=False
+    )
 
     assert [r["epoch"] for r in rest.history] == [1, 2, 3, 4, 5, 6]
     assert [r["loss"] for r in rest.history] == [r["loss"] for r in whole.history]

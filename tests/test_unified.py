@@ -328,7 +328,9 @@ def test_caption_scores_are_the_log_likelihoods_in_the_caption_language(splits, 
     for i in range(2):
         for d in (3, 8):
             image = codes[i].tolist()
-            by_hand = _log_likelihood_by_hand(model, [BOS, BOI, *image, EOI, LANGUAGE_TOKEN["zh"], *caption_words(d, "zh"), EOS], codes[i : i + 1], x[i : i + 1])
+            by_hand = _log_likelihood_by_hand(
+                model, [BOS, BOI, *image, EOI, LANGUAGE_TOKEN["zh"], *caption_words(d, "zh"), EOS], codes[i : i + 1], x[i : i + 1]
+            )
             assert read[i, d].item() == pytest.approx(by_hand, abs=1e-4)
             by_hand = _log_likelihood_by_hand(model, [BOS, NAMES["zh"][d], BOI, *image], codes[i : i + 1])  # the name in Chinese
             assert drawn[i, d].item() == pytest.approx(by_hand, abs=1e-4)
@@ -410,7 +412,20 @@ def test_a_short_run_trains_evaluates_and_reloads(tiny_run, splits):
     model = run.model
     assert not model.training
     scores = unified.evaluate(model, splits.first(200), per_class=2)
-    assert set(scores) == {"tasks", "understanding_encoder", "guidance", "per_class", "judge_real", "judge_tokenized", "caption", "caption_exact", "ranked", "ranked_exact", "generation", "diversity"}
+    assert set(scores) == {
+        "tasks",
+        "understanding_encoder",
+        "guidance",
+        "per_class",
+        "judge_real",
+        "judge_tokenized",
+        "caption",
+        "caption_exact",
+        "ranked",
+        "ranked_exact",
+        "generation",
+        "diversity",
+    }
     assert set(scores["ranked"]) == set(LANGUAGES) and all(set(v) == {"read", "draw", "learned"} for v in scores["ranked"].values())
     assert scores["per_class"] == 2 and scores["tasks"] == "both" and scores["understanding_encoder"] == "vq"
     assert set(scores["caption"]) == set(LANGUAGES)
@@ -474,7 +489,9 @@ def test_the_tokenizer_is_trained_first_then_frozen_and_not_retrained_on_resume(
     assert not any(p.requires_grad for p in first.model.tokenizer.parameters())
     assert len(calls) == 1  # resuming loads the saved tokenizer with the rest: prepare is not called again
     small = splits.first(100)
-    runs.train_run("unified", {**TINY, "tokenizer_epochs": 1}, TrainConfig(epochs=1, device="cpu"), tmp_path / "fresh", resume=True, progress=False, splits=small)
+    runs.train_run(
+        "unified", {**TINY, "tokenizer_epochs": 1}, TrainConfig(epochs=1, device="cpu"), tmp_path / "fresh", resume=True, progress=False, splits=small
+    )
     assert len(calls) == 2  # resume with nothing to resume: a new run, tokenizer first
 
 
@@ -493,7 +510,9 @@ def test_the_site_trains_the_tokenizer_once_as_a_run_of_its_own_with_the_same_we
     assert all(torch.equal(trained[k], v) for k, v in model.tokenizer.state_dict().items())  # bit for bit
     in_graph = {t.id: t for t in build.plan(chapters=["unimodel.figures.unified"])}
     tokenizers = [t for t in in_graph.values() if t.kind == "run" and t.args[0].name == "vqvae"]
-    assert tokenizers and all(t.needs and t.needs[0] in {x.id for x in tokenizers} for t in in_graph.values() if t.kind == "run" and t.args[0].name == "unified")
+    assert tokenizers and all(
+        t.needs and t.needs[0] in {x.id for x in tokenizers} for t in in_graph.values() if t.kind == "run" and t.args[0].name == "unified"
+    )
 
 
 def test_resumed_training_leaves_the_tokenizer_alone(tmp_path, splits, monkeypatch):

@@ -128,7 +128,7 @@ def test_reparameterize_uniform_gradients_match_the_analytic_ones():
     torch.testing.assert_close(a.grad, (2 * a_ + b_) / 3, atol=0.03, rtol=0)  # d/da E[z^2]
     torch.testing.assert_close(b.grad, (a_ + 2 * b_) / 3, atol=0.03, rtol=0)  # d/db E[z^2]
     # in the model's own parameters: E[z^2] = c^2 + w^2/3
-    w = ((b_ - a_) / 2)
+    w = (b_ - a_) / 2
     torch.testing.assert_close(center.grad, (a_ + b_), atol=0.03, rtol=0)
     torch.testing.assert_close(log_half_width.grad, 2 * w.pow(2) / 3, atol=0.03, rtol=0.01)
 

@@ -27,10 +27,13 @@ def squeeze(text: str) -> str:
 
 
 @pytest.mark.skipif(not SEED_NOTES.exists(), reason="the learner's notes are not on this machine")
-@pytest.mark.parametrize("page, heading, until", [
-    ("vae.md", "# VAE变分自编码器", None),
-    ("taxonomy.md", "## 生成模型分类\n", "# VAE变分自编码器"),
-])
+@pytest.mark.parametrize(
+    "page, heading, until",
+    [
+        ("vae.md", "# VAE变分自编码器", None),
+        ("taxonomy.md", "## 生成模型分类\n", "# VAE变分自编码器"),
+    ],
+)
 def test_the_notes_stand_verbatim_and_in_order(page, heading, until):
     text = squeeze((ROOT / "docs" / page).read_text(encoding="utf-8"))
     at = 0
@@ -41,7 +44,10 @@ def test_the_notes_stand_verbatim_and_in_order(page, heading, until):
 
 
 def test_both_taxonomy_pages_give_the_same_bench_time():
-    times = [re.search(r"unimodel bench taxonomy +#[^\n]*?(\d+) ?(?:分钟|minutes)", (ROOT / "docs" / name).read_text(encoding="utf-8")).group(1) for name in ("taxonomy.md", "taxonomy.en.md")]
+    times = [
+        re.search(r"unimodel bench taxonomy +#[^\n]*?(\d+) ?(?:分钟|minutes)", (ROOT / "docs" / name).read_text(encoding="utf-8")).group(1)
+        for name in ("taxonomy.md", "taxonomy.en.md")
+    ]
     assert times[0] == times[1] == "5"
 
 

@@ -27,7 +27,12 @@ def test_the_workflow_passes_actionlint():
 def test_actionlint_finds_what_is_wrong(tmp_path):
     broken = tmp_path / "broken.yml"
     text = WORKFLOW.read_text(encoding="utf-8")
-    broken.write_text(text.replace("steps.pages.outputs.base_url", "steps.page.outputs.base_url").replace("runs-on: ubuntu-latest\n    timeout", "run-on: ubuntu-latest\n    timeout"), encoding="utf-8")
+    broken.write_text(
+        text.replace("steps.pages.outputs.base_url", "steps.page.outputs.base_url").replace(
+            "runs-on: ubuntu-latest\n    timeout", "run-on: ubuntu-latest\n    timeout"
+        ),
+        encoding="utf-8",
+    )
     messages = " ".join(problem["message"] for problem in _lint(broken))
     assert "page" in messages and "run-on" in messages
 

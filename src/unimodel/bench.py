@@ -87,10 +87,16 @@ def copy_repository(source: Path, dest: Path) -> Path:
 
     ``node_modules/`` (ignored, large) becomes a symbolic link to the original.
     """
-    listed = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=source, capture_output=True, check=True,
-    ).stdout.decode("utf-8").split("\0")
+    listed = (
+        subprocess.run(
+            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+            cwd=source,
+            capture_output=True,
+            check=True,
+        )
+        .stdout.decode("utf-8")
+        .split("\0")
+    )
     for rel in sorted(set(filter(None, listed))):
         src = source / rel
         if not src.is_file():  # deleted in the working tree, or a submodule
@@ -118,7 +124,11 @@ def package_used(env: dict[str, str], cwd: Path) -> Path:
     """Where the ``unimodel`` package a subprocess with ``env`` imports lives."""
     done = subprocess.run(
         [sys.executable, "-c", "import unimodel; print(unimodel.__file__)"],
-        cwd=cwd, env=env, capture_output=True, text=True, check=True,
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return Path(done.stdout.strip()).resolve()
 
@@ -146,7 +156,13 @@ def timed_build(copy: Path, env: dict[str, str], site: Path) -> Build:
     started_wall, started = time.time(), time.perf_counter()
     process = subprocess.Popen(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(site)],
-        cwd=copy, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, encoding="utf-8", errors="replace",
+        cwd=copy,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        encoding="utf-8",
+        errors="replace",
     )
     build = Build(0.0, started_wall)
     for line in process.stdout:
@@ -221,7 +237,8 @@ def measure_page(base_url: str, path: str = PAGE, loads: int = 3) -> dict:
     runs = []
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True,
+            executable_path=str(CHROMIUM),
+            headless=True,
             args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"],
         )
         try:
@@ -243,8 +260,15 @@ def measure_page(base_url: str, path: str = PAGE, loads: int = 3) -> dict:
                 for request in finished:
                     kind = _RESOURCE_TYPES.get(request.resource_type, "other")
                     sizes[kind] = sizes.get(kind, 0) + request.sizes()["responseBodySize"]
-                runs.append({**timing, "bytes": sum(sizes.values()), "bytes_by_type": sizes, "requests": len(finished),
-                             "urls": sorted({request.url.removeprefix(base_url) for request in finished})})
+                runs.append(
+                    {
+                        **timing,
+                        "bytes": sum(sizes.values()),
+                        "bytes_by_type": sizes,
+                        "requests": len(finished),
+                        "urls": sorted({request.url.removeprefix(base_url) for request in finished}),
+                    }
+                )
                 context.close()
         finally:
             browser.close()
@@ -271,7 +295,10 @@ def timed_tests(copy: Path, cache: Path) -> dict:
     started = time.perf_counter()
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
-        cwd=copy, env=env, capture_output=True, text=True,
+        cwd=copy,
+        env=env,
+        capture_output=True,
+        text=True,
     )
     seconds = time.perf_counter() - started
     lines = [line for line in done.stdout.splitlines() if line.strip()]
@@ -313,7 +340,13 @@ def bench_build(repo: Path = ROOT, *, profile: str = "full", jobs: int = 2, with
                 cache = workdir / ("cache" if workers == jobs else "cache-serial")
                 build = timed_build(copy, env_for(cache, workers), workdir / ("site-clean" if workers == jobs else "site-serial"))
                 items = tasks_done(build)
-                clean[name] = {"seconds": round(build.seconds, 1), "jobs": workers, "tasks": len(items), "task_seconds": by_kind(items), "costliest": _top(items)}
+                clean[name] = {
+                    "seconds": round(build.seconds, 1),
+                    "jobs": workers,
+                    "tasks": len(items),
+                    "task_seconds": by_kind(items),
+                    "costliest": _top(items),
+                }
                 say(f"bench: clean build, {name}: {build.seconds:.1f} s")
             report["clean_build"] = clean[f"{jobs} workers"] if jobs > 1 else clean["serial"]
             report["clean_build_serial"] = clean["serial"]
@@ -343,8 +376,12 @@ def bench_build(repo: Path = ROOT, *, profile: str = "full", jobs: int = 2, with
                 finally:
                     file.write_text(original, encoding="utf-8")
 
-            report["after_comment_in_loop"] = edited(LOOP_FILE, "\n# bench: a comment changes what the code says, not what it does\n", f"after a comment in {LOOP_FILE}")
-            report["after_editing_model"] = edited(MODEL_FILE, "\nBENCH_EDIT = True  # bench: a statement, so the code's meaning changes\n", f"after editing {MODEL_FILE}")
+            report["after_comment_in_loop"] = edited(
+                LOOP_FILE, "\n# bench: a comment changes what the code says, not what it does\n", f"after a comment in {LOOP_FILE}"
+            )
+            report["after_editing_model"] = edited(
+                MODEL_FILE, "\nBENCH_EDIT = True  # bench: a statement, so the code's meaning changes\n", f"after editing {MODEL_FILE}"
+            )
             if not report["after_editing_model"]["recomputed"]:
                 raise RuntimeError(f"editing {MODEL_FILE} in the copy recomputed nothing: is the copy's code the one that runs?")
 
@@ -388,8 +425,7 @@ def check_targets(report: dict) -> list[dict]:
     }
     limits = {"clean_build_s": CLEAN_BUILD_TARGET_S[report.get("profile", "full")], "comment_rebuild_tasks": 0, **TARGETS}
     return [
-        {"name": name, "value": values[name], "limit": limit, "ok": None if values[name] is None else values[name] <= limit}
-        for name, limit in limits.items()
+        {"name": name, "value": values[name], "limit": limit, "ok": None if values[name] is None else values[name] <= limit} for name, limit in limits.items()
     ]
 
 
@@ -403,8 +439,12 @@ def summary(report: dict) -> str:
     lines.append("  costliest tasks (serial): " + ", ".join(f"{k} {v:.0f} s" for k, v in serial["task_seconds"].items()))
     for item in serial["costliest"]:
         lines.append(f"    {item['seconds']:7.1f} s  {item['kind']:9} {item['name']}")
-    for key, title in (("second_build", "second build"), ("after_touching_docs_page", "touched docs/vae.md"),
-                       ("after_comment_in_loop", "comment in training.py"), ("after_editing_model", "edited models/vae.py")):
+    for key, title in (
+        ("second_build", "second build"),
+        ("after_touching_docs_page", "touched docs/vae.md"),
+        ("after_comment_in_loop", "comment in training.py"),
+        ("after_editing_model", "edited models/vae.py"),
+    ):
         build = report[key]
         lines.append(f"{title:25} {build['seconds']:7.1f} s   {len(build['recomputed'])} tasks recomputed")
     edited = report["after_editing_model"]["recomputed"]

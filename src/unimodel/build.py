@@ -156,8 +156,9 @@ def _enter(env: dict[str, str] | None, threads: int | None) -> None:
     if env:
         loaded = "unimodel.figures.vae" in sys.modules
         if loaded and registry.profile() != env["UNIMODEL_PROFILE"]:
-            raise BuildError(f"this worker imported the chapters under UNIMODEL_PROFILE={registry.profile()}; "
-                             f"start it with UNIMODEL_PROFILE={env['UNIMODEL_PROFILE']}")
+            raise BuildError(
+                f"this worker imported the chapters under UNIMODEL_PROFILE={registry.profile()}; start it with UNIMODEL_PROFILE={env['UNIMODEL_PROFILE']}"
+            )
         os.environ.update(env)
     if threads:
         import torch
@@ -190,8 +191,10 @@ def execute(task: Task, env: dict[str, str] | None = None, threads: int | None =
 
 def _same_code(task: Task, key: str) -> None:
     if key != task.key:
-        raise BuildError(f"{task.label}: this process computes the key {key}, the build planned {task.key}: "
-                         "a worker runs other code than the build (install the same version everywhere)")
+        raise BuildError(
+            f"{task.label}: this process computes the key {key}, the build planned {task.key}: "
+            "a worker runs other code than the build (install the same version everywhere)"
+        )
 
 
 # ------------------------------------------------------------------ progress
@@ -225,10 +228,18 @@ class Progress:
             return
         eta = self.estimate()
         how_long = f"about {_duration(eta)}" if eta is not None else "no earlier build timed them, so no estimate yet"
-        log.info("unimodel: %d of %d tasks to compute (%d runs to train) with %d worker%s: %s",
-                 len(self.todo), total, runs, self.jobs, "s" if self.jobs > 1 else "", how_long)
-        self.bar = tqdm(total=len(self.todo), unit="task", dynamic_ncols=True, disable=not self.tty,
-                        bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]")
+        log.info(
+            "unimodel: %d of %d tasks to compute (%d runs to train) with %d worker%s: %s",
+            len(self.todo),
+            total,
+            runs,
+            self.jobs,
+            "s" if self.jobs > 1 else "",
+            how_long,
+        )
+        self.bar = tqdm(
+            total=len(self.todo), unit="task", dynamic_ncols=True, disable=not self.tty, bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]"
+        )
 
     def start(self, task: Task) -> None:
         self.running.add(task.label)
@@ -251,8 +262,9 @@ class Progress:
             eta = self.estimate()
             left = f", about {_duration(eta)} left" if eta is not None and self.left else ""
             done = len(self.todo) - len(self.left)
-            log.info("unimodel: [%d/%d] %s: %.1f s (%s spent%s)", done, len(self.todo), task.label, seconds,
-                     _duration(time.perf_counter() - self.started), left)
+            log.info(
+                "unimodel: [%d/%d] %s: %.1f s (%s spent%s)", done, len(self.todo), task.label, seconds, _duration(time.perf_counter() - self.started), left
+            )
             self.said = time.perf_counter()
 
     def _show(self) -> None:
@@ -360,6 +372,7 @@ def critical_paths(tasks: list[Task], timings: dict[str, float]) -> dict[str, fl
     alone. Times are an earlier build's; a task never timed counts as the median of those that
     were (a run as a median run), a cached task as nothing.
     """
+
     def typical(kind: str) -> float:
         known = [timings[t.label] for t in tasks if t.kind == kind and t.label in timings]
         return statistics.median(known) if known else (60.0 if kind == "run" else 1.0)
@@ -400,8 +413,14 @@ def _timeline(stream: Iterable[dict], by_key: dict[str, Task], started: float) -
         task = by_key.get(record.get("key"))
         computed = [part for part in record.get("startstops", ()) if part.get("action") == "compute"]
         if task is not None and computed:
-            rows.append({"task": task.label, "worker": record.get("worker", "?"),
-                         "start": round(computed[0]["start"] - started, 2), "stop": round(computed[-1]["stop"] - started, 2)})
+            rows.append(
+                {
+                    "task": task.label,
+                    "worker": record.get("worker", "?"),
+                    "start": round(computed[0]["start"] - started, 2),
+                    "stop": round(computed[-1]["stop"] - started, 2),
+                }
+            )
     return sorted(rows, key=lambda row: row["start"])
 
 
@@ -410,7 +429,9 @@ def _on_dask(tasks: list[Task], jobs: int, scheduler: str | None, progress: Prog
     try:
         from dask.distributed import Client, LocalCluster, get_task_stream, wait
     except ImportError:
-        raise BuildError("a parallel build needs dask.distributed: pip install 'dask[distributed]' (make setup installs it), or build with UNIMODEL_JOBS=1") from None
+        raise BuildError(
+            "a parallel build needs dask.distributed: pip install 'dask[distributed]' (make setup installs it), or build with UNIMODEL_JOBS=1"
+        ) from None
     env = environment()
     if scheduler:
         client = Client(scheduler, timeout=30)
@@ -464,8 +485,11 @@ def _on_dask(tasks: list[Task], jobs: int, scheduler: str | None, progress: Prog
         timeline = cache.cache_dir() / TIMELINE
         timeline.write_text(json.dumps(_timeline(stream.data, by_key, started), indent=0), encoding="utf-8")
         if any(seconds >= 1 for seconds in idle.values()):  # waiting for what other workers compute, or a scheduling gap: the next build's profile
-            log.info("unimodel: workers idle while tasks were left: %s (when: %s)",
-                     ", ".join(f"{worker} {_duration(seconds)}" for worker, seconds in sorted(idle.items())), timeline)
+            log.info(
+                "unimodel: workers idle while tasks were left: %s (when: %s)",
+                ", ".join(f"{worker} {_duration(seconds)}" for worker, seconds in sorted(idle.items())),
+                timeline,
+            )
     finally:
         client.close()
         if cluster is not None:

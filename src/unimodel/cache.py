@@ -171,6 +171,7 @@ def cached_path(kind: str, key: str, suffix: str, produce: Callable[[str], None]
 
 def cached_json(kind: str, key: str, compute: Callable[[], dict]) -> dict:
     """A JSON-able dict computed once per key."""
+
     def produce(tmp: str) -> None:
         Path(tmp).write_text(json.dumps(compute(), indent=1, sort_keys=True), encoding="utf-8")
 

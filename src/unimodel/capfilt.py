@@ -53,6 +53,8 @@ def web_captions(y: torch.Tensor, noise: float, generator: torch.Generator) -> t
     wrong = torch.rand(len(y), generator=generator) < noise
     other = (y + 1 + torch.randint(9, (len(y),), generator=generator)) % 10  # uniform over the nine other digits
     return torch.where(wrong, other, y), wrong
+
+
 # --8<-- [end:web]
 
 
@@ -78,6 +80,8 @@ def caption_and_filter(model: blip.BLIP, x: torch.Tensor, named: torch.Tensor, g
     synthetic = torch.tensor([_single_digit(text, lang) for text, lang in zip(written, langs)])
     keep_synthetic = (synthetic >= 0) & (blip.match_probability(model, x, written) > 0.5)  # the filter on the new captions
     return {"keep_web": keep_web, "synthetic": synthetic, "keep_synthetic": keep_synthetic}
+
+
 # --8<-- [end:capfilt]
 
 
@@ -143,5 +147,7 @@ def run(splits: Splits, train: TrainConfig, config: CapFiltConfig = CapFiltConfi
             "noisy": wrong.float().sum().item() / len(y),
             "bootstrapped": (bootstrapped_y != torch.cat([clean_y, truth[keep_web], truth[keep_synthetic]])).float().mean().item(),
         },
-        "scores": {name: scores(model, splits) for name, model in (("clean", clean_only), ("noisy", noisy), ("finetuned", judge), ("bootstrapped", bootstrapped))},
+        "scores": {
+            name: scores(model, splits) for name, model in (("clean", clean_only), ("noisy", noisy), ("finetuned", judge), ("bootstrapped", bootstrapped))
+        },
     }

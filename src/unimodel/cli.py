@@ -206,11 +206,16 @@ def _say_what_resuming_does(checkpoint: Path, saved: dict, train_config) -> None
     if train_config.epochs <= done:
         raise UsageError(f"{checkpoint} has trained {done} epochs already: --epochs {train_config.epochs} leaves none to train; give more than {done}")
     if train_config.patience and loop["bad_epochs"] >= train_config.patience:
-        raise UsageError(f"{checkpoint} stopped early after epoch {done} ({loop['bad_epochs']} epochs without a better validation score); "
-                         f"give --patience above {loop['bad_epochs']}, or 0, to train on")
+        raise UsageError(
+            f"{checkpoint} stopped early after epoch {done} ({loop['bad_epochs']} epochs without a better validation score); "
+            f"give --patience above {loop['bad_epochs']}, or 0, to train on"
+        )
     changed = [f"{name} {before.get(name)} -> {value}" for name, value in asdict(train_config).items() if before.get(name) != value]
-    print(f"unimodel: resuming {checkpoint} at epoch {done + 1} of {train_config.epochs}"
-          + (f"; from here on {', '.join(changed)} (recorded in the checkpoint)" if changed else ", with its settings"), file=sys.stderr)
+    print(
+        f"unimodel: resuming {checkpoint} at epoch {done + 1} of {train_config.epochs}"
+        + (f"; from here on {', '.join(changed)} (recorded in the checkpoint)" if changed else ", with its settings"),
+        file=sys.stderr,
+    )
 
 
 def _sample(args: argparse.Namespace) -> None:
@@ -401,22 +406,37 @@ def _cache_restore(args: argparse.Namespace) -> None:
     except publish.ArchiveError as error:
         print(f"unimodel: nothing restored: {error}", file=sys.stderr)
         raise SystemExit(1) from None
-    note = "" if counts["libraries_match"] else " (the archive was built with other versions of torch, numpy, scikit-learn or matplotlib: their entries have other keys)"
+    note = (
+        ""
+        if counts["libraries_match"]
+        else " (the archive was built with other versions of torch, numpy, scikit-learn or matplotlib: their entries have other keys)"
+    )
     from unimodel.cache import cache_dir
 
-    print(f"unimodel: restored {counts['restored']} files into {cache_dir()}, "
-          f"{counts['present']} were there already, {counts['ignored']} ignored (made by other code or another profile){note}", file=sys.stderr)
+    print(
+        f"unimodel: restored {counts['restored']} files into {cache_dir()}, "
+        f"{counts['present']} were there already, {counts['ignored']} ignored (made by other code or another profile){note}",
+        file=sys.stderr,
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="unimodel", description="Train, sample and evaluate the models of the unified-model notes.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    train = commands.add_parser("train", help="train a generative model, a classifier or an image-text model on the 8x8 digits, a 2-D mixture or MNIST-style files")
+    train = commands.add_parser(
+        "train", help="train a generative model, a classifier or an image-text model on the 8x8 digits, a 2-D mixture or MNIST-style files"
+    )
     train.add_argument("model", help=f"one of: {', '.join(sorted(MODELS))}")
     train.add_argument("--out", required=True, help="folder for checkpoint.pt (created if missing)")
     train.add_argument("--resume", action="store_true", help="continue the checkpoint in --out")
-    train.add_argument("--data", "--dataset", default=None, metavar="digits|ring|grid|DIR", help="scikit-learn's 8x8 digits (default), the ring or grid of 2-D Gaussians, or a folder of MNIST-style IDX files (train-images-idx3-ubyte[.gz], ...)")
+    train.add_argument(
+        "--data",
+        "--dataset",
+        default=None,
+        metavar="digits|ring|grid|DIR",
+        help="scikit-learn's 8x8 digits (default), the ring or grid of 2-D Gaussians, or a folder of MNIST-style IDX files (train-images-idx3-ubyte[.gz], ...)",
+    )
     train.set_defaults(run_command=_train)
     from unimodel.training import TrainConfig
 
@@ -425,10 +445,19 @@ def build_parser() -> argparse.ArgumentParser:
     sample = commands.add_parser("sample", help="draw images from a trained model")
     sample.add_argument("run", help="folder holding checkpoint.pt")
     sample.add_argument("--n", type=int, default=64, help="number of images (default: 64)")
-    sample.add_argument("--out", required=True, help="a .png (a grid of images, or a scatter plot of 2-D points) or a .npy array: (n, 64) images in [0, 1] or (n, 2) points")
+    sample.add_argument(
+        "--out", required=True, help="a .png (a grid of images, or a scatter plot of 2-D points) or a .npy array: (n, 64) images in [0, 1] or (n, 2) points"
+    )
     sample.add_argument("--seed", type=_seed, default=0, help="seed of the sampling noise (default: 0)")
-    sample.add_argument("--prompt", help="what to draw, for models that take a prompt (unified): a digit's name, e.g. 七 or seven; --n 1 writes the digit alone, as 'unimodel caption' reads it")
-    sample.add_argument("--guidance", type=_finite_float, help="classifier-free guidance scale for --prompt: 0 ignores the prompt, 1 is the plain conditional model (default: the model's own)")
+    sample.add_argument(
+        "--prompt",
+        help="what to draw, for models that take a prompt (unified): a digit's name, e.g. 七 or seven; --n 1 writes the digit alone, as 'unimodel caption' reads it",
+    )
+    sample.add_argument(
+        "--guidance",
+        type=_finite_float,
+        help="classifier-free guidance scale for --prompt: 0 ignores the prompt, 1 is the plain conditional model (default: the model's own)",
+    )
     sample.set_defaults(run_command=_sample)
 
     captioner = commands.add_parser(
@@ -451,18 +480,30 @@ def build_parser() -> argparse.ArgumentParser:
     figures = commands.add_parser("figures", help="render the site's figures into the cache")
     figures.add_argument("names", nargs="*", help="figures to render (default: all)")
     figures.add_argument("--list", action="store_true", help="list the registered figures")
-    figures.add_argument("--json", action="store_true", help="render every figure and result, execute --notebooks, print where they are as JSON (what the site build uses)")
+    figures.add_argument(
+        "--json", action="store_true", help="render every figure and result, execute --notebooks, print where they are as JSON (what the site build uses)"
+    )
     figures.add_argument("--notebooks", nargs="*", default=[], metavar="IPYNB", help="notebooks to execute, with --json")
-    figures.add_argument("--jobs", type=int, default=None, metavar="N",
-                         help="with --json: tasks computed at once, in N worker processes of one thread (default: $UNIMODEL_JOBS, else the cores; 1: one after the other in this process)")
-    figures.add_argument("--scheduler", default=None, metavar="ADDRESS",
-                         help="with --json: run the tasks on this Dask cluster, e.g. tcp://host:8786 (default: $UNIMODEL_SCHEDULER); every worker runs this code and sees the cache at the same path")
+    figures.add_argument(
+        "--jobs",
+        type=int,
+        default=None,
+        metavar="N",
+        help="with --json: tasks computed at once, in N worker processes of one thread (default: $UNIMODEL_JOBS, else the cores; 1: one after the other in this process)",
+    )
+    figures.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="with --json: run the tasks on this Dask cluster, e.g. tcp://host:8786 (default: $UNIMODEL_SCHEDULER); every worker runs this code and sees the cache at the same path",
+    )
     figures.set_defaults(run_command=_figures)
 
     cache_command = commands.add_parser("cache", help="pack the built cache to publish it, or restore a published one before a build")
     cache_actions = cache_command.add_subparsers(dest="action", required=True, parser_class=_Parser, metavar="{export,restore}")
     export = cache_actions.add_parser(
-        "export", help="pack the figures, results, notebooks, timings and (unless --no-runs) the trained runs into a .tar.gz",
+        "export",
+        help="pack the figures, results, notebooks, timings and (unless --no-runs) the trained runs into a .tar.gz",
         description="Packs what $UNIMODEL_CACHE (default .cache) holds for this code and $UNIMODEL_PROFILE into one archive, each file listed with its SHA-256 (entries of older code stay out); "
         "runs keep their best weights and history, without the optimizer state that only resuming needs.",
     )
@@ -471,7 +512,8 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--notebooks", nargs="*", default=[], metavar="IPYNB", help="the site's notebooks, whose executed copies to pack too")
     export.set_defaults(run_command=_cache_export)
     restore = cache_actions.add_parser(
-        "restore", help="add to the cache the entries of a published archive (a file or an http(s) URL) that this code would compute",
+        "restore",
+        help="add to the cache the entries of a published archive (a file or an http(s) URL) that this code would compute",
         description="Keeps only the entries whose keys the code at hand, under $UNIMODEL_PROFILE, would ask for; checks each "
         "against the archive's SHA-256 list and its kind (checkpoints load with weights_only=True); never overwrites.",
     )
@@ -491,7 +533,13 @@ def build_parser() -> argparse.ArgumentParser:
         "headless Chromium. The full profile takes the time of two clean full builds.",
     )
     build.add_argument("--profile", choices=["full", "quick"], default="full", help="the budgets of the builds timed (default: full, what make site builds)")
-    build.add_argument("--jobs", type=int, default=None, metavar="N", help="workers of the parallel clean build (default: $UNIMODEL_JOBS, else the cores; 1: the serial build only)")
+    build.add_argument(
+        "--jobs",
+        type=int,
+        default=None,
+        metavar="N",
+        help="workers of the parallel clean build (default: $UNIMODEL_JOBS, else the cores; 1: the serial build only)",
+    )
     build.add_argument("--with-tests", action="store_true", help="also time the whole test suite from an empty cache (several minutes)")
     build.add_argument("--page-loads", type=int, default=3, metavar="N", help="loads of the VAE chapter to take the median of (default: 3)")
     build.add_argument("--keep", metavar="DIR", help="work in DIR and leave it there (default: a temporary folder, removed)")
@@ -504,7 +552,12 @@ def build_parser() -> argparse.ArgumentParser:
         "share of high-quality points (within 3 std of a mode), JSD of the mode histogram to uniform, training seconds.",
     )
     gan2d.add_argument("--dataset", choices=["ring", "grid"], default="ring", help="the mixture (default: ring)")
-    gan2d.add_argument("--variant", choices=["r1", "gan", "pacgan"], default="r1", help="r1: the chapter's recommendation, a GAN with the R1 penalty and rejection sampling (scored with and without it); gan: the plain GAN; pacgan: packs of 4 (default: r1)")
+    gan2d.add_argument(
+        "--variant",
+        choices=["r1", "gan", "pacgan"],
+        default="r1",
+        help="r1: the chapter's recommendation, a GAN with the R1 penalty and rejection sampling (scored with and without it); gan: the plain GAN; pacgan: packs of 4 (default: r1)",
+    )
     gan2d.add_argument("--seeds", type=_seed, nargs="+", default=[0, 1, 2, 3, 4], metavar="SEED", help="seeds to train (default: 0 1 2 3 4)")
     gan2d.add_argument("--out", metavar="DIR", help="keep each seed's checkpoint in DIR/<dataset>-<variant>-seed<N> (default: not kept)")
     gan2d.set_defaults(run_command=_bench_gan2d)
@@ -519,7 +572,11 @@ def build_parser() -> argparse.ArgumentParser:
     from unimodel.taxonomy import Budget
 
     _add_config_flags(tax, Budget, "budget")
-    tax.add_argument("--out", metavar="DIR", help="keep each row's checkpoint in DIR/<row>-<epochs>epochs, the rows pixelcnn, vae, gan, diffusion and diffusion-long (default: not kept)")
+    tax.add_argument(
+        "--out",
+        metavar="DIR",
+        help="keep each row's checkpoint in DIR/<row>-<epochs>epochs, the rows pixelcnn, vae, gan, diffusion and diffusion-long (default: not kept)",
+    )
     tax.set_defaults(run_command=_bench_taxonomy)
     return parser
 
@@ -535,6 +592,7 @@ def main(argv: list[str] | None = None) -> int:
             _add_config_flags(train, spec.config_cls, "model")
             digits, points = spec.train_defaults("digits"), spec.train_defaults("ring")
             if digits or points:
+
                 def shown(defaults: dict) -> str:
                     return ", ".join(f"--{k.replace('_', '-')} {v}" for k, v in defaults.items())
 

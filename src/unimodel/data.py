@@ -114,8 +114,10 @@ def read_idx(path: str | Path) -> np.ndarray:
             expected = math.prod(shape) * dtype.itemsize  # Python integers: no overflow
             largest = limit(DATA_BYTES)
             if expected > largest:
-                raise ValueError(f"{path}: its header announces {expected} bytes of data (shape {shape}), more than the "
-                                 f"{largest} allowed; raise ${DATA_BYTES[0]} if that is what the file holds")
+                raise ValueError(
+                    f"{path}: its header announces {expected} bytes of data (shape {shape}), more than the "
+                    f"{largest} allowed; raise ${DATA_BYTES[0]} if that is what the file holds"
+                )
             raw = f.read(expected + 1)  # one byte more: a longer payload is as wrong as a shorter one
     except (EOFError, gzip.BadGzipFile, zlib.error) as error:  # a cut-off or damaged .gz download
         raise ValueError(f"{path}: truncated or damaged gzip file ({error})") from None

@@ -289,8 +289,11 @@ def on_page_markdown(markdown: str, page: Page, config: MkDocsConfig, files: Fil
 # (base/mermaidjs.html.j2): both fetch from cdnjs.cloudflare.com.
 _NBCONVERT_CDN_BLOCKS = (
     re.compile(r"<!-- Load mathjax -->.*?<!-- End of mathjax configuration -->", re.S),
-    re.compile(r'<script type="module">\s*document\.addEventListener\("DOMContentLoaded".*?'
-               r"<!-- End of mermaid configuration -->", re.S),
+    re.compile(
+        r'<script type="module">\s*document\.addEventListener\("DOMContentLoaded".*?'
+        r"<!-- End of mermaid configuration -->",
+        re.S,
+    ),
 )
 _REMOTE_SCRIPT = re.compile(r"""<script[^>]+src=["']?(?:https?:)?//""", re.I)
 
@@ -451,12 +454,10 @@ def on_post_template(output: str, template_name: str, config: MkDocsConfig) -> s
 
 def _write_search_index(search, entries: list[dict], language: str, root: str, out: Path) -> None:
     """One language's search index, locations relative to its root, its SEARCH settings."""
-    docs = [{**entry, "location": entry["location"][len(root):]} for entry in entries]
+    docs = [{**entry, "location": entry["location"][len(root) :]} for entry in entries]
     index = {"config": {**SEARCH.get(language, SEARCH["en"]), "fields": search.config.fields}, "docs": docs}
     (out / "search").mkdir(parents=True, exist_ok=True)
-    (out / "search" / "search_index.json").write_text(
-        json.dumps(index, separators=(",", ":"), default=str), encoding="utf-8"
-    )
+    (out / "search" / "search_index.json").write_text(json.dumps(index, separators=(",", ":"), default=str), encoding="utf-8")
 
 
 def _write_sitemap(sitemap: str, keep, out: Path) -> None:

@@ -54,6 +54,8 @@ def velocity_target(x0: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
 def flow_matching_loss(velocity: torch.Tensor, x0: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
     """Mean squared error between the predicted velocity v_theta(x_t, t) and the target, over every element."""
     return ((velocity - velocity_target(x0, noise)) ** 2).mean()  # $\mathcal L_\text{FM} = \mathbb E\,\lVert v_\theta(x_t, t) - (\varepsilon - x_0)\rVert^2$
+
+
 # --8<-- [end:flow-matching]
 
 
@@ -81,6 +83,8 @@ def euler_sample(velocity_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tenso
         x = x + (t_next - t) * v  # $x_{t-\Delta t} = x_t - \Delta t\, v_\theta(x_t, t)$
         states.append(x)
     return torch.stack(states) if trajectory else x
+
+
 # --8<-- [end:flow-sampling]
 
 

@@ -34,6 +34,8 @@ def variant_changes(variant: str, dataset: str) -> dict:
         "r1": {"r1": R1_WEIGHT[dataset], "rejection": True},  # the recommendation: penalise D's gradient on real data, reject unlikely draws
         "pacgan": {"pack": 4},  # PacGAN4: the discriminator judges packs of 4 samples
     }[variant]
+
+
 # --8<-- [end:variants]
 
 
@@ -111,7 +113,11 @@ def main(dataset: str, variant: str, seeds: list[int], out: Path | None = None) 
         f"{dataset} {variant}: {s['modes']['mean']:.2f} ± {s['modes']['stderr']:.2f} modes, "
         f"{100 * s['high_quality']['mean']:.1f} ± {100 * s['high_quality']['stderr']:.1f}% high quality, "
         f"JSD {s['jsd']['mean']:.4f}, {s['seconds']['mean']:.0f} s per seed"
-        + (f" (without rejection: {s['direct_modes']['mean']:.2f} modes, {100 * s['direct_high_quality']['mean']:.1f}% high quality)" if "direct_modes" in s else ""),
+        + (
+            f" (without rejection: {s['direct_modes']['mean']:.2f} modes, {100 * s['direct_high_quality']['mean']:.1f}% high quality)"
+            if "direct_modes" in s
+            else ""
+        ),
         file=sys.stderr,
     )
     return summary

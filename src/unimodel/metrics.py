@@ -80,6 +80,8 @@ def knn_precision_recall(real: torch.Tensor, fake: torch.Tensor, k: int = 3) -> 
         return (torch.cdist(points, centres) <= radii(centres)).any(1).double().mean().item()
 
     return {"precision": inside(fake, real), "recall": inside(real, fake)}
+
+
 # --8<-- [end:precision-recall]
 
 

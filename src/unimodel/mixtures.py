@@ -67,6 +67,8 @@ def mode_metrics(points: torch.Tensor, mixture: Mixture) -> dict:
         "jsd": jensen_shannon(counts / counts.sum(), uniform) if counts.sum() > 0 else math.log(2),
         "counts": counts.long().tolist(),
     }
+
+
 # --8<-- [end:mode-metrics]
 
 

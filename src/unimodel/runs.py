@@ -155,8 +155,12 @@ class RunSpec:
         changed = {k: v for k, v in asdict(spec.config_cls(**self.model_config)).items() if defaults.get(k, object()) != v}
         train = {**TrainConfig().__dict__, **spec.train_defaults(self.data)}
         changed |= {k: v for k, v in asdict(self.train_config).items() if k not in ("seed", "device") and train.get(k) != v}
-        extra = [f"seed {self.train_config.seed}", *([self.data] if self.data != "digits" else []),
-                 *([f"{self.train_size} digits"] if self.train_size else []), *([f"recording {self.record.__name__}"] if self.record else [])]
+        extra = [
+            f"seed {self.train_config.seed}",
+            *([self.data] if self.data != "digits" else []),
+            *([f"{self.train_size} digits"] if self.train_size else []),
+            *([f"recording {self.record.__name__}"] if self.record else []),
+        ]
         return " ".join([self.name, *(f"{k}={v}" for k, v in changed.items()), f"({', '.join(extra)})"])
 
     def load(self) -> Run:
@@ -170,7 +174,9 @@ class RunSpec:
                     splits = load_splits(self.data)
                     splits = splits.first(self.train_size) if self.train_size else splits
                     train = replace(self.train_config, device=site_device())
-                    train_run(self.name, self.model_config, train, folder, data=self.data, resume=True, progress=False, splits=splits, record=self.record, stage=stage)
+                    train_run(
+                        self.name, self.model_config, train, folder, data=self.data, resume=True, progress=False, splits=splits, record=self.record, stage=stage
+                    )
                     done.touch()
         return load_run(folder)
 

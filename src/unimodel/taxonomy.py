@@ -86,6 +86,8 @@ def nll_on_test(run: Run, splits: Splits, budget: Budget) -> float | None:
     if run.name == "diffusion":
         return run.model.nll_bound(splits.test.x, generator)["total"].mean().item()
     return None  # a GAN defines no density: there is nothing to evaluate
+
+
 # --8<-- [end:rows]
 
 
@@ -159,7 +161,9 @@ def readable(table: dict) -> str:
             f"{r['classes']:8d}{r['precision']:6.2f}{r['recall']:7.2f}{r['train_seconds']:9.0f}"
         )
     real = table["real"]
-    lines.append(f"{'real digits':<15}{'':<11}{'-':>8}{'-':>9}{real['balanced_confidence']:7.2f}{real['classes']:8d}{real['precision']:6.2f}{real['recall']:7.2f}{'-':>9}")
+    lines.append(
+        f"{'real digits':<15}{'':<11}{'-':>8}{'-':>9}{real['balanced_confidence']:7.2f}{real['classes']:8d}{real['precision']:6.2f}{real['recall']:7.2f}{'-':>9}"
+    )
     return "\n".join(lines)
 
 

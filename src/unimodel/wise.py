@@ -35,6 +35,8 @@ def wiscore(consistency, realism, aesthetics):
     # $\mathrm{WiScore} = (0.7\,C + 0.2\,R + 0.1\,A)\,/\,2$
     total = sum(WEIGHTS[name] * arrays[name] for name in WEIGHTS) / SCORE_MAX
     return float(total) if total.ndim == 0 else total
+
+
 # --8<-- [end:wiscore]
 
 

@@ -128,24 +128,82 @@ def architecture(lang: str):
     und, gen, shared, head = PALETTE[0], PALETTE[1], PALETTE[4], PALETTE[2]
     boxes = [
         Box("text", tr(lang, "文本 token", "text tokens"), 1.6, 0.6, width=2.4, color=und),
-        Box("vit", tr(lang, "图像 → SigLIP2 ViT\n+ MLP 连接器（看图用）", "image → SigLIP2 ViT\n+ MLP connector (to read)"), 4.6, 0.6, width=2.9, height=0.9, color=und),
-        Box("vae", tr(lang, "图像 → FLUX 的 VAE 编码器（冻结）\n干净的潜变量，或加噪的 $x_t$（要生成的图）", "image → FLUX VAE encoder (frozen)\nclean latents, or noised $x_t$ (image to generate)"), 9.0, 0.6, width=4.4, height=0.9, color=gen),
+        Box(
+            "vit",
+            tr(lang, "图像 → SigLIP2 ViT\n+ MLP 连接器（看图用）", "image → SigLIP2 ViT\n+ MLP connector (to read)"),
+            4.6,
+            0.6,
+            width=2.9,
+            height=0.9,
+            color=und,
+        ),
+        Box(
+            "vae",
+            tr(
+                lang,
+                "图像 → FLUX 的 VAE 编码器（冻结）\n干净的潜变量，或加噪的 $x_t$（要生成的图）",
+                "image → FLUX VAE encoder (frozen)\nclean latents, or noised $x_t$ (image to generate)",
+            ),
+            9.0,
+            0.6,
+            width=4.4,
+            height=0.9,
+            color=gen,
+        ),
         Box("und", tr(lang, "理解专家\n自己的一整套权重", "understanding expert\nits own full set of weights"), 3.1, 2.3, width=3.6, height=0.9, color=und),
         Box("gen", tr(lang, "生成专家\n自己的一整套权重", "generation expert\nits own full set of weights"), 8.8, 2.3, width=3.6, height=0.9, color=gen),
-        Box("attn", tr(lang, "共享的自注意力：所有 token 排成一个序列，按右图的掩码互相可见", "shared self-attention: all tokens in one sequence, visible as the mask on the right allows"), 5.95, 3.95, width=9.3, height=0.8, color=shared),
-        Box("lm", tr(lang, "预测下一个文本 token\n交叉熵 $\\mathcal{L}_{\\mathrm{CE}}$", "next text token\ncross-entropy $\\mathcal{L}_{\\mathrm{CE}}$"), 3.1, 5.6, width=3.6, height=0.9, color=head),
-        Box("velocity", tr(lang, "预测速度 $v_\\theta(x_t, t)$\n流匹配 $\\mathcal{L}_{\\mathrm{FM}}$ → VAE 解码器", "velocity $v_\\theta(x_t, t)$\nflow matching $\\mathcal{L}_{\\mathrm{FM}}$ → VAE decoder"), 8.8, 5.6, width=3.6, height=0.9, color=head),
+        Box(
+            "attn",
+            tr(
+                lang,
+                "共享的自注意力：所有 token 排成一个序列，按右图的掩码互相可见",
+                "shared self-attention: all tokens in one sequence, visible as the mask on the right allows",
+            ),
+            5.95,
+            3.95,
+            width=9.3,
+            height=0.8,
+            color=shared,
+        ),
+        Box(
+            "lm",
+            tr(lang, "预测下一个文本 token\n交叉熵 $\\mathcal{L}_{\\mathrm{CE}}$", "next text token\ncross-entropy $\\mathcal{L}_{\\mathrm{CE}}$"),
+            3.1,
+            5.6,
+            width=3.6,
+            height=0.9,
+            color=head,
+        ),
+        Box(
+            "velocity",
+            tr(
+                lang,
+                "预测速度 $v_\\theta(x_t, t)$\n流匹配 $\\mathcal{L}_{\\mathrm{FM}}$ → VAE 解码器",
+                "velocity $v_\\theta(x_t, t)$\nflow matching $\\mathcal{L}_{\\mathrm{FM}}$ → VAE decoder",
+            ),
+            8.8,
+            5.6,
+            width=3.6,
+            height=0.9,
+            color=head,
+        ),
     ]
     arrows = [
-        Arrow("text", "und"), Arrow("vit", "und"), Arrow("vae", "gen"),
-        Arrow("und", "attn"), Arrow("gen", "attn"),
-        Arrow("attn", "lm"), Arrow("attn", "velocity"),
+        Arrow("text", "und"),
+        Arrow("vit", "und"),
+        Arrow("vae", "gen"),
+        Arrow("und", "attn"),
+        Arrow("gen", "attn"),
+        Arrow("attn", "lm"),
+        Arrow("attn", "velocity"),
     ]
     left_width, mask_width = 12.3, 7.2
     fig = draw(boxes, arrows, width=left_width + mask_width, height=6.3, scale=0.78)
     ax = fig.axes[0]
     # one Transformer layer: the two experts and the attention they share, repeated through the depth of the model
-    ax.add_patch(FancyBboxPatch((1.0, 1.6), 11.1, 2.95, boxstyle="round,pad=0,rounding_size=0.15", facecolor="none", edgecolor=PALETTE[4], linestyle=":", linewidth=1.2))
+    ax.add_patch(
+        FancyBboxPatch((1.0, 1.6), 11.1, 2.95, boxstyle="round,pad=0,rounding_size=0.15", facecolor="none", edgecolor=PALETTE[4], linestyle=":", linewidth=1.2)
+    )
     ax.text(12.0, 3.15, tr(lang, "× 每一层", "× every layer"), ha="right", va="center", fontsize=9, color=PALETTE[4])
     total = left_width + mask_width
     mask_ax = fig.add_axes(((left_width + 1.5) / total, 0.36, (mask_width - 2.0) / total, 0.56))
@@ -179,7 +237,16 @@ def flow_paths(lang: str):
             ax.plot(paths[:, i, 0], paths[:, i, 1], color=PALETTE[0], lw=0.7, alpha=0.6)
         ax.scatter(paths[0, :, 0], paths[0, :, 1], s=10, color=PALETTE[7], zorder=3, label=tr(lang, "噪声 ε（t = 1）", "noise ε (t = 1)"))
         ax.scatter(paths[-1, :, 0], paths[-1, :, 1], s=14, color=PALETTE[3], zorder=4, label=tr(lang, "终点（t = 0）", "end point (t = 0)"))
-        ax.scatter(means[:, 0], means[:, 1], s=90, facecolors="none", edgecolors=PALETTE[2], linewidths=1.2, zorder=5, label=tr(lang, "数据的 8 个模式", "the 8 modes of the data"))
+        ax.scatter(
+            means[:, 0],
+            means[:, 1],
+            s=90,
+            facecolors="none",
+            edgecolors=PALETTE[2],
+            linewidths=1.2,
+            zorder=5,
+            label=tr(lang, "数据的 8 个模式", "the 8 modes of the data"),
+        )
         ax.set_title(title, fontsize=10)
         ax.set_aspect("equal")
         ax.set_xlim(-3.3, 3.3)

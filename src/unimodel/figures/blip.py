@@ -68,13 +68,15 @@ def ablation() -> dict:
         for seed in SEEDS:
             r = run(variant, seed)
             scores = blip.evaluate(r.model, splits, seed=SEED)
-            rows.append({
-                "zero_shot_en": scores.get("zero_shot_en"),
-                "zero_shot_zh": scores.get("zero_shot_zh"),
-                "itm_hard": blip.mean_over_languages(scores, "itm_hard"),
-                "caption_exact": blip.mean_over_languages(scores, "caption_exact"),
-                "seconds": r.result.seconds,
-            })
+            rows.append(
+                {
+                    "zero_shot_en": scores.get("zero_shot_en"),
+                    "zero_shot_zh": scores.get("zero_shot_zh"),
+                    "itm_hard": blip.mean_over_languages(scores, "itm_hard"),
+                    "caption_exact": blip.mean_over_languages(scores, "caption_exact"),
+                    "seconds": r.result.seconds,
+                }
+            )
         table["variants"][variant] = {name: _mean_of_seeds([row[name] for row in rows]) for name in rows[0]}
         for bound, pick in (("lowest", min), ("highest", max)):  # the seed spread of every score
             table["variants"][variant][bound] = {name: None if rows[0][name] is None else pick(row[name] for row in rows) for name in rows[0]}

@@ -109,7 +109,9 @@ def attribute_class(digit: int) -> int:
 
 def attribute_prompts(lang: str) -> list[str]:
     """One prompt per (parity, shape) class, even-open first: no digit name in them."""
-    return [ATTRIBUTE_PROMPTS[lang].format(parity=captions.PARITY[lang][parity], shape=captions.SHAPE[lang][shape]) for parity in range(2) for shape in range(2)]
+    return [
+        ATTRIBUTE_PROMPTS[lang].format(parity=captions.PARITY[lang][parity], shape=captions.SHAPE[lang][shape]) for parity in range(2) for shape in range(2)
+    ]
 
 
 def control_prompts(template: str, lang: str) -> list[str]:
@@ -223,10 +225,25 @@ def temperature_figure(lang: str):
     left.plot(epochs, [h["temperature"] for h in history], color=PALETTE[0])
     left.set_xlabel(tr(lang, "轮次", "epoch"))
     left.set_ylabel(tr(lang, "温度 τ（每轮的平均）", "temperature τ (mean over the epoch)"))
-    left.set_title(tr(lang, f"从 {table['temperature']['start']:.3f} 到 {table['temperature']['end']:.3f}", f"from {table['temperature']['start']:.3f} to {table['temperature']['end']:.3f}"), fontsize=9)
+    left.set_title(
+        tr(
+            lang,
+            f"从 {table['temperature']['start']:.3f} 到 {table['temperature']['end']:.3f}",
+            f"from {table['temperature']['start']:.3f} to {table['temperature']['end']:.3f}",
+        ),
+        fontsize=9,
+    )
     right.plot(epochs, [h["loss"] for h in history], color=PALETTE[1])
     right.axhline(table["loss_floor"], color="gray", ls=":", lw=1)
-    right.text(epochs[len(epochs) // 2], table["loss_floor"] - 0.05, tr(lang, f"下限 E[ln K]：约 {table['loss_floor']:.2f}", f"floor E[ln K]: about {table['loss_floor']:.2f}"), ha="center", va="top", fontsize=8, color="gray")
+    right.text(
+        epochs[len(epochs) // 2],
+        table["loss_floor"] - 0.05,
+        tr(lang, f"下限 E[ln K]：约 {table['loss_floor']:.2f}", f"floor E[ln K]: about {table['loss_floor']:.2f}"),
+        ha="center",
+        va="top",
+        fontsize=8,
+        color="gray",
+    )
     right.set_ylim(table["loss_floor"] - 0.4, None)
     right.set_xlabel(tr(lang, "轮次", "epoch"))
     right.set_ylabel(tr(lang, "对称 InfoNCE 损失", "symmetric InfoNCE loss"))

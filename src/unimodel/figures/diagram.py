@@ -62,18 +62,22 @@ def draw(boxes: Sequence[Box], arrows: Sequence[Arrow], width: float, height: fl
     for box in boxes:
         ax.add_patch(
             FancyBboxPatch(
-                (box.x - box.width / 2, box.y - box.height / 2), box.width, box.height,
-                boxstyle="round,pad=0,rounding_size=0.12", facecolor=box.color, alpha=0.35 if box.frozen else 0.85,
-                edgecolor=box.color, linewidth=1.5, linestyle="--" if box.frozen else "-",
+                (box.x - box.width / 2, box.y - box.height / 2),
+                box.width,
+                box.height,
+                boxstyle="round,pad=0,rounding_size=0.12",
+                facecolor=box.color,
+                alpha=0.35 if box.frozen else 0.85,
+                edgecolor=box.color,
+                linewidth=1.5,
+                linestyle="--" if box.frozen else "-",
             )
         )
         ax.text(box.x, box.y, box.label, ha="center", va="center", fontsize=9, color="black" if box.frozen else "white")
     for arrow in arrows:
         a, b = by_key[arrow.start], by_key[arrow.end]
         start, end = _edge_point(a, (b.x, b.y)), _edge_point(b, (a.x, a.y))
-        ax.add_patch(
-            FancyArrowPatch(start, end, arrowstyle="-|>", mutation_scale=12, color="#444444", linewidth=1.2, connectionstyle=f"arc3,rad={arrow.bend}")
-        )
+        ax.add_patch(FancyArrowPatch(start, end, arrowstyle="-|>", mutation_scale=12, color="#444444", linewidth=1.2, connectionstyle=f"arc3,rad={arrow.bend}"))
         if arrow.label:
             middle = ((start[0] + end[0]) / 2, (start[1] + end[1]) / 2)
             ax.annotate(arrow.label, middle, xytext=(4, 4), textcoords="offset points", fontsize=8, color="#444444")

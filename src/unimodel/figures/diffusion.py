@@ -85,7 +85,11 @@ def points() -> dict:
     table: dict = {"steps": STEPS, "keep": list(KEEP)}
     for dataset in MIXTURES:
         r = run(dataset)
-        entry = {"train_seconds": r.result.seconds, "epochs": len(r.result.history), "real_spread": _spread(MIXTURES[dataset].sample(EVAL_SIZE, torch.Generator().manual_seed(SEED))[0], dataset)}
+        entry = {
+            "train_seconds": r.result.seconds,
+            "epochs": len(r.result.history),
+            "real_spread": _spread(MIXTURES[dataset].sample(EVAL_SIZE, torch.Generator().manual_seed(SEED))[0], dataset),
+        }
         for label, add_noise in (("noise", True), ("no_noise", False)) if dataset == "grid" else (("noise", True),):
             samples, kept, seconds = _chain(dataset, EVAL_SIZE, add_noise)
             scores = mode_metrics(samples, MIXTURES[dataset])
@@ -130,7 +134,13 @@ def _bound(r: Run) -> dict:
         edges.append(max(edges[-1] + 1, 1 + round(STEPS * fraction)))
     edges.append(STEPS + 1)
     ranges = [{"from": lo, "to": hi - 1, "nats": steps[lo - 2 : hi - 2].sum().item()} for lo, hi in zip(edges, edges[1:])]
-    return {"total": terms["total"].mean().item(), "prior": terms["prior"].mean().item(), "steps": steps.sum().item(), "decoder": terms["decoder"].mean().item(), "ranges": ranges}
+    return {
+        "total": terms["total"].mean().item(),
+        "prior": terms["prior"].mean().item(),
+        "steps": steps.sum().item(),
+        "decoder": terms["decoder"].mean().item(),
+        "ranges": ranges,
+    }
 
 
 @result("diffusion-schedule")
@@ -174,6 +184,8 @@ def reverse_variances(model: Diffusion, choice: str) -> torch.Tensor:
     tilde = one_minus_prev / model.one_minus_alpha_bars * model.betas  # $\tilde\beta_t = \frac{1-\bar\alpha_{t-1}}{1-\bar\alpha_t}\beta_t$
     tilde[0] = model.betas[0]  # $\tilde\beta_1 = 0$: keep $\beta_1$ for the decoder
     return tilde
+
+
 # --8<-- [end:reverse-variances]
 
 
@@ -291,25 +303,35 @@ def bound_closer() -> dict:
     prior_kl, decoder = test["prior"].mean().item(), test["decoder"]["net"].mean().item()
     per_t = {name: test["kl"][name].mean(0) for name in ("beta", "beta_tilde")} | {"hybrid": hybrid_kl.mean(0)}
     errors = {d: test["error"][d].mean(0) / model.config.data_dim for d in ("net", "pixelwise")}  # per pixel
-    bounds = {
-        name: {"total": prior_kl + per_t[name].sum().item() + decoder, "steps": per_t[name].sum().item()}
-        for name in ("beta", "beta_tilde")
-    }
+    bounds = {name: {"total": prior_kl + per_t[name].sum().item() + decoder, "steps": per_t[name].sum().item()} for name in ("beta", "beta_tilde")}
     hybrid_decoder_nats = hybrid_decoder.mean().item()
-    bounds["hybrid"] = {"total": prior_kl + per_t["hybrid"].sum().item() + hybrid_decoder_nats, "steps": per_t["hybrid"].sum().item(),
-                        "decoder": hybrid_decoder_nats, "pixelwise_steps": int(use_pixelwise.sum().item()),
-                        "pixelwise_last": int(use_pixelwise.nonzero().max().item()) + 1 if use_pixelwise.any() else 0}
+    bounds["hybrid"] = {
+        "total": prior_kl + per_t["hybrid"].sum().item() + hybrid_decoder_nats,
+        "steps": per_t["hybrid"].sum().item(),
+        "decoder": hybrid_decoder_nats,
+        "pixelwise_steps": int(use_pixelwise.sum().item()),
+        "pixelwise_last": int(use_pixelwise.nonzero().max().item()) + 1 if use_pixelwise.any() else 0,
+    }
     bands = []
     for lo, hi in _bands(steps, levels["half"], levels["full"]):
         band = slice(lo - 1, hi)
-        bands.append({
-            "from": lo, "to": hi,
-            **{name: per_t[name][band].sum().item() for name in per_t},
-            "error_net": errors["net"][band].mean().item(), "error_pixelwise": errors["pixelwise"][band].mean().item(),
-        })
+        bands.append(
+            {
+                "from": lo,
+                "to": hi,
+                **{name: per_t[name][band].sum().item() for name in per_t},
+                "error_net": errors["net"][band].mean().item(),
+                "error_pixelwise": errors["pixelwise"][band].mean().item(),
+            }
+        )
     return {
-        "images": len(splits.test.x), "steps": steps, "seed": BOUND_SEED, "prior": prior_kl, "decoder": decoder,
-        "levels": levels, "paper_levels": level_steps(_paper_schedule().alpha_bars),
+        "images": len(splits.test.x),
+        "steps": steps,
+        "seed": BOUND_SEED,
+        "prior": prior_kl,
+        "decoder": decoder,
+        "levels": levels,
+        "paper_levels": level_steps(_paper_schedule().alpha_bars),
         **bounds,
         "tilde_minus_beta": bounds["beta_tilde"]["total"] - bounds["beta"]["total"],  # what sigma_t^2 = beta_tilde_t adds (negative: saves)
         "hybrid_gain": bounds["beta_tilde"]["total"] - bounds["hybrid"]["total"],
@@ -341,7 +363,12 @@ def forward_process(lang: str):
     ax = fig.add_subplot(grid[1, :])
     t = np.arange(1, 1001)
     ax.plot(t, bars.sqrt().numpy(), color=PALETTE[0], label=tr(lang, r"信号系数 $\sqrt{\bar\alpha_t}$", r"signal scale $\sqrt{\bar\alpha_t}$"))
-    ax.plot(t, model.one_minus_alpha_bars.sqrt().numpy(), color=PALETTE[3], label=tr(lang, r"噪声系数 $\sqrt{1-\bar\alpha_t}$", r"noise scale $\sqrt{1-\bar\alpha_t}$"))
+    ax.plot(
+        t,
+        model.one_minus_alpha_bars.sqrt().numpy(),
+        color=PALETTE[3],
+        label=tr(lang, r"噪声系数 $\sqrt{1-\bar\alpha_t}$", r"noise scale $\sqrt{1-\bar\alpha_t}$"),
+    )
     ax.set_xlabel("t")
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -406,7 +433,12 @@ def elbo_weights(lang: str):
     weights = _paper_schedule().elbo_weights().numpy()
     fig, ax = plt.subplots(figsize=(6, 3.2))
     t = np.arange(1, 1001)
-    ax.plot(t, weights, color=PALETTE[0], label=tr(lang, r"变分下界：$\lambda_t = \beta_t / (2\alpha_t(1-\bar\alpha_t))$", r"the bound: $\lambda_t = \beta_t / (2\alpha_t(1-\bar\alpha_t))$"))
+    ax.plot(
+        t,
+        weights,
+        color=PALETTE[0],
+        label=tr(lang, r"变分下界：$\lambda_t = \beta_t / (2\alpha_t(1-\bar\alpha_t))$", r"the bound: $\lambda_t = \beta_t / (2\alpha_t(1-\bar\alpha_t))$"),
+    )
     ax.plot(t, np.full_like(weights, weights.mean()), color=PALETTE[1], ls="--", label=tr(lang, "简化损失：每步同样的权重", "the simple loss: equal weights"))
     ax.set_yscale("log")
     ax.set_xlabel("t")
@@ -431,7 +463,9 @@ def bound_per_step(lang: str):
         ax.plot(t[1:], r["per_t"][key][1:], color=color, label=label, lw=1.2)
     ax.set_ylabel(tr(lang, "这一步的 KL（奈特/图）", "this step's KL (nats per image)"))
     axes[1].plot(t, r["per_t"]["error_net"], color=PALETTE[0], label=tr(lang, "网络 $\\epsilon_\\theta$", "the network $\\epsilon_\\theta$"))
-    axes[1].plot(t, r["per_t"]["error_pixelwise"], color=PALETTE[3], label=tr(lang, "只知道 17 个取值的逐像素去噪器", "a pixel-wise denoiser that knows the 17 levels"))
+    axes[1].plot(
+        t, r["per_t"]["error_pixelwise"], color=PALETTE[3], label=tr(lang, "只知道 17 个取值的逐像素去噪器", "a pixel-wise denoiser that knows the 17 levels")
+    )
     axes[1].set_ylabel(tr(lang, r"每像素 $\Vert\epsilon-\hat\epsilon\Vert^2$", r"$\Vert\epsilon-\hat\epsilon\Vert^2$ per pixel"))
     for ax in axes:
         ax.set_xscale("log")
@@ -440,6 +474,13 @@ def bound_per_step(lang: str):
         for key, style in (("half", ":"), ("full", "--")):
             ax.axvline(r["levels"][key], color=PALETTE[7], ls=style, lw=0.8)
         ax.legend(fontsize=7)
-    fig.suptitle(tr(lang, "灰线：噪声标准差超过取值间距的一半（点线）和一个间距（虚线）", "grey lines: the noise's standard deviation passes half the levels' spacing (dotted) and one spacing (dashed)"), fontsize=8)
+    fig.suptitle(
+        tr(
+            lang,
+            "灰线：噪声标准差超过取值间距的一半（点线）和一个间距（虚线）",
+            "grey lines: the noise's standard deviation passes half the levels' spacing (dotted) and one spacing (dashed)",
+        ),
+        fontsize=8,
+    )
     fig.tight_layout()
     return fig

@@ -196,9 +196,18 @@ def rejection_figure(lang: str):
     kept, dropped = candidates[keep], candidates[~keep]
     _scatter(axes[1], kept, "grid", PALETTE[0])
     axes[1].scatter([], [], s=12, color=PALETTE[0], label=tr(lang, f"保留的 {len(kept)} 个（大多叠在模式上）", f"{len(kept)} kept (most of them on the modes)"))
-    axes[1].scatter(dropped[:, 0], dropped[:, 1], s=8, marker="x", lw=0.6, color=PALETTE[1], label=tr(lang, f"丢掉的 {len(dropped)} 个", f"{len(dropped)} dropped"))
+    axes[1].scatter(
+        dropped[:, 0], dropped[:, 1], s=8, marker="x", lw=0.6, color=PALETTE[1], label=tr(lang, f"丢掉的 {len(dropped)} 个", f"{len(dropped)} dropped")
+    )
     axes[1].legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.02), ncol=2, frameon=False)
-    axes[1].set_title(tr(lang, f"生成器的 {len(candidates)} 个点：保留的（蓝点）与丢掉的（橙叉）", f"{len(candidates)} draws of G: kept (blue dots) and dropped (orange crosses)"), fontsize=9)
+    axes[1].set_title(
+        tr(
+            lang,
+            f"生成器的 {len(candidates)} 个点：保留的（蓝点）与丢掉的（橙叉）",
+            f"{len(candidates)} draws of G: kept (blue dots) and dropped (orange crosses)",
+        ),
+        fontsize=9,
+    )
     fig.tight_layout()
     return fig
 
@@ -236,9 +245,11 @@ def optimal_discriminator() -> dict:
     optimal = p_data / (p_data + p_g)  # D*(x)
     # the value of the game at D*: E_data[log D*] + E_g[log(1 - D*)] = 2 JS(p_data, p_g) - log 4
     big = torch.randn(400_000, 1, generator=torch.Generator().manual_seed(SEED + 1))
+
     def d_star(t):
         a, b = normal.log_prob(t).exp(), normal.log_prob(t - model.SHIFT).exp()
         return a / (a + b)
+
     value = (d_star(big).log().mean() + (1 - d_star(big + model.SHIFT)).log().mean()).item()
     with torch.no_grad():
         reached = -discriminator_loss(model.net(big).squeeze(1), model.net(big + model.SHIFT).squeeze(1)).item()
@@ -259,7 +270,7 @@ def optimal_discriminator_figure(lang: str):
     r = compute_result("gan-optimal-discriminator")
     x = np.array(r["x"])
     fig, ax = plt.subplots(figsize=(6, 3.3))
-    normal = np.exp(-x**2 / 2) / np.sqrt(2 * np.pi)
+    normal = np.exp(-(x**2) / 2) / np.sqrt(2 * np.pi)
     shifted = np.exp(-((x - r["shift"]) ** 2) / 2) / np.sqrt(2 * np.pi)
     ax.fill_between(x, normal, alpha=0.2, color=PALETTE[0], label=tr(lang, "p_data = N(0, 1)", "p_data = N(0, 1)"))
     ax.fill_between(x, shifted, alpha=0.2, color=PALETTE[1], label=f"p_g = N({r['shift']}, 1)")
@@ -295,7 +306,12 @@ def _gradient_at_start() -> dict:
 
 @result("gan-saturation")
 def saturation() -> dict:
-    return {"epochs": SHORT["epochs"], "start": _gradient_at_start(), "minimax_run": _scored("ring", "gan", loss="minimax", **SHORT), "non_saturating_run": _scored("ring", "gan", **SHORT)}
+    return {
+        "epochs": SHORT["epochs"],
+        "start": _gradient_at_start(),
+        "minimax_run": _scored("ring", "gan", loss="minimax", **SHORT),
+        "non_saturating_run": _scored("ring", "gan", **SHORT),
+    }
 
 
 @figure("gan/saturation")
@@ -333,7 +349,11 @@ def turns_figure(lang: str):
     fig, axes = plt.subplots(1, 2, figsize=(7, 3.5))
     for ax, turn in zip(axes, ("batch", "epoch")):
         run = run_2d("ring", "gan", **SHORT) if turn == "batch" else run_2d("ring", "gan", turns="epoch", **SHORT)
-        title = tr(lang, "每个批次 D 一步、G 一步", "one D step, one G step per batch") if turn == "batch" else tr(lang, "D 整轮训练，再 G 整轮训练……", "whole epochs: D, then G, then D ...")
+        title = (
+            tr(lang, "每个批次 D 一步、G 一步", "one D step, one G step per batch")
+            if turn == "batch"
+            else tr(lang, "D 整轮训练，再 G 整轮训练……", "whole epochs: D, then G, then D ...")
+        )
         _scatter(ax, run.result.history[-1]["points"], "ring", title=title)
     fig.tight_layout()
     return fig

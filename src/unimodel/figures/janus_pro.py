@@ -26,8 +26,6 @@ UNCONDITIONAL = torch.tensor([0.4, 1.7, 0.6, 0.3, 0.9, 0.1, -0.1, -0.4])
 SCALES = (0.0, 1.0, 3.0, 5.0)  # guidance scales shown; 0 is the unconditional model, 1 the conditional one
 
 
-
-
 @figure("janus-pro/architecture")
 def architecture(lang: str):
     """Left: Chameleon, one VQ tokenizer for everything. Right: Janus, SigLIP to understand and VQ to generate, one Transformer."""
@@ -38,8 +36,24 @@ def architecture(lang: str):
         Box("c_txt", tr(lang, "文本", "text"), 4.2, 0.6, width=2.0, color=text),
         Box("c_vq", tr(lang, "VQ 分词器\n（唯一的图像编码器）", "VQ tokenizer\n(the only image encoder)"), 1.5, 2.0, width=2.8, height=0.9, color=gen),
         Box("c_bpe", tr(lang, "文本分词器", "text tokenizer"), 4.2, 2.0, width=2.0, color=text),
-        Box("c_tf", tr(lang, "一个自回归 Transformer\n共享词表：文字 + 图像 token", "one autoregressive Transformer\nshared vocabulary: text + image tokens"), 2.6, 3.6, width=4.8, height=0.9, color=core),
-        Box("c_out", tr(lang, "下一个 token（文字或图像）\n图像 token → VQ 解码器", "next token (text or image)\nimage tokens → VQ decoder"), 2.6, 5.2, width=4.8, height=0.9, color=head),
+        Box(
+            "c_tf",
+            tr(lang, "一个自回归 Transformer\n共享词表：文字 + 图像 token", "one autoregressive Transformer\nshared vocabulary: text + image tokens"),
+            2.6,
+            3.6,
+            width=4.8,
+            height=0.9,
+            color=core,
+        ),
+        Box(
+            "c_out",
+            tr(lang, "下一个 token（文字或图像）\n图像 token → VQ 解码器", "next token (text or image)\nimage tokens → VQ decoder"),
+            2.6,
+            5.2,
+            width=4.8,
+            height=0.9,
+            color=head,
+        ),
         # Janus
         Box("j_und", tr(lang, "要看懂的图像", "image to understand"), 7.2, 0.6, width=2.9, color=und),
         Box("j_txt", tr(lang, "文本", "text"), 10.0, 0.6, width=1.9, color=text),
@@ -49,18 +63,45 @@ def architecture(lang: str):
         Box("j_vq", tr(lang, "VQ 分词器\n+ 生成适配器", "VQ tokenizer\n+ generation adaptor"), 12.7, 2.0, width=2.8, height=0.9, color=gen),
         Box("j_tf", tr(lang, "一个自回归 Transformer", "one autoregressive Transformer"), 10.0, 3.6, width=8.3, height=0.9, color=core),
         Box("j_lm", tr(lang, "文本头\n下一个文字 token", "text head\nnext text token"), 8.0, 5.2, width=3.0, height=0.9, color=head),
-        Box("j_img", tr(lang, "图像头\n下一个图像 token → VQ 解码器", "image head\nnext image token → VQ decoder"), 12.2, 5.2, width=3.8, height=0.9, color=head),
+        Box(
+            "j_img", tr(lang, "图像头\n下一个图像 token → VQ 解码器", "image head\nnext image token → VQ decoder"), 12.2, 5.2, width=3.8, height=0.9, color=head
+        ),
     ]
     arrows = [
-        Arrow("c_img", "c_vq"), Arrow("c_txt", "c_bpe"), Arrow("c_vq", "c_tf"), Arrow("c_bpe", "c_tf"), Arrow("c_tf", "c_out"),
-        Arrow("j_und", "j_sig"), Arrow("j_txt", "j_bpe"), Arrow("j_gen", "j_vq"),
-        Arrow("j_sig", "j_tf"), Arrow("j_bpe", "j_tf"), Arrow("j_vq", "j_tf"),
-        Arrow("j_tf", "j_lm"), Arrow("j_tf", "j_img"),
+        Arrow("c_img", "c_vq"),
+        Arrow("c_txt", "c_bpe"),
+        Arrow("c_vq", "c_tf"),
+        Arrow("c_bpe", "c_tf"),
+        Arrow("c_tf", "c_out"),
+        Arrow("j_und", "j_sig"),
+        Arrow("j_txt", "j_bpe"),
+        Arrow("j_gen", "j_vq"),
+        Arrow("j_sig", "j_tf"),
+        Arrow("j_bpe", "j_tf"),
+        Arrow("j_vq", "j_tf"),
+        Arrow("j_tf", "j_lm"),
+        Arrow("j_tf", "j_img"),
     ]
     fig = draw(boxes, arrows, width=14.3, height=6.5, scale=0.7)
     ax = fig.axes[0]
-    ax.text(2.6, 6.3, tr(lang, "Chameleon：一个图像分词器，既看也画", "Chameleon: one image tokenizer to read and to draw"), ha="center", va="center", fontsize=10, weight="bold")
-    ax.text(10.0, 6.3, tr(lang, "Janus：看和画用两个编码器，共用一个 Transformer", "Janus: two encoders to read and to draw, one Transformer"), ha="center", va="center", fontsize=10, weight="bold")
+    ax.text(
+        2.6,
+        6.3,
+        tr(lang, "Chameleon：一个图像分词器，既看也画", "Chameleon: one image tokenizer to read and to draw"),
+        ha="center",
+        va="center",
+        fontsize=10,
+        weight="bold",
+    )
+    ax.text(
+        10.0,
+        6.3,
+        tr(lang, "Janus：看和画用两个编码器，共用一个 Transformer", "Janus: two encoders to read and to draw, one Transformer"),
+        ha="center",
+        va="center",
+        fontsize=10,
+        weight="bold",
+    )
     ax.axvline(5.45, ymin=0.02, ymax=0.92, color="#cccccc", lw=1, ls="--")
     return fig
 

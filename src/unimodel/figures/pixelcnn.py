@@ -99,7 +99,13 @@ def receptive_field() -> dict:
     """How many of the pixels before PIXEL its output depends on, through the whole network."""
     depends = _dependence(_fresh(PixelCNNConfig().layers), PIXEL) > 0
     earlier = np.arange(DIGIT_SIDE * DIGIT_SIDE).reshape(DIGIT_SIDE, DIGIT_SIDE) < PIXEL[0] * DIGIT_SIDE + PIXEL[1]
-    return {"pixel": list(PIXEL), "earlier": int(earlier.sum()), "seen": int((depends & earlier).sum()), "blind": int((~depends & earlier).sum()), "later_seen": int((depends & ~earlier).sum())}
+    return {
+        "pixel": list(PIXEL),
+        "earlier": int(earlier.sum()),
+        "seen": int((depends & earlier).sum()),
+        "blind": int((~depends & earlier).sum()),
+        "later_seen": int((depends & ~earlier).sum()),
+    }
 
 
 @figure("pixelcnn/masks")
@@ -107,8 +113,14 @@ def masks(lang: str):
     """The two masks, and which pixels one output depends on, through one residual block and through all of them."""
     config = PixelCNNConfig()
     panels = [
-        (causal_mask(config.first_kernel, "A").numpy(), tr(lang, f"掩码 A（{config.first_kernel}×{config.first_kernel}，第一层）", f"mask A ({config.first_kernel}×{config.first_kernel}, first layer)")),
-        (causal_mask(config.kernel, "B").numpy(), tr(lang, f"掩码 B（{config.kernel}×{config.kernel}，之后各层）", f"mask B ({config.kernel}×{config.kernel}, later layers)")),
+        (
+            causal_mask(config.first_kernel, "A").numpy(),
+            tr(lang, f"掩码 A（{config.first_kernel}×{config.first_kernel}，第一层）", f"mask A ({config.first_kernel}×{config.first_kernel}, first layer)"),
+        ),
+        (
+            causal_mask(config.kernel, "B").numpy(),
+            tr(lang, f"掩码 B（{config.kernel}×{config.kernel}，之后各层）", f"mask B ({config.kernel}×{config.kernel}, later layers)"),
+        ),
         (_dependence(_fresh(1), PIXEL), tr(lang, f"像素 {PIXEL} 依赖的输入：1 个残差块", f"inputs pixel {PIXEL} depends on: 1 residual block")),
         (_dependence(_fresh(config.layers), PIXEL), tr(lang, f"{config.layers} 个残差块（整个网络）", f"{config.layers} residual blocks (the whole network)")),
     ]

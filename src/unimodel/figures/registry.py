@@ -35,10 +35,22 @@ from unimodel.figures import style
 
 LANGUAGES = ("zh", "en")
 CHAPTERS = (
-    "unimodel.figures.vae", "unimodel.figures.vqvae", "unimodel.figures.gan", "unimodel.figures.diffusion", "unimodel.figures.pixelcnn",
-    "unimodel.figures.taxonomy", "unimodel.figures.vit", "unimodel.figures.clip", "unimodel.figures.blip",
-    "unimodel.figures.survey", "unimodel.figures.bagel", "unimodel.figures.janus_pro", "unimodel.figures.metaqueries",
-    "unimodel.figures.uniworld", "unimodel.figures.wise", "unimodel.figures.unified",
+    "unimodel.figures.vae",
+    "unimodel.figures.vqvae",
+    "unimodel.figures.gan",
+    "unimodel.figures.diffusion",
+    "unimodel.figures.pixelcnn",
+    "unimodel.figures.taxonomy",
+    "unimodel.figures.vit",
+    "unimodel.figures.clip",
+    "unimodel.figures.blip",
+    "unimodel.figures.survey",
+    "unimodel.figures.bagel",
+    "unimodel.figures.janus_pro",
+    "unimodel.figures.metaqueries",
+    "unimodel.figures.uniworld",
+    "unimodel.figures.wise",
+    "unimodel.figures.unified",
 )
 log = logging.getLogger(__name__)
 PROFILES = ("full", "quick")

@@ -22,8 +22,7 @@ def cjk_font() -> str:
         if name in installed:
             return name
     raise RuntimeError(
-        "no font that draws Chinese is installed; on Debian/Ubuntu: sudo apt-get install fonts-noto-cjk "
-        "(then delete ~/.cache/matplotlib so matplotlib sees it)"
+        "no font that draws Chinese is installed; on Debian/Ubuntu: sudo apt-get install fonts-noto-cjk (then delete ~/.cache/matplotlib so matplotlib sees it)"
     )
 
 

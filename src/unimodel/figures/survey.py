@@ -67,24 +67,48 @@ def taxonomy(lang: str):
         ax.text(head_w + (c + 0.5) * cell_w, height - head_h / 2, _encoding_label(lang, encoding), ha="center", va="center", fontsize=9.5, weight="bold")
     for r, backbone in enumerate(BACKBONES):
         top = height - head_h - r * cell_h
-        ax.text(head_w / 2, top - cell_h / 2, _backbone_label(lang, backbone), ha="center", va="center", fontsize=9.5, weight="bold", color=BACKBONE_COLOR[backbone])
+        ax.text(
+            head_w / 2, top - cell_h / 2, _backbone_label(lang, backbone), ha="center", va="center", fontsize=9.5, weight="bold", color=BACKBONE_COLOR[backbone]
+        )
         for c, encoding in enumerate(ENCODINGS):
             left = head_w + c * cell_w
             names = [f"{name}  ({arxiv})" for name, arxiv, b, e in MODELS if (b, e) == (backbone, encoding)]
             color = BACKBONE_COLOR[backbone]
             ax.add_patch(
                 FancyBboxPatch(
-                    (left + 0.06, top - cell_h + 0.06), cell_w - 0.12, cell_h - 0.12, boxstyle="round,pad=0,rounding_size=0.08",
-                    facecolor=color, alpha=0.16 if names else 0.04, edgecolor=color, linewidth=1.0,
+                    (left + 0.06, top - cell_h + 0.06),
+                    cell_w - 0.12,
+                    cell_h - 0.12,
+                    boxstyle="round,pad=0,rounding_size=0.08",
+                    facecolor=color,
+                    alpha=0.16 if names else 0.04,
+                    edgecolor=color,
+                    linewidth=1.0,
                 )
             )
             text = "\n".join(names) if names else tr(lang, "（本站未细讲）", "(not covered here)")
-            ax.text(left + cell_w / 2, top - cell_h / 2, text, ha="center", va="center", fontsize=8.5 if names else 8, color="black" if names else "#888888", linespacing=1.6)
+            ax.text(
+                left + cell_w / 2,
+                top - cell_h / 2,
+                text,
+                ha="center",
+                va="center",
+                fontsize=8.5 if names else 8,
+                color="black" if names else "#888888",
+                linespacing=1.6,
+            )
     ax.text(
-        width / 2, -0.05,
-        tr(lang, "行：骨干网络；列：图像怎样编码。括号里是 arXiv 编号。分类依据综述 arXiv 2505.02567",
-           "Rows: the backbone; columns: how images are encoded. arXiv ids in brackets. Classification after the survey arXiv 2505.02567"),
-        ha="center", va="top", fontsize=8, color="#555555",
+        width / 2,
+        -0.05,
+        tr(
+            lang,
+            "行：骨干网络；列：图像怎样编码。括号里是 arXiv 编号。分类依据综述 arXiv 2505.02567",
+            "Rows: the backbone; columns: how images are encoded. arXiv ids in brackets. Classification after the survey arXiv 2505.02567",
+        ),
+        ha="center",
+        va="top",
+        fontsize=8,
+        color="#555555",
     )
     fig.tight_layout()
     return fig
@@ -105,12 +129,21 @@ def timeline(lang: str):
     for name, arxiv, backbone, _ in sorted(MODELS, key=lambda m: m[1]):
         x = _month(arxiv) + int(arxiv.split(".")[1]) / 100_000 / 12  # the number within the month spreads a month's papers
         row = next((r for r, previous in enumerate(last_on_row) if x - previous >= gap), len(last_on_row))
-        last_on_row[row:row + 1] = [x]
+        last_on_row[row : row + 1] = [x]
         y = 1 + 0.75 * row
         ax.plot([x, x], [0, y - 0.22], color="#bbbbbb", lw=0.8, zorder=1)
         ax.scatter([x], [0], color=BACKBONE_COLOR[backbone], s=30, zorder=3)
-        ax.text(x, y, f"{name}\n{arxiv}", ha="center", va="center", fontsize=8, color="white", zorder=4,
-                bbox={"boxstyle": "round,pad=0.3", "facecolor": BACKBONE_COLOR[backbone], "edgecolor": "none"})
+        ax.text(
+            x,
+            y,
+            f"{name}\n{arxiv}",
+            ha="center",
+            va="center",
+            fontsize=8,
+            color="white",
+            zorder=4,
+            bbox={"boxstyle": "round,pad=0.3", "facecolor": BACKBONE_COLOR[backbone], "edgecolor": "none"},
+        )
     start, end = _month("2405.0"), _month("2507.0")
     ax.axhline(0, color="#444444", lw=1, zorder=2)
     months = range(5, 20, 2)  # 2024-05, 2024-07, ..., 2025-07

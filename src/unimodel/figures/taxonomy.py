@@ -71,6 +71,8 @@ def density_coverage(real: torch.Tensor, fake: torch.Tensor, k: int = DC_K) -> d
     radii = torch.cdist(real, real).kthvalue(k + 1, dim=1).values  # (N,) k + 1: the nearest is the sample itself
     inside = torch.cdist(fake, real) <= radii  # (M, N): fake j lies in the ball of real i
     return {"density": inside.sum().item() / (k * len(fake)), "coverage": inside.any(0).double().mean().item()}
+
+
 # --8<-- [end:density-coverage]
 
 
@@ -162,9 +164,17 @@ def precision_recall(lang: str):
     for name, row in rows(measured):
         ax.scatter(row["recall"], row["precision"], s=60, color=COLORS[name], zorder=3)
         dx, dy = OFFSETS[name]
-        ax.annotate(label(name, lang), (row["recall"], row["precision"]), textcoords="offset points", xytext=(dx, dy), fontsize=9, ha="left" if dx > 0 else "right")
+        ax.annotate(
+            label(name, lang), (row["recall"], row["precision"]), textcoords="offset points", xytext=(dx, dy), fontsize=9, ha="left" if dx > 0 else "right"
+        )
     ax.scatter(real["recall"], real["precision"], s=140, marker="*", color="black", zorder=3)
-    ax.annotate(tr(lang, "真实数字\n（训练集对测试集）", "real digits\n(train vs test)"), (real["recall"], real["precision"]), textcoords="offset points", xytext=(8, 4), fontsize=9)
+    ax.annotate(
+        tr(lang, "真实数字\n（训练集对测试集）", "real digits\n(train vs test)"),
+        (real["recall"], real["precision"]),
+        textcoords="offset points",
+        xytext=(8, 4),
+        fontsize=9,
+    )
     ax.set_xlim(0, 1.05)
     ax.set_ylim(0, 1.05)
     ax.set_xlabel(tr(lang, "召回率：真实数字被样本覆盖的比例", "recall: share of real digits covered by samples"))
@@ -189,6 +199,8 @@ def sampling_time(lang: str):
     ax.set_xscale("log")
     ax.set_xlim(min(values) / 2, max(values) * 40)
     ax.invert_yaxis()
-    ax.set_xlabel(tr(lang, f"每张样本的采样时间（毫秒，对数轴；一次采 {BUDGET.samples} 张）", f"sampling time per image (ms, log scale; {BUDGET.samples} drawn at once)"))
+    ax.set_xlabel(
+        tr(lang, f"每张样本的采样时间（毫秒，对数轴；一次采 {BUDGET.samples} 张）", f"sampling time per image (ms, log scale; {BUDGET.samples} drawn at once)")
+    )
     fig.tight_layout()
     return fig

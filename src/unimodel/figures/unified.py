@@ -123,7 +123,9 @@ def ablation() -> dict:
         caption, ranked, drawing, seconds, epochs = [], [], [], [], []
         for seed in SEEDS:
             r = run(variant, seed)
-            measured = compute_result("unified-scores") if (variant, seed) == ("joint", SEED) else unified.evaluate(r.model, splits, seed=SEED, per_class=PER_CLASS)
+            measured = (
+                compute_result("unified-scores") if (variant, seed) == ("joint", SEED) else unified.evaluate(r.model, splits, seed=SEED, per_class=PER_CLASS)
+            )
             if "caption_exact" in measured:
                 caption.append(measured["caption_exact"])
             ranked.append(measured["ranked_exact"])
@@ -170,7 +172,13 @@ def sequences(lang: str):
         ax.set_aspect("equal")
         ax.axis("off")
         ax.set_title(title, fontsize=9, loc="left")
-    fig.text(0.5, 0.0, tr(lang, "蓝：文字 token　橙：图像码字　实心：计入损失的目标", "blue: text tokens   orange: image codes   filled: the targets the loss counts"), ha="center", fontsize=8)
+    fig.text(
+        0.5,
+        0.0,
+        tr(lang, "蓝：文字 token　橙：图像码字　实心：计入损失的目标", "blue: text tokens   orange: image codes   filled: the targets the loss counts"),
+        ha="center",
+        fontsize=8,
+    )
     return fig
 
 
@@ -184,8 +192,14 @@ def samples(lang: str):
     images = unified.draw(model, prompts, generator=generator).numpy()
     fig, ax = plt.subplots(figsize=(6.2, 6.4))
     show_images(ax, images, rows=10)
-    ax.set_title(tr(lang, f"每行一个数字：左 {per_language} 张用英文提示，右 {per_language} 张用中文提示（引导系数 {model.config.guidance:g}）",
-                    f"one digit per row: {per_language} English prompts, then {per_language} Chinese (guidance {model.config.guidance:g})"), fontsize=9)
+    ax.set_title(
+        tr(
+            lang,
+            f"每行一个数字：左 {per_language} 张用英文提示，右 {per_language} 张用中文提示（引导系数 {model.config.guidance:g}）",
+            f"one digit per row: {per_language} English prompts, then {per_language} Chinese (guidance {model.config.guidance:g})",
+        ),
+        fontsize=9,
+    )
     return fig
 
 
@@ -200,7 +214,15 @@ def guidance_figure(lang: str):
     ax.plot(scales, [100 * r["accuracy"] for r in rows], "o-", color=PALETTE[0], label=tr(lang, "评判器认为画对了", "judged the prompted digit"))
     ax.plot(scales, [100 * r["distinct"] for r in rows], "s--", color=PALETTE[2], label=tr(lang, "互不相同的码字序列", "distinct code sequences"))
     ax.axhline(100 * main["judge_tokenized"], color=PALETTE[3], linestyle=":", linewidth=1)
-    ax.text(scales[-1], 100 * main["judge_tokenized"] - 2, tr(lang, "评判器读真实测试图（经分词器往返）", "the judge on real test digits (through the tokenizer)"), ha="right", va="top", fontsize=8, color=PALETTE[3])
+    ax.text(
+        scales[-1],
+        100 * main["judge_tokenized"] - 2,
+        tr(lang, "评判器读真实测试图（经分词器往返）", "the judge on real test digits (through the tokenizer)"),
+        ha="right",
+        va="top",
+        fontsize=8,
+        color=PALETTE[3],
+    )
     ax.set_xlabel(tr(lang, "引导系数 s", "guidance scale s"))
     ax.set_ylabel("%")
     ax.set_ylim(0, 103)

@@ -34,7 +34,15 @@ def architecture(lang: str):
         Box("mlp_siglip", "MLP", 9.0, 1.9, width=1.4, height=0.8, color=PALETTE[2]),
         Box("dit", t("FLUX DiT\n（训练）", "FLUX DiT\n(trained)"), 13.0, 3.1, width=2.4, height=1.1, color=PALETTE[3]),
         Box("noisy", t("带噪潜变量 $x_t$，时间 $t$", "noisy latent $x_t$, time $t$"), 13.0, 0.9, width=3.0, height=0.7, color=PALETTE[7]),
-        Box("velocity", t("预测的速度 $v_\\theta$\n（flow matching 损失）", "predicted velocity $v_\\theta$\n(flow-matching loss)"), 13.0, 5.3, width=3.2, height=0.9, color=PALETTE[4]),
+        Box(
+            "velocity",
+            t("预测的速度 $v_\\theta$\n（flow matching 损失）", "predicted velocity $v_\\theta$\n(flow-matching loss)"),
+            13.0,
+            5.3,
+            width=3.2,
+            height=0.9,
+            color=PALETTE[4],
+        ),
     ]
     arrows = [
         Arrow("text", "vlm"),
@@ -48,6 +56,8 @@ def architecture(lang: str):
         Arrow("noisy", "dit"),
         Arrow("dit", "velocity"),
     ]
-    title = t("UniWorld-V1：冻结的理解模型给 FLUX 提供条件（虚线框冻结；FLUX 自己的 T5/CLIP 文本编码器不用）",
-              "UniWorld-V1: frozen understanding models condition FLUX (dashed = frozen; FLUX's own T5/CLIP text encoders unused)")
+    title = t(
+        "UniWorld-V1：冻结的理解模型给 FLUX 提供条件（虚线框冻结；FLUX 自己的 T5/CLIP 文本编码器不用）",
+        "UniWorld-V1: frozen understanding models condition FLUX (dashed = frozen; FLUX's own T5/CLIP text encoders unused)",
+    )
     return diagram.draw(boxes, arrows, width=15.0, height=6.6, title=title)

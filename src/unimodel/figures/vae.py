@@ -273,7 +273,9 @@ def high_dimensions_figure(lang: str):
     axes[0].set_xscale("log", base=2)
     axes[0].set_xlabel(tr(lang, "维度 d", "dimension d"))
     axes[0].set_title(tr(lang, "N(0, I) 样本的 ‖z‖/√d（均值 ± 标准差）", "‖z‖/√d of N(0, I) samples (mean ± std)"))
-    axes[1].plot(d, [r["cube_near_boundary"] for r in rows], "o-", label=tr(lang, "均匀立方体：某坐标距边界 < 5%", "uniform cube: a coordinate within 5% of a face"))
+    axes[1].plot(
+        d, [r["cube_near_boundary"] for r in rows], "o-", label=tr(lang, "均匀立方体：某坐标距边界 < 5%", "uniform cube: a coordinate within 5% of a face")
+    )
     axes[1].plot(d, [r["normal_within_1"] for r in rows], "s-", label=tr(lang, "标准正态：落在单位球内", "standard normal: inside the unit ball"))
     axes[1].set_xscale("log", base=2)
     axes[1].set_xlabel(tr(lang, "维度 d", "dimension d"))

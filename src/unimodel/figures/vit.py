@@ -220,7 +220,9 @@ def patches_figure(lang: str):
         right.set_ylim(-0.5, 1)
         right.set_aspect("equal")
         right.set_axis_off()
-        right.set_title(tr(lang, f"{n} 个 patch 排成序列，前面加上 [CLS]：{n + 1} 个 token", f"{n} patches in a row, [CLS] in front: {n + 1} tokens"), fontsize=9)
+        right.set_title(
+            tr(lang, f"{n} 个 patch 排成序列，前面加上 [CLS]：{n + 1} 个 token", f"{n} patches in a row, [CLS] in front: {n + 1} tokens"), fontsize=9
+        )
     fig.tight_layout()
     return fig
 

@@ -111,8 +111,11 @@ def codebook(lang: str):
     right = fig.add_axes([0.5, 0.18, 0.48, 0.68])
     measured = compute_result("vqvae-scores")
     for offset, (name, color) in zip((-0.2, 0.2), (("tokenizer", PALETTE[0]), ("no-restart", PALETTE[3]))):
-        label = tr(lang, f"{'重启死码字' if name == 'tokenizer' else '不重启'}：用到 {measured[name]['codes_used']} 个",
-                   f"{'restarting dead codes' if name == 'tokenizer' else 'no restarts'}: {measured[name]['codes_used']} used")
+        label = tr(
+            lang,
+            f"{'重启死码字' if name == 'tokenizer' else '不重启'}：用到 {measured[name]['codes_used']} 个",
+            f"{'restarting dead codes' if name == 'tokenizer' else 'no restarts'}: {measured[name]['codes_used']} used",
+        )
         right.bar(np.arange(K) + offset, np.sort(counts[name])[::-1], width=0.4, color=color, label=label)
     right.set_xlabel(tr(lang, "码字（按使用次数排序）", "codes, most used first"))
     right.set_ylabel(tr(lang, "测试集中出现的次数", "uses in the test digits"))

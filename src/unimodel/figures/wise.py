@@ -134,8 +134,14 @@ def leaderboard(lang: str):
     _bars(left, first, lang, 2)
     _bars(right, second, lang, 3)
     left.set_title(tr(lang, "原版 WISE：GPT-4o 当裁判，WiScore", "original WISE: GPT-4o judge, WiScore"), fontsize=10)
-    right.set_title(tr(lang, "WISE_Verified：开源裁判 Qwen3.5-35B-A3B，\n每张图 0 或 1 分（分数不能和左图比）",
-                       "WISE_Verified: open judge Qwen3.5-35B-A3B,\n0 or 1 per image (not comparable with the left)"), fontsize=10)
+    right.set_title(
+        tr(
+            lang,
+            "WISE_Verified：开源裁判 Qwen3.5-35B-A3B，\n每张图 0 或 1 分（分数不能和左图比）",
+            "WISE_Verified: open judge Qwen3.5-35B-A3B,\n0 or 1 per image (not comparable with the left)",
+        ),
+        fontsize=10,
+    )
     left.set_xlabel(tr(lang, "总体 WiScore（越高越好）", "overall WiScore (higher is better)"), fontsize=9)
     right.set_xlabel(tr(lang, "总体分数（越高越好）", "overall score (higher is better)"), fontsize=9)
     handles = [plt.Rectangle((0, 0), 1, 1, color=KIND_COLORS[k]) for k in KIND_COLORS]
@@ -157,7 +163,11 @@ def leaderboard(lang: str):
 def worked_examples(lang: str):
     """Each worked example's WiScore as a stacked bar: what Consistency, Realism and Aesthetics add."""
     names = list(EXAMPLES)
-    parts = [("consistency", tr(lang, "一致性 C", "Consistency C")), ("realism", tr(lang, "真实感 R", "Realism R")), ("aesthetics", tr(lang, "美观 A", "Aesthetics A"))]
+    parts = [
+        ("consistency", tr(lang, "一致性 C", "Consistency C")),
+        ("realism", tr(lang, "真实感 R", "Realism R")),
+        ("aesthetics", tr(lang, "美观 A", "Aesthetics A")),
+    ]
     y = np.arange(len(names))[::-1]
     fig, ax = plt.subplots(figsize=(6.8, 3.2))
     for row, name in zip(y, names):

@@ -40,10 +40,16 @@ class ModelSpec:
     evaluate: Callable[..., dict]  # test metrics as a JSON-able dict
     sample: Callable[[nn.Module, int, torch.Generator], torch.Tensor] | None  # n images in [0, 1], (n, 64), or n points (n, 2); None for a classifier
     train_defaults: Callable[[str], dict] = lambda data: {}  # TrainConfig values that suit this model on this data set
-    draw: Callable[[nn.Module, list[str], float | None, torch.Generator], torch.Tensor] | None = None  # (model, prompts, guidance, generator): one image per prompt, (n, 64) in [0, 1]
+    draw: Callable[[nn.Module, list[str], float | None, torch.Generator], torch.Tensor] | None = (
+        None  # (model, prompts, guidance, generator): one image per prompt, (n, 64) in [0, 1]
+    )
     caption: Callable[[nn.Module, torch.Tensor, str], list[str]] | None = None  # (model, images (n, 64) pixels, language): one caption per image
-    prepare: Callable[..., None] | None = None  # (model, splits, train_config, progress, trained=None): a stage trained before the model itself (a unified model's tokenizer), or taken from ``trained``
-    stage: Callable[[Any, Any], tuple[str, dict, Any]] | None = None  # (config, train_config) -> (model, config, train config): ``prepare``'s stage as a run of another model, which a build trains once for all who share it
+    prepare: Callable[..., None] | None = (
+        None  # (model, splits, train_config, progress, trained=None): a stage trained before the model itself (a unified model's tokenizer), or taken from ``trained``
+    )
+    stage: Callable[[Any, Any], tuple[str, dict, Any]] | None = (
+        None  # (config, train_config) -> (model, config, train config): ``prepare``'s stage as a run of another model, which a build trains once for all who share it
+    )
 
     @property
     def module(self) -> str:

@@ -48,8 +48,20 @@ from torch.nn import functional as F
 from unimodel.data import DIGIT_LEVELS, Splits
 from unimodel.models import ModelSpec
 from unimodel.models.captions import (
-    CONTEXT, EOS, LANGUAGES, NAMES, PAD, ROUND_DIGITS, TEMPLATES, VOCAB as CAPTION_VOCAB,
-    caption, draw_captions, prompts, tokenize, training_captions, words,
+    CONTEXT,
+    EOS,
+    LANGUAGES,
+    NAMES,
+    PAD,
+    ROUND_DIGITS,
+    TEMPLATES,
+    VOCAB as CAPTION_VOCAB,
+    caption,
+    draw_captions,
+    prompts,
+    tokenize,
+    training_captions,
+    words,
 )
 from unimodel.models.clip import info_nce, retrieval_recall_at_1, zero_shot_accuracy
 from unimodel.models.layers import Attention
@@ -121,14 +133,19 @@ class BLIPConfig:
     def vit_config(self) -> ViTConfig:
         """The image encoder: a ViT whose head projects its [CLS] to the E-wide ITC embedding."""
         return ViTConfig(
-            data_dim=self.data_dim, patch=self.patch, dim=self.dim, depth=self.image_depth, heads=self.heads,
-            mlp_ratio=self.mlp_ratio, dropout=self.dropout, classes=self.embed_dim, levels=self.levels,
+            data_dim=self.data_dim,
+            patch=self.patch,
+            dim=self.dim,
+            depth=self.image_depth,
+            heads=self.heads,
+            mlp_ratio=self.mlp_ratio,
+            dropout=self.dropout,
+            classes=self.embed_dim,
+            levels=self.levels,
         )
 
 
 # ------------------------------------------------------------------ attention
-
-
 
 
 # --8<-- [start:masks]
@@ -143,6 +160,8 @@ def causal_mask(ids: torch.Tensor) -> torch.Tensor:
     T = ids.shape[1]
     past = torch.ones(T, T, dtype=torch.bool, device=ids.device).tril()  # (T, T), True on and below the diagonal
     return padding_mask(ids) & past
+
+
 # --8<-- [end:masks]
 
 
@@ -181,6 +200,8 @@ class MEDBlock(nn.Module):
             mixed, weights = self.cross_attention(self.norm_cross(h), context=image)
             h = h + mixed
         return h + self.mlp(self.norm_mlp(h)), weights
+
+
 # --8<-- [end:med]
 
 
@@ -287,6 +308,7 @@ class BLIP(nn.Module):
         pairs_text = captions + [captions[j] for j in negative_text.tolist()] + [c for c, keep in zip(captions, rows.tolist()) if keep]
         target = torch.cat([torch.ones(B), torch.zeros(2 * int(rows.sum()))]).long().to(y.device)
         return F.cross_entropy(self.match_logits(pairs_image, pairs_text), target)
+
     # --8<-- [end:itm]
 
     # --8<-- [start:lm]
@@ -303,6 +325,7 @@ class BLIP(nn.Module):
         targets[targets == TOKEN_ID[PAD]] = IGNORE
         logits, _ = self.caption_logits(image, ids[:, :-1])  # (B, LENGTH - 1, V)
         return F.cross_entropy(logits.reshape(-1, len(VOCAB)), targets.reshape(-1), ignore_index=IGNORE)
+
     # --8<-- [end:lm]
 
     def forward(self, batch: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, dict[str, float]]:
@@ -359,6 +382,8 @@ def generate(model: BLIP, x: torch.Tensor, lang: str) -> tuple[list[list[str]], 
     model.train(training)
     tokens = [[VOCAB[i] for i in row[2:]] for row in ids.tolist()]
     return [row[: row.index(EOS)] if EOS in row else [t for t in row if t != PAD] for row in tokens], maps
+
+
 # --8<-- [end:generate]
 
 
@@ -392,6 +417,7 @@ def caption_scores(model: BLIP, x: torch.Tensor, y: torch.Tensor, lang: str) -> 
 
 def closest_other_digit(digit: int, generator: torch.Generator) -> int:
     """Another digit sharing as many of parity and shape with ``digit`` as any does, drawn with ``generator``."""
+
     def shared(other: int) -> int:
         return (other % 2 == digit % 2) + ((other in ROUND_DIGITS) == (digit in ROUND_DIGITS))
 

@@ -38,8 +38,7 @@ def accuracy(model: Classifier, x: torch.Tensor, y: torch.Tensor, batch_size: in
     model.eval()
     device = next(model.parameters()).device
     correct = sum(
-        (model.logits(x[i : i + batch_size].to(device)).argmax(dim=1) == y[i : i + batch_size].to(device)).sum().item()
-        for i in range(0, len(x), batch_size)
+        (model.logits(x[i : i + batch_size].to(device)).argmax(dim=1) == y[i : i + batch_size].to(device)).sum().item() for i in range(0, len(x), batch_size)
     )
     model.train(training)
     return correct / len(x)

@@ -75,8 +75,15 @@ class CLIPConfig:
     def vit_config(self) -> ViTConfig:
         """The image encoder's config: a ViT whose "classes" are the E outputs of the projection."""
         return ViTConfig(
-            data_dim=self.data_dim, patch=self.patch, dim=self.image_dim, depth=self.image_depth, heads=self.heads,
-            mlp_ratio=self.mlp_ratio, dropout=self.dropout, classes=self.embed_dim, levels=self.levels,
+            data_dim=self.data_dim,
+            patch=self.patch,
+            dim=self.image_dim,
+            depth=self.image_depth,
+            heads=self.heads,
+            mlp_ratio=self.mlp_ratio,
+            dropout=self.dropout,
+            classes=self.embed_dim,
+            levels=self.levels,
         )
 
 
@@ -139,6 +146,8 @@ def info_nce(image_emb: torch.Tensor, text_emb: torch.Tensor, log_scale: torch.T
     logits = scale * image_emb @ text_emb.T  # $e^{s}\, I T^\top$, (B, B)
     target = torch.arange(len(logits), device=logits.device)
     return (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2  # $\frac12(\mathrm{CE}(IT^\top) + \mathrm{CE}(TI^\top))$
+
+
 # --8<-- [end:info-nce]
 
 
@@ -213,6 +222,8 @@ def zero_shot_accuracy(model: CLIP, x: torch.Tensor, y: torch.Tensor, lang: str)
     """The fraction of images x (n, 64) whose nearest of the 10 prompts in ``lang`` names their digit y."""
     similarity = image_features(model, x) @ text_features(model, prompts(lang)).T  # (n, 10)
     return (similarity.argmax(dim=1) == y.cpu()).float().mean().item()
+
+
 # --8<-- [end:zero-shot]
 
 

@@ -68,6 +68,8 @@ def linear_betas(steps: int, beta_start: float = 1e-4, beta_end: float = 0.02) -
 def alpha_bars(betas: torch.Tensor) -> torch.Tensor:
     r"""$\bar\alpha_t = \prod_{s=1}^{t} (1 - \beta_s)$, for t = 1 .. T."""
     return torch.cumprod(1 - betas, dim=0)
+
+
 # --8<-- [end:schedule]
 
 
@@ -132,6 +134,7 @@ class Diffusion(nn.Module):
         """x_t drawn from q(x_t | x_0) in one step, for a batch of steps t (B,) in 1 .. T."""
         alpha_bar, one_minus = self.alpha_bars[t - 1][:, None], self.one_minus_alpha_bars[t - 1][:, None]  # (B, 1)
         return alpha_bar.sqrt() * x0 + one_minus.sqrt() * noise  # $x_t = \sqrt{\bar\alpha_t}\,x_0 + \sqrt{1-\bar\alpha_t}\,\epsilon$
+
     # --8<-- [end:forward-process]
 
     # --8<-- [start:loss]
@@ -144,6 +147,7 @@ class Diffusion(nn.Module):
         t = torch.randint(1, self.steps + 1, (len(x0),), device=x0.device)  # one random step per example, not a walk through all of them
         loss = self.loss(x0, t, torch.randn_like(x0))
         return loss, {}
+
     # --8<-- [end:loss]
 
     # --8<-- [start:reverse-step]
@@ -154,10 +158,13 @@ class Diffusion(nn.Module):
     def reverse_step(self, x: torch.Tensor, t: int, eps: torch.Tensor, noise: torch.Tensor | None) -> torch.Tensor:
         """x_{t-1} from x_t and the predicted noise; ``noise=None`` keeps only the mean (the ablation)."""
         beta = self.betas[t - 1]
-        mean = (x - beta / self.one_minus_alpha_bars[t - 1].sqrt() * eps) / (1 - beta).sqrt()  # $\mu_\theta = \frac{1}{\sqrt{\alpha_t}}\big(x_t - \frac{\beta_t}{\sqrt{1-\bar\alpha_t}}\epsilon_\theta\big)$
+        mean = (x - beta / self.one_minus_alpha_bars[t - 1].sqrt() * eps) / (
+            1 - beta
+        ).sqrt()  # $\mu_\theta = \frac{1}{\sqrt{\alpha_t}}\big(x_t - \frac{\beta_t}{\sqrt{1-\bar\alpha_t}}\epsilon_\theta\big)$
         if noise is None or t == 1:
             return mean
         return mean + beta.sqrt() * noise  # $x_{t-1} = \mu_\theta + \sigma_t z$, $\sigma_t^2 = \beta_t$
+
     # --8<-- [end:reverse-step]
 
     # --8<-- [start:elbo]
@@ -171,7 +178,10 @@ class Diffusion(nn.Module):
     def elbo_weights(self) -> torch.Tensor:
         r"""$\lambda_t$ for t = 1 .. T: the bound's term $L_{t-1}$ (t >= 2) is $\lambda_t \lVert \epsilon - \epsilon_\theta \rVert^2$ plus a constant."""
         alphas = 1 - self.betas
-        return self.betas / (2 * alphas * self.one_minus_alpha_bars)  # $\lambda_t = \frac{\beta_t^2}{2\sigma_t^2\alpha_t(1-\bar\alpha_t)}$ with $\sigma_t^2 = \beta_t$
+        return self.betas / (
+            2 * alphas * self.one_minus_alpha_bars
+        )  # $\lambda_t = \frac{\beta_t^2}{2\sigma_t^2\alpha_t(1-\bar\alpha_t)}$ with $\sigma_t^2 = \beta_t$
+
     # --8<-- [end:elbo]
 
     # --8<-- [start:bound]
@@ -208,6 +218,7 @@ class Diffusion(nn.Module):
         lower = torch.where(x0 < -1 + half_bin, torch.zeros_like(x0), normal.cdf(x0 - half_bin))  # the bottom level all below
         decoder = -torch.log((upper - lower).clamp_min(1e-12)).sum(1)  # L_0 = -log p(x_0 | x_1)
         return {"total": prior + steps.sum(1) + decoder, "prior": prior, "steps": steps, "decoder": decoder}
+
     # --8<-- [end:bound]
 
     @torch.no_grad()

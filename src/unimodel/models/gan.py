@@ -136,6 +136,8 @@ def generator_loss(fake_logits: torch.Tensor, kind: str = "non-saturating") -> t
     if kind == "minimax":
         return -F.softplus(fake_logits).mean()  # $\log(1 - \sigma(l)) = -\mathrm{softplus}(l)$
     return F.softplus(-fake_logits).mean()
+
+
 # --8<-- [end:losses]
 
 
@@ -193,6 +195,7 @@ class GAN(nn.Module):
             return discriminator_loss(self.ratio(real).squeeze(1), self.ratio(fake).squeeze(1)), {}
         fake_logits = self.judge(self.draw(len(real)))  # gradients flow through D into G
         return generator_loss(fake_logits, self.config.loss), {}
+
     # --8<-- [end:players]
 
     @torch.no_grad()
@@ -232,6 +235,7 @@ class GAN(nn.Module):
             kept.append(candidates[keep])
             count += int(keep.sum())
         return torch.cat(kept)[:n]
+
     # --8<-- [end:rejection]
 
 

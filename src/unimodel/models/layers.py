@@ -54,6 +54,8 @@ class SelfAttention(nn.Module):
         mixed = weights @ v  # $\mathrm{softmax}(QK^\top / \sqrt{d})\, V$, (B, h, T, d)
         mixed = mixed.transpose(1, 2).reshape(B, T, D)  # the heads side by side again, (B, T, D)
         return self.dropout(self.out(mixed)), weights
+
+
 # --8<-- [end:attention]
 
 
@@ -85,6 +87,8 @@ class Block(nn.Module):
         h = h + mixed  # $h \leftarrow h + \mathrm{MSA}(\mathrm{LN}(h))$
         h = h + self.mlp(self.norm2(h))  # $h \leftarrow h + \mathrm{MLP}(\mathrm{LN}(h))$
         return h, weights
+
+
 # --8<-- [end:block]
 
 
@@ -119,4 +123,6 @@ class Attention(nn.Module):
         weights = scores.softmax(dim=-1)
         mixed = (weights @ v).transpose(1, 2).reshape(B, T, D)  # (B, T, D)
         return self.dropout(self.out(mixed)), weights
+
+
 # --8<-- [end:masked-attention]

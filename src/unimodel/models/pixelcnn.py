@@ -73,6 +73,8 @@ def causal_mask(kernel: int, mask_type: str) -> torch.Tensor:
     mask[centre, centre + (mask_type == "B") :] = 0  # the centre (mask A) and the pixels to its right
     mask[centre + 1 :, :] = 0  # the rows below
     return mask
+
+
 # --8<-- [end:mask]
 
 
@@ -129,6 +131,7 @@ class PixelCNN(nn.Module):
         """Training loss: the mean negative log-likelihood, nats per image; and that value to log."""
         loss = -self.log_prob(batch[0]).mean()  # $-\frac1B \sum_b \log p(x_b)$
         return loss, {"nll": loss.item()}
+
     # --8<-- [end:nll]
 
     @torch.no_grad()

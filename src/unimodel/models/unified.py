@@ -109,6 +109,8 @@ def understanding_sequence(codes: torch.Tensor, langs: torch.Tensor, captions: t
     target = torch.zeros_like(ids, dtype=torch.bool)
     target[:, -CAPTION_WORDS - 1 :] = True
     return ids, target
+
+
 # --8<-- [end:sequences]
 
 
@@ -239,6 +241,7 @@ class Unified(nn.Module):
         for block in self.blocks:
             h = block(h, mask)
         return self.head(self.norm(h))
+
     # --8<-- [end:logits]
 
     # --8<-- [start:loss]
@@ -271,12 +274,15 @@ class Unified(nn.Module):
             losses.append(self.sequence_losses(ids, target, seen))
         loss = torch.cat(losses).mean()  # every example counts once, whichever its task
         return loss, {}
+
     # --8<-- [end:loss]
 
 
 def tokenizer_stage(config: UnifiedConfig, train_config: TrainConfig) -> tuple[str, dict, TrainConfig]:
     """Stage 1 as a run of its own: the VQ-VAE and the settings ``train_tokenizer`` trains it with (early stopping on validation)."""
-    settings = TrainConfig(epochs=config.tokenizer_epochs, lr=config.tokenizer_lr, optimizer="adam", patience=20, seed=train_config.seed, device=train_config.device)
+    settings = TrainConfig(
+        epochs=config.tokenizer_epochs, lr=config.tokenizer_lr, optimizer="adam", patience=20, seed=train_config.seed, device=train_config.device
+    )
     return "vqvae", asdict(config.tokenizer_config()), settings
 
 
@@ -298,6 +304,8 @@ def train_tokenizer(model: Unified, splits: Splits, train_config: TrainConfig, p
 def guided_logits(conditional: torch.Tensor, unconditional: torch.Tensor, scale: float) -> torch.Tensor:
     """Classifier-free guidance on next-token logits: start from the unconditional ones and step ``scale`` times towards the conditional ones."""
     return unconditional + scale * (conditional - unconditional)  # $\ell_g = \ell_u + s\,(\ell_c - \ell_u)$
+
+
 # --8<-- [end:cfg]
 
 
@@ -320,6 +328,8 @@ def generate_codes(model: Unified, prompts: list[str], guidance: float | None = 
         k = torch.multinomial(guided.softmax(-1).cpu(), 1, generator=generator).to(device)  # (B, 1)
         ids = torch.cat([ids, (k + len(TEXT_VOCAB)).repeat(2, 1)], 1)
     return ids[:B, 3:] - len(TEXT_VOCAB)
+
+
 # --8<-- [end:guidance]
 
 
@@ -390,6 +400,8 @@ def caption_scores(model: Unified, x: torch.Tensor, lang: str, directions: tuple
         if "draw" in directions:
             scores[:, d] += model.log_likelihoods(*generation_sequence(prompt_ids(digits, langs), codes))
     return scores
+
+
 # --8<-- [end:rank]
 
 

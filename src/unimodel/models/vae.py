@@ -58,19 +58,21 @@ def reparameterize(mu: torch.Tensor, log_var: torch.Tensor, noise: torch.Tensor 
         noise = torch.randn_like(mu)  # $\varepsilon \sim \mathcal{N}(0, I)$
     sigma = torch.exp(0.5 * log_var)
     return mu + sigma * noise  # $z = \mu + \sigma \odot \varepsilon$
+
+
 # --8<-- [end:reparameterize]
 
 
 # --8<-- [start:reparameterize-uniform]
-def reparameterize_uniform(
-    center: torch.Tensor, log_half_width: torch.Tensor, noise: torch.Tensor | None = None
-) -> torch.Tensor:
+def reparameterize_uniform(center: torch.Tensor, log_half_width: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
     """Draw z ~ U(a, b) with a = center - w, b = center + w, differentiably."""
     if noise is None:
         noise = torch.rand_like(center)  # $u \sim \mathcal{U}(0, 1)$
     half_width = torch.exp(log_half_width)
     a, b = center - half_width, center + half_width
     return a + (b - a) * noise  # $z = a + (b - a)\,u$
+
+
 # --8<-- [end:reparameterize-uniform]
 
 
@@ -79,6 +81,8 @@ def gaussian_kl(mu: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
     """KL( N(mu, diag sigma^2) || N(0, I) ), summed over the last dimension."""
     # $D_{KL} = \tfrac12 \sum_j \left(\mu_j^2 + \sigma_j^2 - \log\sigma_j^2 - 1\right)$
     return 0.5 * (mu.pow(2) + log_var.exp() - log_var - 1).sum(-1)
+
+
 # --8<-- [end:gaussian-kl]
 
 
@@ -120,6 +124,8 @@ def discretized_logistic_log_prob(k: torch.Tensor, mean: torch.Tensor, log_scale
     log_p = torch.where(k < levels - 1, F.logsigmoid(upper), 0.0)
     log_p = log_p + torch.where(k > 0, F.logsigmoid(-lower), 0.0)
     return log_p + torch.where((k > 0) & (k < levels - 1), torch.log(-torch.expm1(-inv_s)), 0.0)
+
+
 # --8<-- [end:discretized-logistic]
 
 
@@ -131,6 +137,8 @@ def importance_weighted_bound(log_px_given_z: torch.Tensor, log_pz: torch.Tensor
     """
     log_w = log_px_given_z + log_pz - log_qz  # $\log w_k = \log p_\theta(x \mid z_k) + \log p(z_k) - \log q_\phi(z_k \mid x)$
     return torch.logsumexp(log_w, dim=0) - math.log(log_w.shape[0])  # $\log \frac1K \sum_k w_k$
+
+
 # --8<-- [end:importance-sampling]
 
 
@@ -142,14 +150,18 @@ class VAE(nn.Module):
         self.config = config
         c = config
         self.encoder = nn.Sequential(
-            nn.Linear(c.data_dim, c.hidden_dim), nn.LeakyReLU(),
-            nn.Linear(c.hidden_dim, c.hidden_dim), nn.LeakyReLU(),
+            nn.Linear(c.data_dim, c.hidden_dim),
+            nn.LeakyReLU(),
+            nn.Linear(c.hidden_dim, c.hidden_dim),
+            nn.LeakyReLU(),
             nn.Linear(c.hidden_dim, 2 * c.latent_dim),
         )
         out_per_pixel = {"categorical": c.levels, "logistic": 2, "gaussian": 1}[c.likelihood]
         self.decoder = nn.Sequential(
-            nn.Linear(c.latent_dim, c.hidden_dim), nn.LeakyReLU(),
-            nn.Linear(c.hidden_dim, c.hidden_dim), nn.LeakyReLU(),
+            nn.Linear(c.latent_dim, c.hidden_dim),
+            nn.LeakyReLU(),
+            nn.Linear(c.hidden_dim, c.hidden_dim),
+            nn.LeakyReLU(),
             nn.Linear(c.hidden_dim, c.data_dim * out_per_pixel),
         )
 
@@ -218,6 +230,7 @@ class VAE(nn.Module):
         # $\log p_\theta(x \mid z) = \sum_i \log p_\theta(x_i \mid z)$: pixels independent given z
         k = x.expand(*z.shape[:-1], x.shape[-1])  # (..., B, P)
         return self.pixel_log_prob(k, z).sum(-1)  # (..., B)
+
     # --8<-- [end:log-likelihood]
 
     # --8<-- [start:elbo]
@@ -228,6 +241,7 @@ class VAE(nn.Module):
         reconstruction = self.log_px_given_z(x, z)  # $\log p_\theta(x \mid z)$, a 1-sample estimate of the expectation
         kl = self.kl(loc, log_scale)  # $D_{KL}(q_\phi(z \mid x) \,\|\, p(z))$ in closed form
         return {"elbo": reconstruction - kl, "reconstruction": reconstruction, "kl": kl}
+
     # --8<-- [end:elbo]
 
     def importance_weighted_bound(self, x: torch.Tensor, k: int, generator: torch.Generator | None = None) -> torch.Tensor:

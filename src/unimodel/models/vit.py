@@ -102,6 +102,8 @@ def patchify(images: torch.Tensor, patch: int) -> torch.Tensor:
     blocks = images.reshape(-1, rows, patch, rows, patch)  # (B, row of patch, row in patch, column of patch, column in patch)
     blocks = blocks.permute(0, 1, 3, 2, 4)  # (B, row of patch, column of patch, row in patch, column in patch)
     return blocks.reshape(-1, rows * rows, patch * patch)  # (B, N, p * p)
+
+
 # --8<-- [end:patchify]
 
 
@@ -134,6 +136,7 @@ class ViT(Classifier):
         cls = self.cls.expand(len(h), -1, -1)  # the same [CLS] for every image, (B, 1, D)
         h = torch.cat([cls, h], dim=1)  # [CLS] is token 0, (B, T, D)
         return self.dropout(h + self.position)  # $z_0 = [x_\mathrm{cls}; E x_1; \dots; E x_N] + E_\mathrm{pos}$
+
     # --8<-- [end:patch-embedding]
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
@@ -150,6 +153,7 @@ class ViT(Classifier):
         """Unnormalised log-probabilities of the classes, (B, K), from integer pixels (B, 64)."""
         h, _ = self.encode(x)  # (B, T, D)
         return self.head(self.norm(h[:, 0]))  # only [CLS] is read: $y = W\,\mathrm{LN}(z_L^0)$, (B, K)
+
     # --8<-- [end:classify]
 
     @torch.no_grad()

@@ -77,6 +77,8 @@ def quantize(z_e: torch.Tensor, codebook: torch.Tensor) -> tuple[torch.Tensor, t
     e_k = codebook[k].reshape(z_e.shape)
     z_q = z_e + (e_k - z_e).detach()  # forward: e_k; backward: the gradient of z_q goes to z_e unchanged
     return z_q, k.reshape(z_e.shape[:-1])
+
+
 # --8<-- [end:quantize]
 
 
@@ -87,6 +89,8 @@ def vq_losses(z_e: torch.Tensor, e_k: torch.Tensor) -> tuple[torch.Tensor, torch
     codebook = ((z_e.detach() - e_k) ** 2).sum(dims)  # $\lVert \mathrm{sg}[z_e] - e_k \rVert^2$: moves the code
     commitment = ((z_e - e_k.detach()) ** 2).sum(dims)  # $\lVert z_e - \mathrm{sg}[e_k] \rVert^2$: moves the encoder
     return codebook, commitment
+
+
 # --8<-- [end:vq-losses]
 
 
