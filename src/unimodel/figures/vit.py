@@ -129,7 +129,7 @@ def positions_table() -> dict:
 
     The controls: the same ViT with its random initial position embeddings kept fixed through training; the same
     statistics of the random embeddings the run started from, and how far training moved each embedding (the cosine
-    similarity of each position's embedding before and after training).
+    similarity of each position's embedding before and after training, and how many times longer it grew).
     """
     test = digits_splits().test
     table: dict = {"seed_count": len(SEEDS), "seeds": {}}
@@ -139,6 +139,10 @@ def positions_table() -> dict:
         neighbours, others = _grid_similarity(model.position_similarity())
         initial_neighbours, initial_others = _grid_similarity(initial.position_similarity())
         moved = torch.nn.functional.cosine_similarity(model.position.detach()[0, 1:], initial.position.detach()[0, 1:], dim=-1)  # per patch position
+        grown = model.position.detach()[0, 1:].norm(dim=-1) / initial.position.detach()[0, 1:].norm(dim=-1)  # per patch position
+        with torch.no_grad():  # at the start: how long an embedded test patch is next to a position embedding
+            patches = initial.embed(patchify(test.x.float() / (DIGIT_LEVELS - 1), initial.config.patch))
+        patch_over_position = patches.norm(dim=-1).mean() / initial.position.detach()[0, 1:].norm(dim=-1).mean()
         bag = spec("vit", BAG_OF_PATCHES, seed).load().model
         fixed = spec("vit", FIXED_POSITIONS, seed).load().model
         table["seeds"][str(seed)] = {
@@ -150,6 +154,8 @@ def positions_table() -> dict:
             "initial_neighbour_similarity": initial_neighbours,
             "initial_other_similarity": initial_others,
             "kept_direction": float(moved.mean()),
+            "length_ratio": float(grown.mean()),
+            "initial_patch_over_position": float(patch_over_position),
         }
     for key in next(iter(table["seeds"].values())):
         table[key] = float(np.mean([entry[key] for entry in table["seeds"].values()]))
