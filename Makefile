@@ -26,7 +26,7 @@ help:
 	@echo "make setup   create .venv (CPU PyTorch, the package, docs and test tools) and install MathJax (npm ci)"
 	@echo "make serve   build the site and serve it at http://127.0.0.1:8000/ (rebuilds on changes)"
 	@echo "make site    build the site into site/ with --strict (JOBS=N workers, default: the cores; SCHEDULER=tcp://... a Dask cluster)"
-	@echo "make test    run all the tests (pytest; the browser tests need /usr/bin/chromium)"
+	@echo "make test    lint and format-check the code (ruff), then run all the tests (pytest; the browser tests need /usr/bin/chromium)"
 	@echo "make bench   time a clean build, a second build and rebuilds; weigh the VAE chapter (JSON on stdout)"
 	@echo "make clean   remove site/ and .cache/ (built site, cached figures)"
 
@@ -52,6 +52,8 @@ site: setup
 
 # one worker process per core (pytest-xdist); the first worker that needs the built site trains for it, the others reuse its cache
 test: setup
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
 	$(BIN)/python -m pytest -n auto
 
 # on a copy of the repository, with its own cache: never touches .cache/ or site/

@@ -12,6 +12,7 @@ from torch.nn import functional as F
 from unimodel.data import digits_splits
 from unimodel.models import clip
 from unimodel.models.blip import (
+    BLIP,
     CLS,
     CONTEXT,
     DEC,
@@ -26,7 +27,6 @@ from unimodel.models.blip import (
     TEMPLATES,
     TOKEN_ID,
     VOCAB,
-    BLIP,
     BLIPConfig,
     _prefixed,
     caption_scores,
@@ -138,7 +138,7 @@ def test_changing_later_tokens_leaves_the_earlier_logits_alone(splits):
             changed[:, t + 1 :] = torch.randint(1, len(VOCAB), (3, LENGTH - t - 1), generator=g)  # never [PAD]: every key is seen
             other, other_maps = model.caption_logits(image, changed)
             assert torch.allclose(logits[:, : t + 1], other[:, : t + 1], atol=1e-6), t
-            for a, b in zip(maps, other_maps):  # the cross-attention of the earlier queries too
+            for a, b in zip(maps, other_maps, strict=True):  # the cross-attention of the earlier queries too
                 assert torch.allclose(a[:, :, : t + 1], b[:, :, : t + 1], atol=1e-6), t
             assert not torch.allclose(logits[:, t + 1 :], other[:, t + 1 :], atol=1e-4), t  # the later ones do change
 
@@ -363,10 +363,10 @@ def test_itm_pairs_are_the_positives_then_wrong_captions_then_wrong_images(split
         assert len(images) == len(texts) == 3 * B
         assert images[:B] == list(range(B)) and texts[:B] == captions  # the B positives first
         assert images[B : 2 * B] == list(range(B))  # then every image with a wrong caption
-        assert all(_digit(text) != y[i] for i, text in zip(images[B : 2 * B], texts[B : 2 * B]))
+        assert all(_digit(text) != y[i] for i, text in zip(images[B : 2 * B], texts[B : 2 * B], strict=True))
         assert texts[2 * B :] == captions  # then every caption with a wrong image
-        assert all(y[j] != _digit(text) for j, text in zip(images[2 * B :], texts[2 * B :]))
-        seen_captions |= {(i, text) for i, text in zip(images[B : 2 * B], texts[B : 2 * B])}
+        assert all(y[j] != _digit(text) for j, text in zip(images[2 * B :], texts[2 * B :], strict=True))
+        seen_captions |= {(i, text) for i, text in zip(images[B : 2 * B], texts[B : 2 * B], strict=True)}
         seen_images |= {(j, i) for i, j in enumerate(images[2 * B :])}
     # uniform: over 20 draws image 0 is given captions of several other digits, and caption 0 several other images
     assert len({_digit(text) for i, text in seen_captions if i == 0}) >= 3
@@ -481,29 +481,35 @@ def test_forward_returns_the_enabled_losses(splits, variant):
     assert model.text.embed.weight.grad is not None and model.image.embed.weight.grad is not None
 
 
+def _what_the_losses_see(model, x, y, monkeypatch) -> dict:
+    """One forward pass with ITM's and LM's inputs recorded: {"itm": (labels, captions, similarity), "lm": (captions, langs)}."""
+    seen = {}
+    itm_loss, lm_loss = model.itm_loss, model.lm_loss
+
+    def spy_itm(image, labels, captions, similarity):
+        seen["itm"] = (labels, captions, similarity)
+        return itm_loss(image, labels, captions, similarity)
+
+    def spy_lm(image, captions, langs):
+        seen["lm"] = (captions, langs)
+        return lm_loss(image, captions, langs)
+
+    monkeypatch.setattr(model, "itm_loss", spy_itm)
+    monkeypatch.setattr(model, "lm_loss", spy_lm)
+    torch.manual_seed(1)
+    model((x, y))
+    monkeypatch.undo()
+    return seen
+
+
 def test_forward_gives_itm_the_itc_similarity_and_lm_the_caption_languages(splits, monkeypatch):
     x, y = splits.train.x[:16], splits.train.y[:16]
     for hard in (True, False):
         model = _model(hard_negatives=hard).train()
-        seen = {}
-        itm_loss, lm_loss = model.itm_loss, model.lm_loss
-
-        def spy_itm(image, labels, captions, similarity):
-            seen["itm"] = (labels, captions, similarity)
-            return itm_loss(image, labels, captions, similarity)
-
-        def spy_lm(image, captions, langs):
-            seen["lm"] = (captions, langs)
-            return lm_loss(image, captions, langs)
-
-        monkeypatch.setattr(model, "itm_loss", spy_itm)
-        monkeypatch.setattr(model, "lm_loss", spy_lm)
-        torch.manual_seed(1)
-        model((x, y))
-        monkeypatch.undo()
+        seen = _what_the_losses_see(model, x, y, monkeypatch)
         labels, captions, similarity = seen["itm"]
         assert torch.equal(labels, y) and seen["lm"][0] == captions
-        assert all(named_digits(words(text), lang) == {d} for text, lang, d in zip(captions, seen["lm"][1], y.tolist()))
+        assert all(named_digits(words(text), lang) == {d} for text, lang, d in zip(captions, seen["lm"][1], y.tolist(), strict=True))
         assert seen["lm"][1] == ["en" if text.isascii() else "zh" for text in captions] and {"en", "zh"} <= set(seen["lm"][1])
         if not hard:
             assert similarity is None
@@ -629,7 +635,7 @@ def test_matching_pairs_share_the_template_and_name_another_digit():
             captions, truth = matching_pairs(y, lang, hard, torch.Generator().manual_seed(0))
             assert len(captions) == 2 * len(y) and truth.tolist() == [1, 0] * len(y)
             others = []
-            for d, positive, negative in zip(y.tolist(), captions[0::2], captions[1::2]):
+            for d, positive, negative in zip(y.tolist(), captions[0::2], captions[1::2], strict=True):
                 assert positive in training_captions(d, lang)
                 template = TEMPLATES[lang][training_captions(d, lang).index(positive)]
                 (other,) = named_digits(words(negative), lang)

@@ -72,7 +72,7 @@ def test_a_chapter_that_uses_another_chapters_result_is_keyed_by_it(quick, monke
 
 def test_a_cycle_of_uses_is_an_error(quick, monkeypatch):
     monkeypatch.setitem(registry.RESULTS, "vae-nll", registry.Item("vae-nll", lambda: {}, "unimodel.figures.vae", ("pixelcnn-nll",)))
-    with pytest.raises(build.BuildError, match="cycle: .*pixelcnn-nll -> vae-nll -> pixelcnn-nll|cycle: .*vae-nll -> pixelcnn-nll -> vae-nll"):
+    with pytest.raises(build.BuildError, match=r"cycle: .*pixelcnn-nll -> vae-nll -> pixelcnn-nll|cycle: .*vae-nll -> pixelcnn-nll -> vae-nll"):
         build.plan()
 
 
@@ -119,7 +119,7 @@ def test_a_dask_cluster_of_two_workers_builds_the_same_files(quick, tmp_path, mo
         for name, png in serial["figures"][lang].items():
             other = parallel["figures"][lang][name]
             assert other.startswith(str(tmp_path / "cluster-cache"))
-            assert open(other, "rb").read() == open(png, "rb").read(), f"{name} ({lang}) differs"
+            assert Path(other).read_bytes() == Path(png).read_bytes(), f"{name} ({lang}) differs"
 
 
 @pytest.mark.distributed
@@ -128,9 +128,12 @@ def test_local_workers_start_without_the_settings_that_slow_pytorch(monkeypatch)
     from dask.distributed import Client, LocalCluster
 
     monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)  # as _on_dask does for its workers
-    with dask.config.set(build.WORKER_SETTINGS):
-        with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, Client(cluster) as client:
-            (seen,) = client.run(lambda: (os.environ.get("MALLOC_TRIM_THRESHOLD_"), dask.config.get("distributed.worker.profile.enabled"))).values()
+    with (
+        dask.config.set(build.WORKER_SETTINGS),
+        LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
+        Client(cluster) as client,
+    ):
+        (seen,) = client.run(lambda: (os.environ.get("MALLOC_TRIM_THRESHOLD_"), dask.config.get("distributed.worker.profile.enabled"))).values()
     assert seen == (None, False)
 
 

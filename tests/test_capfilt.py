@@ -38,7 +38,7 @@ def test_an_oracle_filter_keeps_exactly_the_right_pairs(splits, monkeypatch):
     def match_probability(model, images, captions):
         digits = [y[(x == image).all(dim=1).nonzero()[0, 0]].item() for image in images]
         named = [capfilt._single_digit(text, "en" if text.isascii() else "zh") for text in captions]
-        return torch.tensor([1.0 if d == n else 0.0 for d, n in zip(digits, named)])
+        return torch.tensor([1.0 if d == n else 0.0 for d, n in zip(digits, named, strict=True)])
 
     def generate(model, images, lang):
         digits = [y[(x == image).all(dim=1).nonzero()[0, 0]].item() for image in images]
@@ -65,7 +65,7 @@ def test_the_filter_drops_what_itm_rejects_and_captions_that_name_no_single_digi
     # the English captions name 1, 2, two digits, none (in the order of the English images); every Chinese one names 一
     expected = [[1, 2, -1, -1][english.index(i)] if i in english else 1 for i in range(4)]
     assert kept["synthetic"].tolist() == expected
-    assert kept["keep_synthetic"].tolist() == [s >= 0 and p > 0.5 for s, p in zip(expected, [0.9, 0.2, 0.9, 0.6])]
+    assert kept["keep_synthetic"].tolist() == [s >= 0 and p > 0.5 for s, p in zip(expected, [0.9, 0.2, 0.9, 0.6], strict=True)]
 
 
 @pytest.mark.parametrize("change", [{"clean": 0}, {"noise": 1.5}, {"noise": -0.1}, {"finetune_epochs": 0}, {"finetune_lr": 0.0}])

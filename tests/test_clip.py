@@ -26,8 +26,8 @@ from unimodel.models.captions import (
     words,
 )
 from unimodel.models.clip import (
-    SPEC,
     CLIP,
+    SPEC,
     CLIPConfig,
     image_features,
     info_nce,
@@ -160,9 +160,9 @@ def test_forward_returns_the_loss_and_metrics(splits):
 
 def test_seeded_construction_is_reproducible(splits):
     a, b, c = _model(seed=3), _model(seed=3), _model(seed=4)
-    for (name, p), q in zip(a.state_dict().items(), b.state_dict().values()):
+    for (name, p), q in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
         assert torch.equal(p, q), name
-    assert any(not torch.equal(p, q) for p, q in zip(a.state_dict().values(), c.state_dict().values()))
+    assert any(not torch.equal(p, q) for p, q in zip(a.state_dict().values(), c.state_dict().values(), strict=True))
     x = splits.val.x[:4]
     assert torch.equal(image_features(a, x), image_features(b, x))
 

@@ -15,7 +15,7 @@ from unimodel.models import captions
 def test_every_control_prompt_tokenizes_to_known_tokens(lang):
     texts = [p for templates in chapter.CONTROLS.values() for p in chapter.control_prompts(templates[lang], lang)] + chapter.attribute_prompts(lang)
     ids = captions.tokenize(texts)  # raises on a token outside the vocabulary or a prompt too long
-    for text, tokens in zip(texts, captions.decode(ids)):
+    for text, tokens in zip(texts, captions.decode(ids), strict=True):
         assert tokens == captions.words(text)
         assert "[PAD]" not in tokens
 
@@ -30,7 +30,7 @@ def test_the_new_position_puts_the_name_where_no_training_template_does(lang):
     template = chapter.CONTROLS["new_position"][lang]
     assert template not in captions.TEMPLATES[lang]
     used = {i for t in captions.TEMPLATES[lang] for i in chapter.name_positions(t, lang)}
-    used_anywhere = {i for l in captions.LANGUAGES for t in captions.TEMPLATES[l] for i in chapter.name_positions(t, l)}
+    used_anywhere = {i for other in captions.LANGUAGES for t in captions.TEMPLATES[other] for i in chapter.name_positions(t, other)}
     new = chapter.name_positions(template, lang)
     assert len(new) == 1 and not set(new) & used and not set(new) & used_anywhere
 

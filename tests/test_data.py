@@ -123,7 +123,7 @@ def test_read_idx_bad_magic_number(tmp_path, images, damage):
 def test_read_idx_truncated(tmp_path, images, cut):
     path = tmp_path / "short-idx3-ubyte"
     path.write_bytes(_idx_bytes(images, 0x08)[:-cut])
-    with pytest.raises(ValueError, match="truncated|payload"):
+    with pytest.raises(ValueError, match=r"truncated|payload"):
         read_idx(path)
 
 
@@ -183,7 +183,7 @@ def _write_idx(path, array, type_code):
 def _write_mnist(folder, n_train=30, n_test=12, side=6, gz=False):
     rng = np.random.default_rng(0)
     suffix = ".gz" if gz else ""
-    for (images_name, labels_name), n in zip(data.MNIST_FILES.values(), (n_train, n_test)):
+    for (images_name, labels_name), n in zip(data.MNIST_FILES.values(), (n_train, n_test), strict=True):
         _write_idx(folder / f"{images_name}{suffix}", rng.integers(0, 256, (n, side, side), dtype=np.uint8), 0x08)
         _write_idx(folder / f"{labels_name}{suffix}", rng.integers(0, 10, n, dtype=np.uint8), 0x08)
 

@@ -123,7 +123,7 @@ def test_every_number_on_a_page_names_a_registered_result():
 def test_placeholders_are_replaced_and_unknown_ones_fail():
     results = {"demo": {"a": {"b": [1.23456, 2]}}}
     assert registry.substitute_results("x = [[demo.a.b.0:.2f]], n = [[demo.a.b.1]]", results) == "x = 1.23, n = 2"
-    with pytest.raises(KeyError, match="no 'a.c'"):
+    with pytest.raises(KeyError, match=r"no 'a\.c'"):
         registry.substitute_results("[[demo.a.c]]", results, "page.md")
     with pytest.raises(KeyError, match="unknown result"):
         registry.substitute_results("[[nope.x]]", results, "page.md")

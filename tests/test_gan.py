@@ -114,9 +114,9 @@ def test_discriminator_loss_at_chance_is_two_log_two():
 
 
 def _logit_gradient(kind: str, logit: float) -> float:
-    l = torch.tensor([logit], requires_grad=True)
-    generator_loss(l, kind).backward()
-    return l.grad.item()
+    score = torch.tensor([logit], requires_grad=True)
+    generator_loss(score, kind).backward()
+    return score.grad.item()
 
 
 @pytest.mark.parametrize("logit", [-8.0, -2.0, 0.0, 3.0])
@@ -189,7 +189,7 @@ def test_samples_have_the_shape_of_the_data(data_dim):
     assert x.shape == (7, data_dim)
     assert model.training  # sampling leaves the mode as it found it
     if data_dim == 64:
-        assert 0 <= x.min() and x.max() <= 1
+        assert x.min() >= 0 and x.max() <= 1
     again = model.sample(7, torch.Generator().manual_seed(0))
     assert torch.equal(x, again)
 

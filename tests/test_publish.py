@@ -122,7 +122,7 @@ def test_a_damaged_or_forged_entry_restores_nothing_past_it(archive, fresh, tmp_
         files[name] = pickle.dumps(Payload())
         digests[name] = hashlib.sha256(files[name]).hexdigest()
 
-    with pytest.raises(publish.ArchiveError, match="checkpoint.pt"):
+    with pytest.raises(publish.ArchiveError, match=r"checkpoint\.pt"):
         publish.restore_cache(str(_repacked(folder / "site-cache.tar.gz", tmp_path / "forged.tar.gz", forge)))
 
 

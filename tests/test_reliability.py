@@ -112,7 +112,7 @@ def cache_problems(cache: Path) -> list[str]:
     problems = []
     for path in sorted(p for p in cache.rglob("*") if p.is_file()):
         rel = path.relative_to(cache)
-        if path.name.startswith(".") and path.name.endswith(".tmp") or rel.parts[0] == "locks":
+        if (path.name.startswith(".") and path.name.endswith(".tmp")) or rel.parts[0] == "locks":
             continue
         try:
             if path.name == "checkpoint.pt":

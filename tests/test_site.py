@@ -15,6 +15,7 @@ import re
 from contextlib import contextmanager
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import ClassVar
 from urllib.parse import urlsplit
 
 import pytest
@@ -79,7 +80,7 @@ def test_the_quick_notice_goes_under_the_title(monkeypatch) -> None:
 class _References(HTMLParser):
     """Collect the URLs a page loads: <script src>, <link href>, <img src>, ..."""
 
-    LOADS = {"script": "src", "link": "href", "img": "src", "source": "src", "iframe": "src", "video": "src", "audio": "src"}
+    LOADS: ClassVar[dict[str, str]] = {"script": "src", "link": "href", "img": "src", "source": "src", "iframe": "src", "video": "src", "audio": "src"}
 
     def __init__(self) -> None:
         super().__init__()

@@ -30,7 +30,7 @@ VISITED = ("", "vae/", "vae-notebook/", "unified-model/", "en/", "en/vae/", "en/
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format, *args):  # noqa: A002 - the stdlib's name
+    def log_message(self, format, *args):
         pass
 
 
@@ -74,7 +74,7 @@ def test_pages_load_under_the_path_with_no_console_error(chromium, under_a_path,
             issues = visit.console_errors + visit.failed + visit.page_errors
             issues += [f"request outside {PREFIX}: {url}" for url in visit.requests if urlsplit(url).path and not urlsplit(url).path.startswith(PREFIX)]
             if issues or visit.html_lang != ("en" if path.startswith("en/") else "zh"):
-                problems[path or "/"] = issues + [f"lang={visit.html_lang}"]
+                problems[path or "/"] = [*issues, f"lang={visit.html_lang}"]
     finally:
         context.close()
     assert not problems, problems

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from test_cli import _error  # exit 2, one line on stderr, no traceback, nothing on stdout
 from torch.nn import functional as F
 
 from unimodel import runs
@@ -48,8 +49,6 @@ from unimodel.models.unified import (
 )
 from unimodel.runtime import set_seed
 from unimodel.training import TrainConfig
-
-from test_cli import _error  # exit 2, one line on stderr, no traceback, nothing on stdout
 
 N = 16  # codes per image
 T0 = len(TEXT_VOCAB)  # id of image code 0

@@ -105,7 +105,7 @@ def test_training_examples_are_reproducible_and_in_range():
     x0 = torch.ones(64, 2)
     a = flow.training_example(x0, generator=torch.Generator().manual_seed(3))
     b = flow.training_example(x0, generator=torch.Generator().manual_seed(3))
-    for u, v in zip(a, b):
+    for u, v in zip(a, b, strict=True):
         torch.testing.assert_close(u, v)
     t, noise, xt = a
     assert t.shape == (64,) and bool(((t >= 0) & (t <= 1)).all())
@@ -148,6 +148,6 @@ def test_a_diagram_rejects_arrows_to_missing_boxes_and_duplicate_keys():
     with pytest.raises(ValueError, match="do not exist"):
         diagram.draw(boxes, [diagram.Arrow("a", "c")], width=6, height=2)
     with pytest.raises(ValueError, match="share a key"):
-        diagram.draw(boxes + [diagram.Box("a", "again", 2, 2)], [], width=6, height=2)
+        diagram.draw([*boxes, diagram.Box("a", "again", 2, 2)], [], width=6, height=2)
     fig = diagram.draw(boxes, [diagram.Arrow("a", "b", label="x")], width=6, height=2)
     plt.close(fig)

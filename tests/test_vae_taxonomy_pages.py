@@ -82,7 +82,7 @@ def test_vae_pixel_samples_use_the_prior_draws_of_sample_and_follow_p_x_given_z(
     assert pixels.shape == (4000, 64)
     levels = pixels * 16
     torch.testing.assert_close(levels, levels.round())  # integer levels 0..16, scaled to [0, 1]
-    assert 0 <= levels.min() and levels.max() <= 16
+    assert levels.min() >= 0 and levels.max() <= 16
     # the same z as model.sample: the pixel means follow the decoder's means
     means = model.sample(4000, torch.Generator().manual_seed(3))
     assert (pixels.mean(0) - means.mean(0)).abs().max() < 0.03

@@ -134,7 +134,7 @@ def test_attention_maps_are_taken_without_dropout_and_leave_the_mode():
     x = _images()
     first, second = model.attention_maps(x), model.attention_maps(x)
     assert model.training  # left as it was
-    for a, b in zip(first, second):
+    for a, b in zip(first, second, strict=True):
         assert torch.equal(a, b)  # eval mode: no dropout, the same maps every time
 
 

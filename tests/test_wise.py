@@ -65,7 +65,7 @@ def test_arrays_are_scored_elementwise():
     c, r, a = np.array([2, 0, 1, 2]), np.array([2, 0, 1, 1]), np.array([2, 0, 1, 1])
     scores = wise.wiscore(c, r, a)
     assert isinstance(scores, np.ndarray) and scores.shape == (4,)
-    np.testing.assert_allclose(scores, [wise.wiscore(*s) for s in zip(c, r, a)])
+    np.testing.assert_allclose(scores, [wise.wiscore(*s) for s in zip(c, r, a, strict=True)])
     np.testing.assert_allclose(wise.wiscore(np.array([2.0, 1.0]), 1, 1), [0.85, 0.5])  # scalars broadcast
 
 

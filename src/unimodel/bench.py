@@ -196,7 +196,7 @@ def by_kind(items: list[dict]) -> dict[str, float]:
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format, *args):  # noqa: A002 - the stdlib's name
+    def log_message(self, format, *args):
         pass
 
 
@@ -245,7 +245,7 @@ def measure_page(base_url: str, path: str = PAGE, loads: int = 3) -> dict:
             for _ in range(loads):
                 context = browser.new_context(viewport={"width": 1280, "height": 900})
                 finished = []
-                context.on("requestfinished", lambda request: finished.append(request))
+                context.on("requestfinished", finished.append)
                 context.add_init_script(_TYPESET_CLOCK)
                 page = context.new_page()
                 page.goto(base_url + path, wait_until="load")
@@ -461,7 +461,7 @@ def summary(report: dict) -> str:
     lines.append("")
     for target in report["targets"]:
         state = {True: "ok", False: "MISSED", None: "not measured"}[target["ok"]]
-        lines.append(f"target {target['name']:22} {str(target['value']):>10} <= {target['limit']:<10} {state}")
+        lines.append(f"target {target['name']:22} {target['value']!s:>10} <= {target['limit']:<10} {state}")
     return "\n".join(lines)
 
 

@@ -29,7 +29,7 @@ import os
 import tempfile
 from collections.abc import Callable
 from contextlib import contextmanager
-from functools import lru_cache
+from functools import cache
 from importlib import metadata
 from pathlib import Path
 
@@ -98,7 +98,7 @@ def meaning(source: str) -> str:
     return ast.dump(tree)
 
 
-@lru_cache(maxsize=None)
+@cache
 def code_fingerprint(module: str) -> str:
     """Hash of what ``module`` and every ``unimodel`` module it imports (transitively) do, as imported."""
     seen: dict[str, str] = {}
@@ -116,7 +116,7 @@ def code_fingerprint(module: str) -> str:
     return digest.hexdigest()
 
 
-@lru_cache(maxsize=None)
+@cache
 def library_versions() -> str:
     return ",".join(f"{lib}={metadata.version(lib)}" for lib in LIBRARIES)
 
@@ -139,7 +139,7 @@ def exclusive(artifact: Path):
     lock = cache_dir() / "locks" / (hashlib.sha256(str(artifact.resolve()).encode()).hexdigest()[:32] + ".lock")
     lock.parent.mkdir(parents=True, exist_ok=True)
     while True:
-        handle = open(lock, "a")
+        handle = open(lock, "a")  # noqa: SIM115 - the lock is held as long as this handle stays open
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             if os.stat(lock).st_ino == os.fstat(handle.fileno()).st_ino:

@@ -69,15 +69,15 @@ def caption_and_filter(model: blip.BLIP, x: torch.Tensor, named: torch.Tensor, g
     language drawn with ``generator``.
     """
     langs = [blip.LANGUAGES[i] for i in torch.randint(len(blip.LANGUAGES), (len(x),), generator=generator).tolist()]
-    web = [blip.draw_captions(torch.tensor([d]), lang, generator)[0] for d, lang in zip(named.tolist(), langs)]
+    web = [blip.draw_captions(torch.tensor([d]), lang, generator)[0] for d, lang in zip(named.tolist(), langs, strict=True)]
     keep_web = blip.match_probability(model, x, web) > 0.5  # the filter on the web captions
     written = [None] * len(x)
     for lang in blip.LANGUAGES:  # the captioner, one language at a time
-        index = [i for i, l in enumerate(langs) if l == lang]
+        index = [i for i, other in enumerate(langs) if other == lang]
         captions, _ = blip.generate(model, x[index], lang)
-        for i, tokens in zip(index, captions):
+        for i, tokens in zip(index, captions, strict=True):
             written[i] = blip.caption_text(tokens, lang)
-    synthetic = torch.tensor([_single_digit(text, lang) for text, lang in zip(written, langs)])
+    synthetic = torch.tensor([_single_digit(text, lang) for text, lang in zip(written, langs, strict=True)])
     keep_synthetic = (synthetic >= 0) & (blip.match_probability(model, x, written) > 0.5)  # the filter on the new captions
     return {"keep_web": keep_web, "synthetic": synthetic, "keep_synthetic": keep_synthetic}
 
@@ -104,14 +104,14 @@ def scores(model: blip.BLIP, splits: Splits) -> dict:
     return {name: blip.mean_over_languages(scores, name) for name in ("zero_shot", "itm_hard", "caption_exact")}
 
 
-def run(splits: Splits, train: TrainConfig, config: CapFiltConfig = CapFiltConfig()) -> dict:
+def run(splits: Splits, train: TrainConfig, config: CapFiltConfig | None = None) -> dict:
     """Train the models of the experiment and measure them: the clean set alone, clean + web, and clean + what CapFilt keeps.
 
     ``train`` is every pre-training's settings; the fine-tuning uses the
     config's epochs and learning rate. Returns the test scores of each
-    model and what the filter did.
+    model and what the filter did (with the default CapFiltConfig unless ``config`` is given).
     """
-    c = config
+    c = config or CapFiltConfig()
     x, y = splits.train.x, splits.train.y
     if c.clean >= len(y):
         raise ValueError(f"clean must leave web digits: the training split has {len(y)}, clean is {c.clean}")

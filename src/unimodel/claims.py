@@ -75,7 +75,7 @@ def _value(node: ast.AST, numbers: dict[str, float], claim: str):
         return _ARITHMETIC[type(node.op)](_value(node.left, numbers, claim), _value(node.right, numbers, claim))
     if isinstance(node, ast.Compare) and all(type(op) in _COMPARE for op in node.ops):
         left = _value(node.left, numbers, claim)
-        for op, right_node in zip(node.ops, node.comparators):
+        for op, right_node in zip(node.ops, node.comparators, strict=True):
             right = _value(right_node, numbers, claim)
             if not _COMPARE[type(op)](left, right):
                 return False

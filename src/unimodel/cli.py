@@ -420,7 +420,22 @@ def _cache_restore(args: argparse.Namespace) -> None:
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _add_model_flags(train: argparse.ArgumentParser, name: str) -> None:
+    """The flags of model ``name``'s config on ``train``, and its training defaults in the epilog."""
+    spec = model_spec(name)
+    _add_config_flags(train, spec.config_cls, "model")
+    digits, points = spec.train_defaults("digits"), spec.train_defaults("ring")
+    if digits or points:
+
+        def shown(defaults: dict) -> str:
+            return ", ".join(f"--{k.replace('_', '-')} {v}" for k, v in defaults.items())
+
+        per_data = f"on the digits {shown(digits)}" + (f"; on ring and grid {shown(points)}" if points != digits else "")
+        train.epilog = f"{name} trains with its own defaults, which flags override: {per_data}"
+
+
+def build_parser(train_model: str | None = None) -> argparse.ArgumentParser:
+    """The CLI's parser; with ``train_model``, ``train`` also takes that model's config flags (they exist once the model is named)."""
     parser = _Parser(prog="unimodel", description="Train, sample and evaluate the models of the unified-model notes.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
@@ -441,6 +456,8 @@ def build_parser() -> argparse.ArgumentParser:
     from unimodel.training import TrainConfig
 
     _add_config_flags(train, TrainConfig, "training")
+    if train_model:
+        _add_model_flags(train, train_model)
 
     sample = commands.add_parser("sample", help="draw images from a trained model")
     sample.add_argument("run", help="folder holding checkpoint.pt")
@@ -583,22 +600,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    parser = build_parser()
     try:
-        if len(argv) >= 2 and argv[0] == "train" and not argv[1].startswith("-"):
-            # the model's own flags exist once the model is named
-            train = parser._subparsers._group_actions[0].choices["train"]
-            spec = model_spec(argv[1])
-            _add_config_flags(train, spec.config_cls, "model")
-            digits, points = spec.train_defaults("digits"), spec.train_defaults("ring")
-            if digits or points:
-
-                def shown(defaults: dict) -> str:
-                    return ", ".join(f"--{k.replace('_', '-')} {v}" for k, v in defaults.items())
-
-                per_data = f"on the digits {shown(digits)}" + (f"; on ring and grid {shown(points)}" if points != digits else "")
-                train.epilog = f"{argv[1]} trains with its own defaults, which flags override: {per_data}"
-        args = parser.parse_args(argv)
+        named = argv[1] if len(argv) >= 2 and argv[0] == "train" and not argv[1].startswith("-") else None
+        args = build_parser(named).parse_args(argv)
         args.run_command(args)
     except (UsageError, CheckpointError, ValueError) as error:
         print(f"unimodel: error: {error}", file=sys.stderr)

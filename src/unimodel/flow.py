@@ -28,6 +28,7 @@ tensor of shape ``(B,)``.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 
 import torch
@@ -43,17 +44,17 @@ def _per_example(t, like: torch.Tensor) -> torch.Tensor:
 def interpolate(x0: torch.Tensor, noise: torch.Tensor, t) -> torch.Tensor:
     """The point at time t on the straight path from data x0 (t = 0) to noise (t = 1)."""
     t = _per_example(t, x0)
-    return (1 - t) * x0 + t * noise  # $x_t = (1 - t)\,x_0 + t\,\varepsilon$
+    return (1 - t) * x0 + t * noise  # x_t = (1 - t)·x_0 + t·ε
 
 
 def velocity_target(x0: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
     """The velocity dx_t/dt along that path: the same at every t."""
-    return noise - x0  # $u = \frac{\mathrm{d}x_t}{\mathrm{d}t} = \varepsilon - x_0$
+    return noise - x0  # u = dx_t / dt = ε - x_0
 
 
 def flow_matching_loss(velocity: torch.Tensor, x0: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
     """Mean squared error between the predicted velocity v_theta(x_t, t) and the target, over every element."""
-    return ((velocity - velocity_target(x0, noise)) ** 2).mean()  # $\mathcal L_\text{FM} = \mathbb E\,\lVert v_\theta(x_t, t) - (\varepsilon - x_0)\rVert^2$
+    return ((velocity - velocity_target(x0, noise)) ** 2).mean()  # L_FM = E ‖v_θ(x_t, t) - (ε - x_0)‖²
 
 
 # --8<-- [end:flow-matching]
@@ -78,9 +79,9 @@ def euler_sample(velocity_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tenso
         raise ValueError(f"steps must be at least 1, got {steps}")
     x, states = noise, [noise]
     times = torch.linspace(1, 0, steps + 1, dtype=noise.dtype, device=noise.device)
-    for t, t_next in zip(times[:-1], times[1:]):
+    for t, t_next in itertools.pairwise(times):
         v = velocity_fn(x, t.expand(x.shape[0]))
-        x = x + (t_next - t) * v  # $x_{t-\Delta t} = x_t - \Delta t\, v_\theta(x_t, t)$
+        x = x + (t_next - t) * v  # x_{t-Δt} = x_t - Δt·v_θ(x_t, t)
         states.append(x)
     return torch.stack(states) if trajectory else x
 
@@ -100,8 +101,8 @@ def mixture_velocity(x: torch.Tensor, t: torch.Tensor, means: torch.Tensor, std:
     """
     t = t.to(x.dtype)[:, None, None]  # (B, 1, 1)
     centres = (1 - t) * means[None]  # (B, K, D)
-    variance = (1 - t) ** 2 * std**2 + t**2  # $\sigma_t^2 = (1-t)^2 s^2 + t^2$, (B, 1, 1)
+    variance = (1 - t) ** 2 * std**2 + t**2  # σ_t² = (1-t)²·s² + t², (B, 1, 1)
     offset = x[:, None, :] - centres  # (B, K, D)
-    per_component = -means[None] + (t - (1 - t) * std**2) / variance * offset  # $\mathbb E[\varepsilon - x_0 \mid x_t, k]$
+    per_component = -means[None] + (t - (1 - t) * std**2) / variance * offset  # E[ε - x_0 | x_t, k]
     weights = torch.softmax(-(offset**2).sum(-1) / (2 * variance[..., 0]), dim=1)  # (B, K), p(k | x_t)
     return (weights[..., None] * per_component).sum(1)  # (B, D)

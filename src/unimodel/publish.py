@@ -156,7 +156,7 @@ def restore_cache(source: str, notebooks=()) -> dict:
     path = _fetch(source)
     try:
         try:
-            archive = tarfile.open(path, "r:gz")
+            archive = tarfile.open(path, "r:gz")  # noqa: SIM115 - opened here to name its error, closed by the `with` below
         except (tarfile.TarError, OSError) as error:
             raise ArchiveError(f"{source} is not a tar.gz archive ({error})") from None
         with archive:

@@ -33,8 +33,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
-from torch import nn
 from torch import distributed as dist
+from torch import nn
 from tqdm import tqdm
 
 from unimodel.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
@@ -177,7 +177,9 @@ def fit(
         if players
         else {"model": make_optimizer(model.parameters(), lr=config.lr, betas=(config.beta1, 0.999))}
     )
-    state = {"epoch": 0, "history": [], "best_val": math.inf, "best_epoch": 0, "bad_epochs": 0, "seconds": 0.0, "stopped_early": False, "segments": []}
+    # without validation there is no best score: NaN, in the checkpoint as in the result, so a loaded run reports what training did
+    best_val = math.inf if validate is not None else math.nan
+    state = {"epoch": 0, "history": [], "best_val": best_val, "best_epoch": 0, "bad_epochs": 0, "seconds": 0.0, "stopped_early": False, "segments": []}
     best_weights = copy.deepcopy(model.state_dict())
     if resume and checkpoint is not None and Path(checkpoint).exists():
         saved = load_checkpoint(checkpoint)
@@ -267,7 +269,7 @@ def fit(
     return TrainResult(
         history=state["history"],
         best_epoch=state["best_epoch"],
-        best_val=state["best_val"] if validate is not None else math.nan,
+        best_val=state["best_val"],
         seconds=state["seconds"],
         stopped_early=state["stopped_early"],
     )

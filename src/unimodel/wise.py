@@ -32,7 +32,7 @@ def wiscore(consistency, realism, aesthetics):
         if np.isnan(array).any() or (array < 0).any() or (array > SCORE_MAX).any():
             raise ValueError(f"{name} must lie between 0 and {SCORE_MAX:g}, got {value!r}")
         arrays[name] = array
-    # $\mathrm{WiScore} = (0.7\,C + 0.2\,R + 0.1\,A)\,/\,2$
+    # WiScore = (0.7·C + 0.2·R + 0.1·A) / 2
     total = sum(WEIGHTS[name] * arrays[name] for name in WEIGHTS) / SCORE_MAX
     return float(total) if total.ndim == 0 else total
 

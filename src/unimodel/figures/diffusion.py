@@ -10,6 +10,7 @@ change of code and kept as results; the figures draw from those.
 
 from __future__ import annotations
 
+import itertools
 import time
 from dataclasses import asdict
 
@@ -133,7 +134,7 @@ def _bound(r: Run) -> dict:
     for fraction in (0.01, 0.05, 0.2):
         edges.append(max(edges[-1] + 1, 1 + round(STEPS * fraction)))
     edges.append(STEPS + 1)
-    ranges = [{"from": lo, "to": hi - 1, "nats": steps[lo - 2 : hi - 2].sum().item()} for lo, hi in zip(edges, edges[1:])]
+    ranges = [{"from": lo, "to": hi - 1, "nats": steps[lo - 2 : hi - 2].sum().item()} for lo, hi in itertools.pairwise(edges)]
     return {
         "total": terms["total"].mean().item(),
         "prior": terms["prior"].mean().item(),
@@ -171,18 +172,18 @@ BOUND_SEED = SEED  # the same draws of x_t as the bound above: its "beta" total 
 
 # --8<-- [start:reverse-variances]
 def reverse_variances(model: Diffusion, choice: str) -> torch.Tensor:
-    r"""$\sigma_t^2$ for t = 1 .. T: "beta" ($\beta_t$) or "beta_tilde" ($\tilde\beta_t$, the variance of $q(x_{t-1} \mid x_t, x_0)$).
+    """σ_t² for t = 1 .. T: "beta" (β_t) or "beta_tilde" (β̃_t, the variance of q(x_{t-1} | x_t, x_0)).
 
-    $\tilde\beta_1 = 0$: given $x_1$ and $x_0$ nothing about $x_0$ is left to draw, and a Gaussian of variance 0
-    gives the decoder no density. Step 1 keeps $\beta_1$ under both choices, so both bounds share $L_0$.
+    β̃_1 = 0: given x_1 and x_0 nothing about x_0 is left to draw, and a Gaussian of variance 0
+    gives the decoder no density. Step 1 keeps β_1 under both choices, so both bounds share L_0.
     """
     if choice == "beta":
         return model.betas.clone()
     if choice != "beta_tilde":
         raise ValueError(f"choice must be 'beta' or 'beta_tilde', got {choice!r}")
-    one_minus_prev = torch.cat([model.one_minus_alpha_bars.new_zeros(1), model.one_minus_alpha_bars[:-1]])  # $1-\bar\alpha_{t-1}$, with $\bar\alpha_0 = 1$
-    tilde = one_minus_prev / model.one_minus_alpha_bars * model.betas  # $\tilde\beta_t = \frac{1-\bar\alpha_{t-1}}{1-\bar\alpha_t}\beta_t$
-    tilde[0] = model.betas[0]  # $\tilde\beta_1 = 0$: keep $\beta_1$ for the decoder
+    one_minus_prev = torch.cat([model.one_minus_alpha_bars.new_zeros(1), model.one_minus_alpha_bars[:-1]])  # 1-ᾱ_{t-1}, with ᾱ_0 = 1
+    tilde = one_minus_prev / model.one_minus_alpha_bars * model.betas  # β̃_t = (1-ᾱ_{t-1}) / (1-ᾱ_t)·β_t
+    tilde[0] = model.betas[0]  # β̃_1 = 0: keep β_1 for the decoder
     return tilde
 
 
@@ -251,7 +252,7 @@ def bound_terms(model: Diffusion, levels: torch.Tensor, generator: torch.Generat
     n, steps = len(x0), model.steps
     variances = {choice: reverse_variances(model, choice) for choice in ("beta", "beta_tilde")}
     denoisers = ("net", "pixelwise") if prior is not None else ("net",)
-    error = {d: torch.zeros(n, steps) for d in denoisers}  # $\lVert\epsilon - \hat\epsilon\rVert^2$ summed over the pixels
+    error = {d: torch.zeros(n, steps) for d in denoisers}  # ‖ε - ε̂‖² summed over the pixels
     kl = {"beta": torch.zeros(n, steps), "beta_tilde": torch.zeros(n, steps), "pixelwise": torch.zeros(n, steps)}
     decoder = {}
     for t in range(steps, 0, -1):
@@ -265,7 +266,7 @@ def bound_terms(model: Diffusion, levels: torch.Tensor, generator: torch.Generat
         if t == 1:
             decoder = {d: _decoder(model, x0, x_t, guesses[d]) for d in denoisers}
             continue
-        target_var = model.one_minus_alpha_bars[t - 2] / model.one_minus_alpha_bars[t - 1] * model.betas[t - 1]  # $\tilde\beta_t$
+        target_var = model.one_minus_alpha_bars[t - 2] / model.one_minus_alpha_bars[t - 1] * model.betas[t - 1]  # β̃_t
         target = model.posterior_mean(x0, x_t, t)
         for choice, var in variances.items():
             kl[choice][:, t - 1] = _gaussian_kl(target, target_var, model.reverse_step(x_t, t, guesses["net"], None), var[t - 1])
@@ -279,7 +280,7 @@ def _bands(steps: int, half: int, full: int) -> list[tuple[int, int]]:
     """Ranges of t (inclusive): noise below half a level's spacing, below one spacing, up to 20% of T, the rest."""
     edges = [2, max(3, half), max(4, half + 1, full), max(5, full + 1, 1 + round(0.2 * steps)), steps + 1]
     edges = [min(e, steps + 1) for e in edges]
-    return [(lo, hi - 1) for lo, hi in zip(edges, edges[1:]) if hi > lo]
+    return [(lo, hi - 1) for lo, hi in itertools.pairwise(edges) if hi > lo]
 
 
 @result("diffusion-bound")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import matplotlib
@@ -53,7 +54,7 @@ def tr(lang: str, zh: str, en: str) -> str:
 
 def image_grid(images: np.ndarray, rows: int, pad: int = 1) -> np.ndarray:
     """Tile (n, side*side) square images in [0, 1] into one array with ``rows`` rows, padded with white."""
-    n, side = len(images), int(round(np.sqrt(images.shape[1])))
+    n, side = len(images), math.isqrt(images.shape[1])
     cols = -(-n // rows)
     canvas = np.ones((rows * (side + pad) + pad, cols * (side + pad) + pad))
     for i, image in enumerate(images):

@@ -205,7 +205,7 @@ def _uniform_gradient_check() -> dict:
     u = torch.rand(200_000, 1, generator=torch.Generator().manual_seed(SEED))
     z = reparameterize_uniform(center, log_half, u)  # (N, 9)
     z.pow(2).mean(0).sum().backward()
-    exact = (2 * a.detach() + b) / 3  # $\partial_a \frac{a^2 + ab + b^2}{3}$
+    exact = (2 * a.detach() + b) / 3  # ∂_a (a² + ab + b²) / 3
     return {"a": a.detach().tolist(), "estimate": a.grad.tolist(), "exact": exact.tolist(), "max_error": (a.grad - exact).abs().max().item()}
 
 

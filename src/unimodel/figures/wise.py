@@ -115,7 +115,7 @@ def leaderboard_numbers() -> dict:
 def _bars(ax, entries, lang: str, digits: int) -> None:
     """Horizontal bars, highest on top, coloured by kind; a hatched bar is a score measured with thinking."""
     y = np.arange(len(entries))[::-1]
-    for row, (model, score, kind, condition) in zip(y, entries):
+    for row, (_model, score, kind, condition) in zip(y, entries):
         hatch = "///" if condition == "thinking" else None
         ax.barh(row, score, color=KIND_COLORS[kind], height=0.62, hatch=hatch, edgecolor="white" if hatch else None)
         ax.text(score + 0.012, row, f"{score:.{digits}f}", va="center", fontsize=8.5)

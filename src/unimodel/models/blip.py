@@ -55,13 +55,15 @@ from unimodel.models.captions import (
     PAD,
     ROUND_DIGITS,
     TEMPLATES,
-    VOCAB as CAPTION_VOCAB,
     caption,
     draw_captions,
     prompts,
     tokenize,
     training_captions,
     words,
+)
+from unimodel.models.captions import (
+    VOCAB as CAPTION_VOCAB,
 )
 from unimodel.models.clip import info_nce, retrieval_recall_at_1, zero_shot_accuracy
 from unimodel.models.layers import Attention
@@ -305,7 +307,7 @@ class BLIP(nn.Module):
         negative_text = draw(scores)  # for image i: a caption of another digit
         negative_image = draw(scores.T)  # for caption i: an image of another digit
         pairs_image = torch.cat([image, image[rows], image[negative_image]])
-        pairs_text = captions + [captions[j] for j in negative_text.tolist()] + [c for c, keep in zip(captions, rows.tolist()) if keep]
+        pairs_text = captions + [captions[j] for j in negative_text.tolist()] + [c for c, keep in zip(captions, rows.tolist(), strict=True) if keep]
         target = torch.cat([torch.ones(B), torch.zeros(2 * int(rows.sum()))]).long().to(y.device)
         return F.cross_entropy(self.match_logits(pairs_image, pairs_text), target)
 
@@ -407,8 +409,8 @@ def caption_scores(model: BLIP, x: torch.Tensor, y: torch.Tensor, lang: str) -> 
     captions, _ = generate(model, x, lang)
     digits = y.tolist()
     return {
-        "exact": sum(is_caption_of(c, d, lang) for c, d in zip(captions, digits)) / len(digits),
-        "digit": sum(named_digits(c, lang) == {d} for c, d in zip(captions, digits)) / len(digits),
+        "exact": sum(is_caption_of(c, d, lang) for c, d in zip(captions, digits, strict=True)) / len(digits),
+        "digit": sum(named_digits(c, lang) == {d} for c, d in zip(captions, digits, strict=True)) / len(digits),
     }
 
 

@@ -66,9 +66,9 @@ def draw_captions(labels: torch.Tensor, lang: str | None = None, generator: torc
     langs = torch.randint(len(LANGUAGES), (n,), generator=generator).tolist() if lang is None else [LANGUAGES.index(lang)] * n
     picks = torch.rand(n, generator=generator).tolist()  # a template index per caption, scaled to its language's count
     out = []
-    for digit, l, u in zip(labels.tolist(), langs, picks):
-        templates = TEMPLATES[LANGUAGES[l]]
-        out.append(caption(digit, LANGUAGES[l], templates[min(int(u * len(templates)), len(templates) - 1)]))
+    for digit, index, u in zip(labels.tolist(), langs, picks, strict=True):
+        templates = TEMPLATES[LANGUAGES[index]]
+        out.append(caption(digit, LANGUAGES[index], templates[min(int(u * len(templates)), len(templates) - 1)]))
     return out
 
 

@@ -27,7 +27,7 @@ class Classifier(nn.Module):
         x, y = batch
         logits = self.logits(x)  # (B, K)
         y = y.to(logits.device)
-        loss = F.cross_entropy(logits, y)  # $-\frac1B \sum_b \log \mathrm{softmax}(\mathrm{logits}_b)_{y_b}$
+        loss = F.cross_entropy(logits, y)  # -(1/B) ∑_b log softmax(logits_b)[y_b]
         return loss, {"loss": loss.item(), "accuracy": (logits.argmax(dim=1) == y).float().mean().item()}
 
 

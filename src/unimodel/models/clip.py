@@ -120,7 +120,7 @@ class TextEncoder(nn.Module):
             h, _ = block(h)
         eos = (ids == TOKEN_ID[EOS]).long().argmax(dim=1)  # the place of each caption's [EOS], (B,)
         h = h[torch.arange(len(ids), device=ids.device), eos]  # (B, D)
-        return self.project(self.norm(h))  # $W_t\,\mathrm{LN}(z_L^\mathrm{eos})$, (B, E)
+        return self.project(self.norm(h))  # W_t·LN(z_L^eos), (B, E)
 
 
 # ------------------------------------------------------------------ the loss
@@ -142,10 +142,10 @@ def info_nce(image_emb: torch.Tensor, text_emb: torch.Tensor, log_scale: torch.T
     digit's images and captions together, and the false negatives only cap
     how low the loss can go.
     """
-    scale = log_scale.clamp(max=math.log(max_scale)).exp()  # $e^{s}$, at most max_scale
-    logits = scale * image_emb @ text_emb.T  # $e^{s}\, I T^\top$, (B, B)
+    scale = log_scale.clamp(max=math.log(max_scale)).exp()  # exp(s), at most max_scale
+    logits = scale * image_emb @ text_emb.T  # exp(s)·I Tᵀ, (B, B)
     target = torch.arange(len(logits), device=logits.device)
-    return (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2  # $\frac12(\mathrm{CE}(IT^\top) + \mathrm{CE}(TI^\top))$
+    return (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2  # (CE(ITᵀ) + CE(TIᵀ)) / 2
 
 
 # --8<-- [end:info-nce]
@@ -177,7 +177,7 @@ class CLIP(nn.Module):
 
     def embed_images(self, x: torch.Tensor) -> torch.Tensor:
         """Unit image embeddings, (B, E), from integer pixels (B, 64)."""
-        return F.normalize(self.image.logits(x.to(self.device)), dim=1)  # $W_i\,\mathrm{LN}(z_L^\mathrm{cls})$ at length 1
+        return F.normalize(self.image.logits(x.to(self.device)), dim=1)  # W_i·LN(z_L^cls) at length 1
 
     def embed_text(self, captions: list[str]) -> torch.Tensor:
         """Unit text embeddings, (B, E), from captions."""

@@ -66,7 +66,7 @@ def linear_betas(steps: int, beta_start: float = 1e-4, beta_end: float = 0.02) -
 
 
 def alpha_bars(betas: torch.Tensor) -> torch.Tensor:
-    r"""$\bar\alpha_t = \prod_{s=1}^{t} (1 - \beta_s)$, for t = 1 .. T."""
+    """ᾱ_t = ∏_{s=1}^{t} (1 - β_s), for t = 1 .. T."""
     return torch.cumprod(1 - betas, dim=0)
 
 
@@ -133,13 +133,13 @@ class Diffusion(nn.Module):
     def q_sample(self, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         """x_t drawn from q(x_t | x_0) in one step, for a batch of steps t (B,) in 1 .. T."""
         alpha_bar, one_minus = self.alpha_bars[t - 1][:, None], self.one_minus_alpha_bars[t - 1][:, None]  # (B, 1)
-        return alpha_bar.sqrt() * x0 + one_minus.sqrt() * noise  # $x_t = \sqrt{\bar\alpha_t}\,x_0 + \sqrt{1-\bar\alpha_t}\,\epsilon$
+        return alpha_bar.sqrt() * x0 + one_minus.sqrt() * noise  # x_t = √ᾱ_t·x_0 + √(1-ᾱ_t)·ε
 
     # --8<-- [end:forward-process]
 
     # --8<-- [start:loss]
     def loss(self, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
-        r"""The simple loss $\lVert \epsilon - \epsilon_\theta(x_t, t) \rVert^2$, averaged over the batch and the dimensions."""
+        """The simple loss ‖ε - ε_θ(x_t, t)‖², averaged over the batch and the dimensions."""
         return F.mse_loss(self.net(self.q_sample(x0, t, noise), t), noise)
 
     def forward(self, batch: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, dict[str, float]]:
@@ -152,42 +152,38 @@ class Diffusion(nn.Module):
 
     # --8<-- [start:reverse-step]
     def predict_x0(self, x: torch.Tensor, t: int, eps: torch.Tensor) -> torch.Tensor:
-        r"""The network's guess of the clean data: $\hat x_0 = (x_t - \sqrt{1-\bar\alpha_t}\,\epsilon_\theta) / \sqrt{\bar\alpha_t}$."""
+        """The network's guess of the clean data: x̂_0 = (x_t - √(1-ᾱ_t)·ε_θ) / √ᾱ_t."""
         return (x - self.one_minus_alpha_bars[t - 1].sqrt() * eps) / self.alpha_bars[t - 1].sqrt()
 
     def reverse_step(self, x: torch.Tensor, t: int, eps: torch.Tensor, noise: torch.Tensor | None) -> torch.Tensor:
         """x_{t-1} from x_t and the predicted noise; ``noise=None`` keeps only the mean (the ablation)."""
         beta = self.betas[t - 1]
-        mean = (x - beta / self.one_minus_alpha_bars[t - 1].sqrt() * eps) / (
-            1 - beta
-        ).sqrt()  # $\mu_\theta = \frac{1}{\sqrt{\alpha_t}}\big(x_t - \frac{\beta_t}{\sqrt{1-\bar\alpha_t}}\epsilon_\theta\big)$
+        mean = (x - beta / self.one_minus_alpha_bars[t - 1].sqrt() * eps) / (1 - beta).sqrt()  # μ_θ = (1 / √α_t)·(x_t - β_t / √(1-ᾱ_t)·ε_θ)
         if noise is None or t == 1:
             return mean
-        return mean + beta.sqrt() * noise  # $x_{t-1} = \mu_\theta + \sigma_t z$, $\sigma_t^2 = \beta_t$
+        return mean + beta.sqrt() * noise  # x_{t-1} = μ_θ + σ_t·z, σ_t² = β_t
 
     # --8<-- [end:reverse-step]
 
     # --8<-- [start:elbo]
     def posterior_mean(self, x0: torch.Tensor, x_t: torch.Tensor, t: int) -> torch.Tensor:
-        r"""The mean of $q(x_{t-1} \mid x_t, x_0)$, what each reverse step should hit."""
+        """The mean of q(x_{t-1} | x_t, x_0), what each reverse step should hit."""
         beta = self.betas[t - 1]
         alpha_bar_prev, one_minus_prev = (self.alpha_bars[t - 2], self.one_minus_alpha_bars[t - 2]) if t > 1 else (1.0, 0.0)
-        # $\tilde\mu_t = \frac{\sqrt{\bar\alpha_{t-1}}\beta_t}{1-\bar\alpha_t} x_0 + \frac{\sqrt{\alpha_t}(1-\bar\alpha_{t-1})}{1-\bar\alpha_t} x_t$
+        # μ̃_t = (√ᾱ_{t-1}·β_t / (1-ᾱ_t))·x_0 + (√α_t·(1-ᾱ_{t-1}) / (1-ᾱ_t))·x_t
         return (alpha_bar_prev**0.5 * beta * x0 + (1 - beta).sqrt() * one_minus_prev * x_t) / self.one_minus_alpha_bars[t - 1]
 
     def elbo_weights(self) -> torch.Tensor:
-        r"""$\lambda_t$ for t = 1 .. T: the bound's term $L_{t-1}$ (t >= 2) is $\lambda_t \lVert \epsilon - \epsilon_\theta \rVert^2$ plus a constant."""
+        """λ_t for t = 1 .. T: the bound's term L_{t-1} (t >= 2) is λ_t·‖ε - ε_θ‖² plus a constant."""
         alphas = 1 - self.betas
-        return self.betas / (
-            2 * alphas * self.one_minus_alpha_bars
-        )  # $\lambda_t = \frac{\beta_t^2}{2\sigma_t^2\alpha_t(1-\bar\alpha_t)}$ with $\sigma_t^2 = \beta_t$
+        return self.betas / (2 * alphas * self.one_minus_alpha_bars)  # λ_t = β_t² / (2σ_t²·α_t·(1-ᾱ_t)) with σ_t² = β_t
 
     # --8<-- [end:elbo]
 
     # --8<-- [start:bound]
     @torch.no_grad()
     def nll_bound(self, levels: torch.Tensor, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
-        r"""The variational bound on $-\log p(x_0)$ of images given as pixel levels (B, 64), in nats per image, term by term.
+        """The variational bound on -log p(x_0) of images given as pixel levels (B, 64), in nats per image, term by term.
 
         "total" = "prior" (L_T) + "steps" summed (L_{t-1} for t = 2 .. T, column j for t = j + 2, shape (B, T - 1))
         + "decoder" (L_0). Each KL is taken in closed form at one draw of x_t ~ q(x_t | x_0); L_0 is the
@@ -206,7 +202,7 @@ class Diffusion(nn.Module):
         for t in range(self.steps, 1, -1):
             x_t = self.q_sample(x0, torch.full((n,), t, device=x0.device), self._noise(x0.shape, generator))
             eps = self.net(x_t, torch.full((n,), t, device=x0.device))
-            # the variance of q(x_{t-1} | x_t, x_0): $\tilde\beta_t = \frac{1-\bar\alpha_{t-1}}{1-\bar\alpha_t}\beta_t$
+            # the variance of q(x_{t-1} | x_t, x_0): β̃_t = (1-ᾱ_{t-1}) / (1-ᾱ_t)·β_t
             posterior_var = self.one_minus_alpha_bars[t - 2] / self.one_minus_alpha_bars[t - 1] * self.betas[t - 1]
             steps[:, t - 2] = gaussian_kl(self.posterior_mean(x0, x_t, t), posterior_var, self.reverse_step(x_t, t, eps, None), self.betas[t - 1])
         first = torch.ones(n, dtype=torch.long, device=x0.device)  # t = 1 for every image

@@ -127,14 +127,14 @@ def conv_discriminator(config: GANConfig) -> nn.Sequential:
 
 # --8<-- [start:losses]
 def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
-    r"""$-\mathbb{E}[\log D(x)] - \mathbb{E}[\log(1 - D(G(z)))]$ with $D = \sigma(\text{logit})$."""
-    return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()  # $-\log\sigma(l) = \mathrm{softplus}(-l)$
+    """-E[log D(x)] - E[log(1 - D(G(z)))] with D = σ(logit)."""
+    return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()  # -log σ(l) = softplus(-l)
 
 
 def generator_loss(fake_logits: torch.Tensor, kind: str = "non-saturating") -> torch.Tensor:
-    r"""Minimax: $\mathbb{E}[\log(1 - D(G(z)))]$, the game's own loss; non-saturating: $-\mathbb{E}[\log D(G(z))]$."""
+    """Minimax: E[log(1 - D(G(z)))], the game's own loss; non-saturating: -E[log D(G(z))]."""
     if kind == "minimax":
-        return -F.softplus(fake_logits).mean()  # $\log(1 - \sigma(l)) = -\mathrm{softplus}(l)$
+        return -F.softplus(fake_logits).mean()  # log(1 - σ(l)) = -softplus(l)
     return F.softplus(-fake_logits).mean()
 
 

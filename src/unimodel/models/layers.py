@@ -49,9 +49,9 @@ class SelfAttention(nn.Module):
         B, T, D = h.shape
         d = D // self.heads
         q, k, v = self.qkv(h).reshape(B, T, 3, self.heads, d).permute(2, 0, 3, 1, 4)  # each (B, h, T, d)
-        scores = q @ k.transpose(-2, -1) / math.sqrt(d)  # $QK^\top / \sqrt{d}$, (B, h, T, T)
+        scores = q @ k.transpose(-2, -1) / math.sqrt(d)  # QKᵀ / √d, (B, h, T, T)
         weights = scores.softmax(dim=-1)  # every row sums to 1, (B, h, T, T)
-        mixed = weights @ v  # $\mathrm{softmax}(QK^\top / \sqrt{d})\, V$, (B, h, T, d)
+        mixed = weights @ v  # softmax(QKᵀ / √d)·V, (B, h, T, d)
         mixed = mixed.transpose(1, 2).reshape(B, T, D)  # the heads side by side again, (B, T, D)
         return self.dropout(self.out(mixed)), weights
 
@@ -84,8 +84,8 @@ class Block(nn.Module):
     def forward(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The tokens after the block, (B, T, D), and the block's attention weights, (B, h, T, T)."""
         mixed, weights = self.attention(self.norm1(h))
-        h = h + mixed  # $h \leftarrow h + \mathrm{MSA}(\mathrm{LN}(h))$
-        h = h + self.mlp(self.norm2(h))  # $h \leftarrow h + \mathrm{MLP}(\mathrm{LN}(h))$
+        h = h + mixed  # h ← h + MSA(LN(h))
+        h = h + self.mlp(self.norm2(h))  # h ← h + MLP(LN(h))
         return h, weights
 
 

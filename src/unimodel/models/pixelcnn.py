@@ -123,13 +123,13 @@ class PixelCNN(nn.Module):
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
         """Exact log p(x) in nats per image, (B,), for integer pixels x (B, P)."""
         target = x.reshape(-1, self.side, self.side)  # (B, H, W)
-        # $\log p(x_i \mid x_{<i})$ for every pixel at once: the masks keep each logit from seeing x_i and later pixels
+        # log p(x_i | x_{<i}) for every pixel at once: the masks keep each logit from seeing x_i and later pixels
         log_p = -F.cross_entropy(self.logits(x), target, reduction="none")  # (B, H, W)
-        return log_p.flatten(1).sum(1)  # $\log p(x) = \sum_i \log p(x_i \mid x_{<i})$
+        return log_p.flatten(1).sum(1)  # log p(x) = ∑_i log p(x_i | x_{<i})
 
     def forward(self, batch: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, dict[str, float]]:
         """Training loss: the mean negative log-likelihood, nats per image; and that value to log."""
-        loss = -self.log_prob(batch[0]).mean()  # $-\frac1B \sum_b \log p(x_b)$
+        loss = -self.log_prob(batch[0]).mean()  # -(1/B) ∑_b log p(x_b)
         return loss, {"nll": loss.item()}
 
     # --8<-- [end:nll]
@@ -143,7 +143,7 @@ class PixelCNN(nn.Module):
         x = torch.zeros(n, self.config.data_dim, dtype=torch.long, device=device)  # (n, P), filled in as it goes
         for i in range(self.config.data_dim):
             row, col = divmod(i, self.side)
-            probs = F.softmax(self.logits(x)[:, :, row, col], dim=1)  # $p(x_i \mid x_{<i})$, (n, L)
+            probs = F.softmax(self.logits(x)[:, :, row, col], dim=1)  # p(x_i | x_{<i}), (n, L)
             # drawn on the CPU so that a CPU generator serves a model on any device
             x[:, i] = torch.multinomial(probs.cpu(), 1, generator=generator).squeeze(1).to(device)
         self.train(training)

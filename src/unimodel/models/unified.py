@@ -46,8 +46,8 @@ from torch.nn import functional as F
 
 from unimodel.data import DIGIT_LEVELS, Splits
 from unimodel.models import ModelSpec
-from unimodel.models.layers import Attention
 from unimodel.models.captions import LANGUAGES, NAMES, PARITY
+from unimodel.models.layers import Attention
 from unimodel.models.vqvae import VQVAE, VQVAEConfig, as_images, conv_encoder, reconstruct
 from unimodel.models.vqvae import validation_error as tokenizer_error
 from unimodel.training import TrainConfig, fit
@@ -116,13 +116,13 @@ def understanding_sequence(codes: torch.Tensor, langs: torch.Tensor, captions: t
 
 def caption_ids(y: torch.Tensor, langs: torch.Tensor) -> torch.Tensor:
     """The caption tokens of digits ``y`` in languages ``langs`` (indices into LANGUAGES), (B, 2)."""
-    rows = [caption_words(int(d), LANGUAGES[int(lang)]) for d, lang in zip(y, langs)]
+    rows = [caption_words(int(d), LANGUAGES[int(lang)]) for d, lang in zip(y, langs, strict=True)]
     return torch.stack([_ids(row) for row in rows])
 
 
 def prompt_ids(y: torch.Tensor, langs: torch.Tensor) -> torch.Tensor:
     """The generation prompt of digits ``y``: the digit's name in the language ``langs``, (B,)."""
-    return torch.tensor([TOKEN_ID[NAMES[LANGUAGES[int(lang)]][int(d)]] for d, lang in zip(y, langs)])
+    return torch.tensor([TOKEN_ID[NAMES[LANGUAGES[int(lang)]][int(d)]] for d, lang in zip(y, langs, strict=True)])
 
 
 # ------------------------------------------------------------------ config
@@ -303,7 +303,7 @@ def train_tokenizer(model: Unified, splits: Splits, train_config: TrainConfig, p
 # --8<-- [start:cfg]
 def guided_logits(conditional: torch.Tensor, unconditional: torch.Tensor, scale: float) -> torch.Tensor:
     """Classifier-free guidance on next-token logits: start from the unconditional ones and step ``scale`` times towards the conditional ones."""
-    return unconditional + scale * (conditional - unconditional)  # $\ell_g = \ell_u + s\,(\ell_c - \ell_u)$
+    return unconditional + scale * (conditional - unconditional)  # ℓ_g = ℓ_u + s·(ℓ_c - ℓ_u)
 
 
 # --8<-- [end:cfg]
@@ -427,8 +427,8 @@ def caption(model: Unified, x: torch.Tensor, lang: str, method: str = "ranked") 
 def caption_accuracy(model: Unified, x: torch.Tensor, y: torch.Tensor, lang: str, method: str = "ranked") -> dict[str, float]:
     """Share of captions that are exactly right (name and parity), and share that name the right digit."""
     written = caption(model, x, lang, method)
-    exact = [words == caption_words(int(d), lang) for words, d in zip(written, y)]
-    named = [NAMES[lang][int(d)] in words for words, d in zip(written, y)]
+    exact = [words == caption_words(int(d), lang) for words, d in zip(written, y, strict=True)]
+    named = [NAMES[lang][int(d)] in words for words, d in zip(written, y, strict=True)]
     return {"exact": float(np.mean(exact)), "names_digit": float(np.mean(named))}
 
 

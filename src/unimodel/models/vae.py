@@ -21,7 +21,6 @@ from torch.nn import functional as F
 from unimodel.data import DIGIT_LEVELS
 from unimodel.models import ModelSpec
 
-
 LIKELIHOODS = ("logistic", "categorical", "gaussian")
 
 
@@ -55,9 +54,9 @@ class VAEConfig:
 def reparameterize(mu: torch.Tensor, log_var: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
     """Draw z ~ N(mu, sigma^2) as a differentiable function of mu and sigma."""
     if noise is None:
-        noise = torch.randn_like(mu)  # $\varepsilon \sim \mathcal{N}(0, I)$
+        noise = torch.randn_like(mu)  # ε ~ N(0, I)
     sigma = torch.exp(0.5 * log_var)
-    return mu + sigma * noise  # $z = \mu + \sigma \odot \varepsilon$
+    return mu + sigma * noise  # z = μ + σ ⊙ ε
 
 
 # --8<-- [end:reparameterize]
@@ -67,10 +66,10 @@ def reparameterize(mu: torch.Tensor, log_var: torch.Tensor, noise: torch.Tensor 
 def reparameterize_uniform(center: torch.Tensor, log_half_width: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
     """Draw z ~ U(a, b) with a = center - w, b = center + w, differentiably."""
     if noise is None:
-        noise = torch.rand_like(center)  # $u \sim \mathcal{U}(0, 1)$
+        noise = torch.rand_like(center)  # u ~ U(0, 1)
     half_width = torch.exp(log_half_width)
     a, b = center - half_width, center + half_width
-    return a + (b - a) * noise  # $z = a + (b - a)\,u$
+    return a + (b - a) * noise  # z = a + (b - a)·u
 
 
 # --8<-- [end:reparameterize-uniform]
@@ -79,7 +78,7 @@ def reparameterize_uniform(center: torch.Tensor, log_half_width: torch.Tensor, n
 # --8<-- [start:gaussian-kl]
 def gaussian_kl(mu: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
     """KL( N(mu, diag sigma^2) || N(0, I) ), summed over the last dimension."""
-    # $D_{KL} = \tfrac12 \sum_j \left(\mu_j^2 + \sigma_j^2 - \log\sigma_j^2 - 1\right)$
+    # D_KL = 1/2 · ∑_j (μ_j² + σ_j² - log σ_j² - 1)
     return 0.5 * (mu.pow(2) + log_var.exp() - log_var - 1).sum(-1)
 
 
@@ -118,9 +117,9 @@ def discretized_logistic_log_prob(k: torch.Tensor, mean: torch.Tensor, log_scale
     All arguments broadcast against each other.
     """
     inv_s = torch.exp(-log_scale)
-    upper = (k + 0.5 - mean) * inv_s  # $a = (k + \tfrac12 - \mu)/s$
-    lower = (k - 0.5 - mean) * inv_s  # $b = (k - \tfrac12 - \mu)/s$
-    # $\sigma(a) - \sigma(b) = \sigma(a)\,\sigma(-b)\,(1 - e^{-1/s})$, in log space; the end levels drop a factor
+    upper = (k + 0.5 - mean) * inv_s  # a = (k + 1/2 - μ) / s
+    lower = (k - 0.5 - mean) * inv_s  # b = (k - 1/2 - μ) / s
+    # σ(a) - σ(b) = σ(a)·σ(-b)·(1 - exp(-1/s)), in log space; the end levels drop a factor
     log_p = torch.where(k < levels - 1, F.logsigmoid(upper), 0.0)
     log_p = log_p + torch.where(k > 0, F.logsigmoid(-lower), 0.0)
     return log_p + torch.where((k > 0) & (k < levels - 1), torch.log(-torch.expm1(-inv_s)), 0.0)
@@ -135,8 +134,8 @@ def importance_weighted_bound(log_px_given_z: torch.Tensor, log_pz: torch.Tensor
 
     A lower bound on log p(x) in expectation that tightens as K grows; K = 1 is the ELBO.
     """
-    log_w = log_px_given_z + log_pz - log_qz  # $\log w_k = \log p_\theta(x \mid z_k) + \log p(z_k) - \log q_\phi(z_k \mid x)$
-    return torch.logsumexp(log_w, dim=0) - math.log(log_w.shape[0])  # $\log \frac1K \sum_k w_k$
+    log_w = log_px_given_z + log_pz - log_qz  # log w_k = log p_θ(x | z_k) + log p(z_k) - log q_φ(z_k | x)
+    return torch.logsumexp(log_w, dim=0) - math.log(log_w.shape[0])  # log((1/K) ∑_k w_k)
 
 
 # --8<-- [end:importance-sampling]
@@ -223,11 +222,11 @@ class VAE(nn.Module):
     def log_px_given_z(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """log p(x|z), summed over pixels; x (B, P) broadcasts against z (..., B, D)."""
         if self.config.likelihood == "gaussian":
-            # $\log \mathcal{N}(x; \hat x(z), s^2 I)$: the L2 loss up to scale and a constant
+            # log N(x; x̂(z), s²I): the L2 loss up to scale and a constant
             s = self.config.obs_std
             sq_error = (self.scale(x) - torch.sigmoid(self.decode(z)[..., 0])).pow(2).sum(-1)  # (..., B)
             return -0.5 * sq_error / s**2 - x.shape[-1] * (math.log(s) + 0.5 * math.log(2 * math.pi))
-        # $\log p_\theta(x \mid z) = \sum_i \log p_\theta(x_i \mid z)$: pixels independent given z
+        # log p_θ(x | z) = ∑_i log p_θ(x_i | z): pixels independent given z
         k = x.expand(*z.shape[:-1], x.shape[-1])  # (..., B, P)
         return self.pixel_log_prob(k, z).sum(-1)  # (..., B)
 
@@ -238,8 +237,8 @@ class VAE(nn.Module):
         """The ELBO per image and its two terms, each (B,)."""
         loc, log_scale = self.encode(x)  # (B, D), (B, D)
         z = self.sample_posterior(loc, log_scale, noise)  # one sample per image
-        reconstruction = self.log_px_given_z(x, z)  # $\log p_\theta(x \mid z)$, a 1-sample estimate of the expectation
-        kl = self.kl(loc, log_scale)  # $D_{KL}(q_\phi(z \mid x) \,\|\, p(z))$ in closed form
+        reconstruction = self.log_px_given_z(x, z)  # log p_θ(x | z), a 1-sample estimate of the expectation
+        kl = self.kl(loc, log_scale)  # D_KL(q_φ(z | x) ‖ p(z)) in closed form
         return {"elbo": reconstruction - kl, "reconstruction": reconstruction, "kl": kl}
 
     # --8<-- [end:elbo]
@@ -273,7 +272,7 @@ class VAE(nn.Module):
         if self.config.likelihood == "gaussian":
             return torch.sigmoid(self.decode(z)[..., 0])
         levels = torch.arange(self.config.levels, device=z.device, dtype=z.dtype)
-        return (self.level_log_probs(z).exp() * levels).sum(-1) / (self.config.levels - 1)  # $\mathbb{E}[x_i] / (L-1)$
+        return (self.level_log_probs(z).exp() * levels).sum(-1) / (self.config.levels - 1)  # E[x_i] / (L-1)
 
 
 def validation_score(model: VAE, x: torch.Tensor) -> float:

@@ -132,10 +132,10 @@ class ViT(Classifier):
         device = self.head.weight.device
         image = x.to(device).float() / (self.config.levels - 1)  # (B, 64) in [0, 1]
         patches = patchify(image, self.config.patch)  # (B, N, p * p)
-        h = self.embed(patches)  # $E x_n$ for every patch n, (B, N, D)
+        h = self.embed(patches)  # E x_n for every patch n, (B, N, D)
         cls = self.cls.expand(len(h), -1, -1)  # the same [CLS] for every image, (B, 1, D)
         h = torch.cat([cls, h], dim=1)  # [CLS] is token 0, (B, T, D)
-        return self.dropout(h + self.position)  # $z_0 = [x_\mathrm{cls}; E x_1; \dots; E x_N] + E_\mathrm{pos}$
+        return self.dropout(h + self.position)  # z_0 = [x_cls; E x_1; …; E x_N] + E_pos
 
     # --8<-- [end:patch-embedding]
 
@@ -152,7 +152,7 @@ class ViT(Classifier):
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """Unnormalised log-probabilities of the classes, (B, K), from integer pixels (B, 64)."""
         h, _ = self.encode(x)  # (B, T, D)
-        return self.head(self.norm(h[:, 0]))  # only [CLS] is read: $y = W\,\mathrm{LN}(z_L^0)$, (B, K)
+        return self.head(self.norm(h[:, 0]))  # only [CLS] is read: y = W·LN(z_L^0), (B, K)
 
     # --8<-- [end:classify]
 

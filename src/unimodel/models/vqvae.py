@@ -73,7 +73,7 @@ def quantize(z_e: torch.Tensor, codebook: torch.Tensor) -> tuple[torch.Tensor, t
     """
     flat = z_e.reshape(-1, z_e.shape[-1])  # (M, C)
     distances = torch.cdist(flat, codebook)  # (M, K)
-    k = distances.argmin(dim=1)  # $k = \arg\min_j \lVert z_e - e_j \rVert$
+    k = distances.argmin(dim=1)  # k = argmin_j ‖z_e - e_j‖
     e_k = codebook[k].reshape(z_e.shape)
     z_q = z_e + (e_k - z_e).detach()  # forward: e_k; backward: the gradient of z_q goes to z_e unchanged
     return z_q, k.reshape(z_e.shape[:-1])
@@ -86,8 +86,8 @@ def quantize(z_e: torch.Tensor, codebook: torch.Tensor) -> tuple[torch.Tensor, t
 def vq_losses(z_e: torch.Tensor, e_k: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """The codebook and commitment losses per image, summed over codes and channels, (B,) each."""
     dims = tuple(range(1, z_e.dim()))
-    codebook = ((z_e.detach() - e_k) ** 2).sum(dims)  # $\lVert \mathrm{sg}[z_e] - e_k \rVert^2$: moves the code
-    commitment = ((z_e - e_k.detach()) ** 2).sum(dims)  # $\lVert z_e - \mathrm{sg}[e_k] \rVert^2$: moves the encoder
+    codebook = ((z_e.detach() - e_k) ** 2).sum(dims)  # ‖sg[z_e] - e_k‖²: moves the code
+    commitment = ((z_e - e_k.detach()) ** 2).sum(dims)  # ‖z_e - sg[e_k]‖²: moves the encoder
     return codebook, commitment
 
 
@@ -165,10 +165,10 @@ class VQVAE(nn.Module):
         if self.training and self.config.restart_after > 0:
             self._restart_dead_codes(z_e, k)
         logits = self.decode_vectors(z_q)  # (B, P, L)
-        # $-\log p(x \mid z_q)$: a categorical over the levels of each pixel
+        # -log p(x | z_q): a categorical over the levels of each pixel
         reconstruction = F.cross_entropy(logits.transpose(1, 2), x, reduction="none").sum(1)
         codebook, commitment = vq_losses(z_e, self.codebook[k])
-        # $\mathcal L = -\log p(x \mid z_q) + \lVert \mathrm{sg}[z_e] - e \rVert^2 + \beta \lVert z_e - \mathrm{sg}[e] \rVert^2$
+        # L = -log p(x | z_q) + ‖sg[z_e] - e‖² + β·‖z_e - sg[e]‖²
         total = reconstruction + codebook + self.config.beta * commitment
         return {"loss": total, "reconstruction": reconstruction, "codebook": codebook, "commitment": commitment}
 
