@@ -252,3 +252,17 @@ def test_the_timeline_keeps_our_tasks_compute_times_in_order():
         {"key": "run a [t]", "worker": "w1", "startstops": []},  # nothing computed: no row
     ]
     assert build._timeline(stream, {"run a [t]": task}, 100.0) == [{"task": "train a", "worker": "w2", "start": 1.0, "stop": 30.5}]
+
+
+def test_a_task_is_ready_once_its_needs_are_done_the_longest_chain_first():
+    def task(name, needs=(), cached=False):
+        return build.Task(id=name, kind="run", args=(), label=name, key=name, path=Path(name), needs=needs, cached=cached)
+
+    a, b, c, d, e = task("a"), task("b"), task("c", ("a", "b")), task("d", ("a",)), task("e", cached=True)
+    ready = build._ReadyQueue([a, b, c, d, e], {"a": 5.0, "b": 9.0, "c": 1.0, "d": 7.0, "e": 0.0})
+    assert len(ready) == 3 and not ready.next_is_cached()
+    assert [ready.pop().id for _ in range(3)] == ["b", "a", "e"]
+    ready.done("a")
+    assert [ready.pop().id for _ in range(len(ready))] == ["d"]  # c still waits for b
+    ready.done("b")
+    assert ready.pop().id == "c" and not ready
