@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -86,24 +86,6 @@ _IMAGES = """async () => {
     return images.map(img => ({src: img.getAttribute('src') || '', alt: img.getAttribute('alt'), width: img.naturalWidth}));
 }"""
 
-_ALTERNATES = "() => [...document.querySelectorAll('link[rel=alternate][hreflang]')].map(link => link.href)"
-
-
-def _harmless_sitemap_404(url: str, status_text: str, alternates: list[str], root: str = "/") -> bool:
-    """Material fetches ``sitemap.xml`` next to each ``<link rel="alternate">`` of a page.
-
-    The i18n plugin's alternates are per page (/en/vae/), and only the
-    language roots have a sitemap, so these fetches are 404s that nobody
-    sees. Only exactly those are let through; the roots' own must load.
-    """
-    path = urlsplit(url).path
-    return (
-        "404" in status_text
-        and path.endswith("/sitemap.xml")
-        and path not in (f"{root}sitemap.xml", f"{root}en/sitemap.xml")
-        and any(urljoin(alternate, "sitemap.xml") == url for alternate in alternates)
-    )
-
 
 def _visit(context, base: str, path: str, root: str = "/") -> Visit:
     """Load ``base + path`` in a new tab of ``context`` (a site whose pages live under ``root``) and record what happened."""
@@ -122,16 +104,11 @@ def _visit(context, base: str, path: str, root: str = "/") -> Visit:
         typeset = page.evaluate(_WAIT_FOR_MATHJAX, TIMEOUT_MS)
         visit.math = {**page.evaluate(_MATH_STATE), "mathjax_ran": typeset}
         visit.images = page.evaluate(_IMAGES)
-        alternates = page.evaluate(_ALTERNATES)
         page.wait_for_load_state("networkidle")
     finally:
         page.close()
-    for status, url in responses:
-        if status >= 400 and not _harmless_sitemap_404(url, str(status), alternates, root):
-            visit.failed.append(f"{status} {url}")
-    for text, url in console:
-        if not (text.startswith("Failed to load resource") and _harmless_sitemap_404(url, text, alternates, root)):
-            visit.console_errors.append(f"{text} ({url})" if url else text)
+    visit.failed += [f"{status} {url}" for status, url in responses if status >= 400]
+    visit.console_errors += [f"{text} ({url})" if url else text for text, url in console]
     return visit
 
 
@@ -242,21 +219,6 @@ def test_no_console_error(visits: dict[str, Visit]) -> None:
         },
         "errors in the browser",
     )
-
-
-@pytest.mark.parametrize(
-    ("url", "status_text", "harmless"),
-    [
-        ("http://127.0.0.1:1/en/vae/sitemap.xml", "404", True),  # next to an alternate of the page
-        ("http://127.0.0.1:1/en/sitemap.xml", "404", False),  # a language root's own sitemap
-        ("http://127.0.0.1:1/en/vae/sitemap.xml", "500", False),
-        ("http://127.0.0.1:1/en/other/sitemap.xml", "404", False),  # not an alternate of the page
-        ("http://127.0.0.1:1/en/vae/search_index.json", "404", False),
-    ],
-)
-def test_only_the_alternates_sitemap_404_is_harmless(url: str, status_text: str, harmless: bool) -> None:
-    alternates = ["http://127.0.0.1:1/vae/", "http://127.0.0.1:1/en/vae/", "http://127.0.0.1:1/en/"]
-    assert _harmless_sitemap_404(url, status_text, alternates) is harmless
 
 
 # --------------------------------------------------------------------- once each

@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
+import twins
 
 from unimodel import claims
 from unimodel.figures import registry
@@ -67,8 +68,8 @@ def test_a_claim_that_cannot_be_read_fails_whatever_the_profile(claim, message):
 
 def test_every_claim_on_the_site_reads_registered_results_and_both_languages_make_the_same_claims():
     registry.load_chapters()
-    for english in sorted(DOCS.glob("*.en.md")):
-        chinese = english.with_name(english.name.replace(".en.md", ".md"))
+    for english in twins.pages("en"):
+        chinese = twins.chinese(english)
         made = {page: sorted(claims.CLAIM.findall(page.read_text(encoding="utf-8"))) for page in (chinese, english)}
         assert made[chinese] == made[english], f"{chinese.name} and {english.name} make different claims"
         for claim in made[english]:

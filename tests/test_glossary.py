@@ -1,6 +1,6 @@
 """One vocabulary and one kind of marked note, in both languages.
 
-The glossary (docs/glossary.md, .en.md) is the site's one vocabulary: every page uses its terms, none of the variants
+The glossary (docs/glossary.md, docs/en/glossary.md) is the site's one vocabulary: every page uses its terms, none of the variants
 it rules out. A marked note is an erratum (the notes are wrong), an addendum (they are incomplete) or a measurement
 that differs from the paper, titled in the page's language.
 
@@ -14,6 +14,7 @@ import re
 from pathlib import Path
 
 import pytest
+import twins
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -25,7 +26,7 @@ JUDGE_FREE = {"gan", "taxonomy"}  # the only chapters where a discriminator is m
 
 def glossary(language: str) -> list[dict]:
     """The glossary's rows: zh, en, where introduced, the variants not used (in the page's language)."""
-    path = DOCS / ("glossary.md" if language == "zh" else "glossary.en.md")
+    path = (DOCS if language == "zh" else twins.EN_DOCS) / "glossary.md"
     rows = []
     for line in path.read_text(encoding="utf-8").splitlines():
         match = ROW.match(line)
@@ -53,8 +54,7 @@ def checked_text(page: Path, seed: list[str]) -> str:
 
 
 def pages(language: str) -> list[Path]:
-    found = sorted(DOCS.glob("*.en.md")) if language == "en" else sorted(p for p in DOCS.glob("*.md") if not p.name.endswith(".en.md"))
-    return [p for p in found if not p.name.startswith("glossary")]
+    return [p for p in twins.pages(language) if p.name != "glossary.md"]
 
 
 def test_both_glossaries_list_the_same_terms():
@@ -90,7 +90,7 @@ def test_every_term_is_introduced_in_a_page_that_uses_it():
         for row in glossary(language):
             link = re.search(r"\(([\w.-]+\.md)\)", row["introduced"])
             assert link, f"{row[language]}: no chapter linked"
-            page = DOCS / (link.group(1) if language == "zh" else link.group(1).replace(".md", ".en.md"))
+            page = (DOCS if language == "zh" else twins.EN_DOCS) / link.group(1)
             term = row[language].split("（")[0].split(" (")[0]
             assert term.lower() in page.read_text(encoding="utf-8").lower(), f"{term!r} is not in {page.name}"
 
@@ -122,5 +122,5 @@ def marked_notes(page: Path, language: str) -> list[str]:
 
 def test_marked_notes_are_of_one_kind_each_in_the_pages_language():
     for zh in pages("zh"):
-        en = zh.with_name(zh.name.replace(".md", ".en.md"))
+        en = twins.english(zh)
         assert marked_notes(zh, "zh") == marked_notes(en, "en"), f"{zh.name}: the two languages mark different notes"

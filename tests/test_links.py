@@ -14,6 +14,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urljoin, urlsplit
 
+import twins
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -150,12 +151,12 @@ def test_search_results_lead_to_existing_anchors(built_site: Path) -> None:
 def test_404_pages_switch_language_to_the_home_pages(built_site: Path) -> None:
     """There is no twin of a missing page: each 404 page's language links go to the language homes."""
     pages = parse_site(built_site)
-    site_path = urlsplit(_site_root(pages)).path
-    homes = {"zh": site_path, "en": site_path + "en/"}
+    site = _site_root(pages)
+    homes = {"zh": site, "en": urljoin(site, "en/")}
     for rel in ("404.html", "en/404.html"):
         links = pages[rel].language_links
         assert {language for language, _ in links} == set(homes), f"{rel}: language links {links}"
-        wrong = [(language, href) for language, href in links if href != homes[language]]
+        wrong = [(language, href) for language, href in links if urljoin(site, href) != homes[language]]
         assert not wrong, f"{rel}: language links that do not go to the language's home: {wrong}"
 
 
@@ -219,41 +220,35 @@ def nav_files(nav) -> list[str]:
     return found
 
 
-def _docs_pages() -> tuple[list[str], list[str]]:
-    """(zh pages, en pages) of docs/, relative to it: ``x.md`` / ``x.ipynb`` and ``x.en.*``."""
-    zh, en = [], []
-    for path in sorted(DOCS.rglob("*")):
-        if path.suffix not in (".md", ".ipynb") or ".ipynb_checkpoints" in path.parts:
-            continue
-        rel = path.relative_to(DOCS).as_posix()
-        (en if path.stem.endswith(".en") else zh).append(rel)
-    return zh, en
+CONFIGS = {"zh": "mkdocs.yml", "en": "mkdocs.en.yml"}
 
 
-def _config_nav() -> list[str]:
-    config = yaml.load((ROOT / "mkdocs.yml").read_text(encoding="utf-8"), Loader=_AnyTagLoader)
-    assert config.get("nav"), "mkdocs.yml has no nav"
+def _docs_pages(language: str) -> list[str]:
+    """The pages of one language (``.md`` and ``.ipynb``), relative to its docs folder."""
+    folder = DOCS if language == "zh" else twins.EN_DOCS
+    return [p.relative_to(folder).as_posix() for p in twins.pages(language, "*") if p.suffix in (".md", ".ipynb")]
+
+
+def _config_nav(language: str = "zh") -> list[str]:
+    config = yaml.load((ROOT / CONFIGS[language]).read_text(encoding="utf-8"), Loader=_AnyTagLoader)
+    assert config.get("nav"), f"{CONFIGS[language]} has no nav"
     return nav_files(config["nav"])
 
 
 def test_every_page_is_in_the_navigation() -> None:
-    zh, _ = _docs_pages()
-    nav = _config_nav()
-    assert zh, "no pages in docs/"
-    missing = sorted(set(zh) - set(nav))
-    assert not missing, f"pages in docs/ that are in no nav entry of mkdocs.yml: {missing}"
+    for language in CONFIGS:
+        pages, nav = _docs_pages(language), _config_nav(language)
+        assert pages, f"no {language} pages"
+        missing = sorted(set(pages) - set(nav))
+        assert not missing, f"{language} pages that are in no nav entry of {CONFIGS[language]}: {missing}"
 
 
-def test_every_nav_entry_is_a_page_with_an_english_twin() -> None:
-    _, en = _docs_pages()
-    for entry in _config_nav():
+def test_both_languages_list_the_same_pages_in_the_same_order() -> None:
+    zh, en = _config_nav("zh"), _config_nav("en")
+    assert zh == en, f"the navigations of {CONFIGS['zh']} and {CONFIGS['en']} differ"
+    for entry in zh:
         assert (DOCS / entry).is_file(), f"nav names {entry}, which is not in docs/"
-        stem, suffix = entry.rsplit(".", 1)
-        assert f"{stem}.en.{suffix}" in en, f"{entry} has no English twin {stem}.en.{suffix}"
-    nav = set(_config_nav())
-    for twin in en:
-        stem, suffix = twin.rsplit(".en.", 1)
-        assert f"{stem}.{suffix}" in nav, f"{twin} is not the twin of any page in the nav"
+        assert (twins.EN_DOCS / entry).is_file(), f"{entry} has no English twin docs/en/{entry}"
 
 
 def test_every_nav_page_is_built_in_both_languages(built_site: Path) -> None:

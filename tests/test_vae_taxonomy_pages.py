@@ -46,7 +46,7 @@ def test_the_notes_stand_verbatim_and_in_order(page, heading, until):
 def test_both_taxonomy_pages_give_the_same_bench_time():
     times = [
         re.search(r"unimodel bench taxonomy +#[^\n]*?(\d+) ?(?:分钟|minutes)", (ROOT / "docs" / name).read_text(encoding="utf-8")).group(1)
-        for name in ("taxonomy.md", "taxonomy.en.md")
+        for name in ("taxonomy.md", "en/taxonomy.md")
     ]
     assert times[0] == times[1] == "5"
 

@@ -1,31 +1,23 @@
 """MkDocs hooks for the study site (loaded by path from ``mkdocs.yml``: ``hooks:``).
 
-MkDocs calls these module-level functions at the matching build events. The
-i18n plugin builds the site once per language (zh into ``site/``, en into
-``site/en/``), the second pass from inside the first one's ``on_post_build``,
-so every hook runs once per language.
-
-What each hook does:
-
-``on_config``
-    1. Stops the build, with a message that says to run ``npm ci`` (or
-       ``make setup``), when MathJax is not in ``node_modules/``.
-    2. Gives the search plugin the settings of the language being built
-       (``SEARCH``), so that neither language's search breaks the other's.
-    3. Makes the i18n plugin keep ``.ipynb`` files as pages (mkdocs-static-i18n
-       issue #198: otherwise a notebook is copied into the site as raw JSON).
-    4. Silences one i18n warning that does not apply here (the language links
-       after instant navigation are kept right by ``docs/javascripts/language.js``).
+The site is two plain MkDocs builds, one per language: ``mkdocs.yml`` builds
+the Chinese pages (``docs/``) at the site's root, ``mkdocs.en.yml`` inherits
+it and builds the English ones (``docs/en/``) into ``en/``. Each has its own
+search index, sitemap and 404 page. MkDocs calls these module-level functions
+at the matching events of each build:
 
 ``on_files``
     Adds MathJax (``tex-svg.js`` and the TeX extensions it autoloads) from
-    ``node_modules/mathjax/es5/`` to the site as generated files: ``docs/``
-    never holds a copy, no page needs a CDN.
+    ``node_modules/mathjax/es5/`` and the build's figures from the cache as
+    generated files (``docs/`` never holds a copy, no page needs a CDN), and
+    points each notebook at its executed copy. Stops the build with advice
+    when MathJax is not installed.
 
 ``on_page_markdown``
-    Writes the computed numbers into the page (``[[result.key:format]]``)
-    and, when the build's profile is quick (``UNIMODEL_PROFILE``), a warning
-    under the title that the page's numbers do not support its text.
+    Checks the page's claims about numbers, writes the computed numbers in
+    (``[[result.key:format]]``) and, when the build's profile is quick
+    (``UNIMODEL_PROFILE``), a warning under the title that the page's numbers
+    do not support its text.
 
 ``on_page_content``
     On notebook pages, removes the MathJax 2 and mermaid ``<script>`` blocks
@@ -35,72 +27,44 @@ What each hook does:
     same as the table of contents links to (mkdocs-jupyter drops Chinese
     characters from both, differently).
 
-``on_post_page``, ``on_post_template``, ``on_post_build``
-    Give each language its own search index, sitemap and 404 page under its
-    own root, and point English pages' ``__config.base`` at ``/en/`` (see the
-    comment above ``on_post_page``).
+``on_post_build``
+    After the Chinese build, builds each translation (``TRANSLATIONS``) into
+    its folder of the same site, so that ``mkdocs build`` and ``mkdocs serve``
+    make and preview the whole site. It hands the translation the figures and
+    numbers this build computed: they are computed once per build.
 """
 
 from __future__ import annotations
 
 import functools
-import gzip
 import json
-import logging
+import os
 import re
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from mkdocs.config.defaults import MkDocsConfig
 from mkdocs.exceptions import PluginError
-from mkdocs.plugins import event_priority
+from mkdocs.plugins import get_plugin_logger
 from mkdocs.structure.files import File, Files
 from mkdocs.structure.pages import Page
 
 ROOT = Path(__file__).resolve().parents[2]  # the repository root (src/unimodel/ -> ..)
 MATHJAX_DIR = ROOT / "node_modules" / "mathjax" / "es5"
 MATHJAX_SITE_DIR = "javascripts/mathjax"  # where tex-svg.js lives in the built site
+# language -> the configuration that builds its site into the folder of that name
+TRANSLATIONS = {"en": "mkdocs.en.yml"}
+# the file of figures, numbers and notebooks the Chinese build hands a translation's build
+ASSETS_ENV = "UNIMODEL_SITE_ASSETS"
 
-# Search settings per language (one index each, see on_post_build).
-#
-# No "stemmer" in either pipeline: with lunr's English stemmer in it, Material's
-# search (which turns each query term into a prefix query) finds nothing for
-# "reparameterization" or "variational" (checked in Chromium; "trick" still
-# matched). Material's Chinese defaults (lang en + stemmer) thus break the
-# English words on Chinese pages. Chinese text is cut into words by jieba at
-# build time (Material does it when jieba is installed) and joined with
-# U+200B, which the Chinese separator splits on; the trimmer of lunr's zh + en
-# keeps the CJK characters that the English trimmer alone would strip.
-SEARCH = {
-    "zh": {
-        "lang": ["zh", "en"],
-        "separator": r'[\s\u200b\u3000\-、。，．？！；：（）“”‘’《》,:;!?=\[\]()"/]+|\.(?!\d)|&[lg]t;',
-        "pipeline": ["stopWordFilter", "trimmer"],
-    },
-    "en": {
-        "lang": ["en"],
-        "separator": r'[\s\-,:;!?=\[\]()"/]+|\.(?!\d)|&[lg]t;',
-        "pipeline": ["stopWordFilter", "trimmer"],
-    },
-}
+log = get_plugin_logger("unimodel")
 
 
-def _i18n(config: MkDocsConfig):
-    """The mkdocs-static-i18n plugin instance, or None when it is not enabled."""
-    return config.plugins.get("i18n")
-
-
-def _current_language(config: MkDocsConfig) -> str:
-    """The language this pass of the build renders ("zh" for the default pass)."""
-    i18n = _i18n(config)
-    if i18n is None:
-        return "zh"
-    return i18n.current_language or i18n.default_language
-
-
-# --------------------------------------------------------------------- on_config
+def _language(config: MkDocsConfig) -> str:
+    """The language this build renders: its theme's ("zh" or "en")."""
+    return config.theme["language"]
 
 
 def _require_mathjax() -> None:
@@ -113,89 +77,6 @@ def _require_mathjax() -> None:
         )
 
 
-def _configure_search(config: MkDocsConfig) -> None:
-    """Set lang/separator/pipeline of the search plugin for the language being built.
-
-    Runs before the search plugin's own ``on_config``, which only fills in
-    settings that are still empty.
-    """
-    search = config.plugins.get("material/search") or config.plugins.get("search")
-    if search is None:
-        return
-    settings = SEARCH.get(_current_language(config), SEARCH["en"])
-    search.config.lang = list(settings["lang"])
-    search.config.separator = settings["separator"]
-    search.config.pipeline = list(settings["pipeline"])
-
-
-class NotebookPageFile(File):
-    """A ``.ipynb`` file the i18n plugin has localized, kept a documentation page."""
-
-    def is_documentation_page(self) -> bool:
-        return True
-
-
-def _keep_notebooks_as_pages() -> None:
-    """Make the i18n plugin's localized copy of a notebook stay a page.
-
-    mkdocs-jupyter marks notebooks as pages in its ``on_files``; the i18n
-    plugin then rebuilds every file as a plain ``File`` (``.ipynb`` is not
-    Markdown, so it becomes an asset and is copied as JSON). Wrapping its file
-    factory keeps notebooks pages *before* it sorts pages from assets, so
-    ``x.ipynb`` / ``x.en.ipynb`` get the same language handling (alternates,
-    language switcher, sitemap) as ``x.md`` / ``x.en.md``.
-    """
-    from mkdocs_static_i18n import folder, suffix
-
-    for module in (suffix, folder):
-        create = module.create_i18n_file
-        if getattr(create, "keeps_notebooks", False):
-            continue
-
-        @functools.wraps(create)
-        def create_i18n_file(file, *args, _create=create, **kwargs):
-            i18n_file = _create(file, *args, **kwargs)
-            if i18n_file.src_uri.endswith(".ipynb"):
-                i18n_file.__class__ = NotebookPageFile
-            return i18n_file
-
-        create_i18n_file.keeps_notebooks = True
-        module.create_i18n_file = create_i18n_file
-
-
-class _DropMessage(logging.Filter):
-    """Drop log records whose message contains ``text``."""
-
-    def __init__(self, text: str) -> None:
-        super().__init__()
-        self.text = text
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return self.text not in record.getMessage()
-
-
-_INSTANT_WARNING = _DropMessage("mkdocs-material language switcher contextual link is not compatible")
-
-
-def _silence_instant_navigation_warning() -> None:
-    """The i18n plugin warns that its per-page language links go stale under
-    ``navigation.instant`` (the header is not re-rendered). ``language.js``
-    re-points them after every navigation, so the warning, which would fail
-    ``--strict``, does not apply."""
-    logger = logging.getLogger("mkdocs.plugins.mkdocs_static_i18n.reconfigure")
-    if _INSTANT_WARNING not in logger.filters:
-        logger.addFilter(_INSTANT_WARNING)
-
-
-@event_priority(100)  # before the search plugin (0) and the i18n plugin (-100)
-def on_config(config: MkDocsConfig) -> MkDocsConfig:
-    _require_mathjax()
-    _configure_search(config)
-    _keep_notebooks_as_pages()
-    _silence_instant_navigation_warning()
-    return config
-
-
 # ---------------------------------------------------------------------- on_files
 
 
@@ -206,8 +87,12 @@ def _site_assets(docs_dir: str) -> dict:
     A fresh process, not an import: under ``mkdocs serve`` this process keeps
     the package it imported first, and a figure drawn by stale code must
     never be cached under the key of the new code. Run once per build (the
-    hooks module is loaded anew for every build; the i18n passes share it).
+    hooks module is loaded anew for every build); a translation's build reads
+    what the Chinese build computed (``ASSETS_ENV``).
     """
+    handed = os.environ.get(ASSETS_ENV)
+    if handed:
+        return json.loads(Path(handed).read_text(encoding="utf-8"))
     notebooks = sorted(str(p) for p in Path(docs_dir).rglob("*.ipynb"))
     command = [sys.executable, "-m", "unimodel.cli", "figures", "--json", "--notebooks", *notebooks]
     done = subprocess.run(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=None, text=True)  # progress goes to the terminal
@@ -216,14 +101,19 @@ def _site_assets(docs_dir: str) -> dict:
     return json.loads(done.stdout)
 
 
+def _add_mathjax(files: Files, config: MkDocsConfig) -> None:
+    """``tex-svg.js`` and the TeX extensions it loads, at ``javascripts/mathjax/``."""
+    _require_mathjax()
+    sources = [MATHJAX_DIR / "tex-svg.js", *sorted((MATHJAX_DIR / "input" / "tex" / "extensions").glob("*.js"))]
+    for source in sources:
+        src_uri = f"{MATHJAX_SITE_DIR}/{source.relative_to(MATHJAX_DIR).as_posix()}"
+        files.append(File.generated(config, src_uri, abs_src_path=str(source)))
+
+
 def _add_figures(files: Files, config: MkDocsConfig, assets: dict) -> None:
-    """Each language's figures at ``figures/<name>.png`` under that language's root."""
-    language = _current_language(config)
-    root = _language_root(config, language)
-    for name, png in assets["figures"][language].items():
-        figure = File.generated(config, f"figures/{name}.png", abs_src_path=png)
-        figure.dest_uri = root + figure.dest_uri
-        files.append(figure)
+    """The build's language's figures, at ``figures/<name>.png``."""
+    for name, png in assets["figures"][_language(config)].items():
+        files.append(File.generated(config, f"figures/{name}.png", abs_src_path=png))
 
 
 def _use_executed_notebooks(files: Files, assets: dict) -> None:
@@ -233,14 +123,9 @@ def _use_executed_notebooks(files: Files, assets: dict) -> None:
             file.abs_src_path = assets["notebooks"][str(Path(file.abs_src_path))]
 
 
-@event_priority(-200)  # after the i18n plugin (-100) has localized the docs files
 def on_files(files: Files, config: MkDocsConfig) -> Files:
     """Add MathJax from node_modules/ and the figures from the cache (neither is ever copied into docs/)."""
-    sources = [MATHJAX_DIR / "tex-svg.js", *sorted((MATHJAX_DIR / "input" / "tex" / "extensions").glob("*.js"))]
-    for source in sources:
-        src_uri = f"{MATHJAX_SITE_DIR}/{source.relative_to(MATHJAX_DIR).as_posix()}"
-        if files.get_file_from_path(src_uri) is None:
-            files.append(File.generated(config, src_uri, abs_src_path=str(source)))
+    _add_mathjax(files, config)
     assets = _site_assets(config.docs_dir)
     _add_figures(files, config, assets)
     _use_executed_notebooks(files, assets)
@@ -272,7 +157,7 @@ def on_page_markdown(markdown: str, page: Page, config: MkDocsConfig, files: Fil
     from unimodel.claims import ClaimError, check_claims
     from unimodel.figures.registry import profile, substitute_results
 
-    results, language = _site_assets(config.docs_dir)["results"], _current_language(config)
+    results, language = _site_assets(config.docs_dir)["results"], _language(config)
     try:
         markdown = check_claims(markdown, results, page.file.src_uri, language, strict=profile() != "quick")
         markdown = substitute_results(markdown, results, page.file.src_uri)
@@ -369,137 +254,32 @@ def on_page_content(html: str, page: Page, config: MkDocsConfig, files: Files) -
     return _readable_notebook_anchors(html, page)
 
 
-# ------------------------------------------------- one site per language, in full
-#
-# The i18n plugin builds every language into one site directory and, left
-# alone, shares a few files between them: one search index (with the search
-# settings of whichever language was built last), one sitemap listing every
-# language, one 404 page (the last language's). The hooks below give each
-# language its own, under its own root (``/`` for zh, ``/en/`` for en), and
-# point Material's ``__config.base`` of each page at that root: Material looks
-# for ``search/search_index.json`` and ``sitemap.xml`` relative to it, and
-# its instant navigation only follows links listed in that sitemap, so going
-# to another language is a full page load that brings that language's search.
-
-_CONFIG_SCRIPT = re.compile(r'(<script id="__config" type="application/json">)(.*?)(</script>)', re.S)
-_SITEMAP_URL = re.compile(r"\s*<url>.*?</url>", re.S)
-_SITEMAP_LOC = re.compile(r"<loc>(.*?)</loc>")
-_404_pages: dict[str, str] = {}  # language -> rendered 404.html, kept until on_post_build
+# ----------------------------------------------------------------- on_post_build
 
 
-def _language_root(config: MkDocsConfig, language: str) -> str:
-    """The site path of a language's root: "" for the default language, "en/" for en."""
-    i18n = _i18n(config)
-    if i18n is None or language == i18n.default_language:
-        return ""
-    return i18n.get_language_config(language).link.strip("/") + "/"
+def _build_translation(config: MkDocsConfig, language: str, assets: dict) -> None:
+    """Build ``TRANSLATIONS[language]`` into ``<site_dir>/<language>/``, for this site's address plus ``<language>/``."""
+    site_dir = Path(config.site_dir) / language
+    site_url = (config.site_url or "/").rstrip("/") + f"/{language}/"
+    with tempfile.NamedTemporaryFile("w", suffix=".json", encoding="utf-8", delete=False) as handed:
+        json.dump(assets, handed)
+    command = [sys.executable, "-m", "mkdocs", "build", "-f", str(ROOT / TRANSLATIONS[language]), "--site-dir", str(site_dir)]
+    if config.strict:
+        command.append("--strict")
+    log.info("Building the %s site into %s", language, site_dir)
+    try:
+        env = {**os.environ, ASSETS_ENV: handed.name, f"SITE_URL_{language.upper()}": site_url}  # read by its config
+        done = subprocess.run(command, cwd=ROOT, env=env, check=False)  # its log goes to the terminal
+    finally:
+        os.unlink(handed.name)
+    if done.returncode != 0:
+        raise PluginError(f"the {language} site did not build (exit {done.returncode}): {' '.join(command[1:])}")
 
 
-def _rebase(html: str, base: str) -> str:
-    """Set ``base`` in Material's ``<script id="__config">`` JSON."""
-
-    def replace(match: re.Match) -> str:
-        data = json.loads(match.group(2))
-        data["base"] = base
-        text = json.dumps(data, ensure_ascii=False).replace("<", "\\u003c")  # never "</script>"
-        return match.group(1) + text + match.group(3)
-
-    return _CONFIG_SCRIPT.sub(replace, html, count=1)
-
-
-def on_post_page(output: str, page: Page, config: MkDocsConfig) -> str:
-    """Point an English page's ``__config.base`` at ``/en/`` instead of ``/``."""
-    root = _language_root(config, _current_language(config))
-    if not root:
-        return output
-    from mkdocs.utils import get_relative_url
-
-    return _rebase(output, get_relative_url(root, page.url).rstrip("/") or ".")
-
-
-_LANGUAGE_LINK = re.compile(r'<(?:link|a)\b[^>]*\bhreflang="([^"]+)"[^>]*>')
-_HREF = re.compile(r'\bhref="[^"]*"')
-
-
-def _language_links_to_roots(html: str, config: MkDocsConfig) -> str:
-    """Point every ``hreflang`` link (``<link rel="alternate">``, the header's
-    language switch) at that language's home page.
-
-    A 404 page is rendered after the pages and inherits the language links of
-    the last one (the English 404 page switched to the VAE chapter); the
-    page that is missing has no twin, so the other language's home it is.
-    """
-    site_path = urlsplit(config.site_url or "/").path.rstrip("/") + "/"
-
-    def replace(match: re.Match) -> str:
-        href = f'href="{site_path}{_language_root(config, match.group(1))}"'
-        return _HREF.sub(href, match.group(0), count=1)
-
-    return _LANGUAGE_LINK.sub(replace, html)
-
-
-def on_post_template(output: str, template_name: str, config: MkDocsConfig) -> str:
-    """Keep each language's 404 page (every pass writes ``site/404.html``)."""
-    if template_name == "404.html":
-        language = _current_language(config)
-        root = _language_root(config, language)
-        found = _CONFIG_SCRIPT.search(output)
-        if root and found:  # 404.html links absolutely: its base is the site's path, "/"
-            output = _rebase(output, json.loads(found.group(2))["base"].rstrip("/") + "/" + root)
-        if _i18n(config) is not None:
-            output = _language_links_to_roots(output, config)
-        _404_pages[language] = output
-    return output
-
-
-def _write_search_index(search, entries: list[dict], language: str, root: str, out: Path) -> None:
-    """One language's search index, locations relative to its root, its SEARCH settings."""
-    docs = [{**entry, "location": entry["location"][len(root) :]} for entry in entries]
-    index = {"config": {**SEARCH.get(language, SEARCH["en"]), "fields": search.config.fields}, "docs": docs}
-    (out / "search").mkdir(parents=True, exist_ok=True)
-    (out / "search" / "search_index.json").write_text(json.dumps(index, separators=(",", ":"), default=str), encoding="utf-8")
-
-
-def _write_sitemap(sitemap: str, keep, out: Path) -> None:
-    """The ``<url>`` entries of ``sitemap`` whose site path ``keep`` accepts, as sitemap.xml(.gz)."""
-
-    def filter_url(match: re.Match) -> str:
-        loc = _SITEMAP_LOC.search(match.group(0))
-        return match.group(0) if loc and keep(urlsplit(loc.group(1)).path) else ""
-
-    text = _SITEMAP_URL.sub(filter_url, sitemap)
-    (out / "sitemap.xml").write_text(text, encoding="utf-8")
-    (out / "sitemap.xml.gz").write_bytes(gzip.compress(text.encode("utf-8"), mtime=0))
-
-
-@event_priority(-150)  # after the i18n plugin (-100), which builds the other languages in its on_post_build
 def on_post_build(config: MkDocsConfig) -> None:
-    """Write each language's search index, sitemap and 404 page under its root."""
-    i18n = _i18n(config)
-    if i18n is None or i18n.building:
-        return  # a pass the i18n plugin runs inside the first one, which ends last
-    site = Path(config.site_dir)
-    site_path = urlsplit(config.site_url or "/").path  # "/" or e.g. "/notes/"
-    roots = {language: _language_root(config, language) for language in i18n.build_languages}
-
-    def language_of(path: str) -> str:
-        """The language of a site path relative to the site root ("en/vae/" -> "en")."""
-        for language, root in roots.items():
-            if root and path.startswith(root):
-                return language
-        return i18n.default_language
-
-    search = config.plugins.get("material/search") or config.plugins.get("search")
-    entries = list(search.search_index.entries) if search is not None else []  # every language's
-    sitemap_file = site / "sitemap.xml"
-    sitemap = sitemap_file.read_text(encoding="utf-8") if sitemap_file.is_file() else None
-
-    for language, root in roots.items():
-        out = site / root
-        if search is not None:
-            mine = [entry for entry in entries if language_of(entry["location"]) == language]
-            _write_search_index(search, mine, language, root, out)
-        if sitemap is not None:
-            _write_sitemap(sitemap, lambda path, language=language: language_of(path.removeprefix(site_path)) == language, out)
-        if language in _404_pages:
-            (out / "404.html").write_text(_404_pages[language], encoding="utf-8")
+    """After the Chinese site, build each translation into its folder."""
+    if _language(config) in TRANSLATIONS:
+        return  # a translation's own build
+    assets = _site_assets(config.docs_dir)
+    for language in TRANSLATIONS:
+        _build_translation(config, language, assets)

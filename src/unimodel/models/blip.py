@@ -317,8 +317,8 @@ class BLIP(nn.Module):
     def lm_loss(self, image: torch.Tensor, captions: list[str], langs: list[str]) -> torch.Tensor:
         """Next-token cross-entropy of the captions given the image, on the caption and its [EOS] only.
 
-        The decoder reads [DEC] [language] w1 ... wn and must predict
-        w1 ... wn [EOS]: the language token is given, not predicted, and the
+        The decoder reads ``[DEC] [language] w1 ... wn`` and must predict
+        ``w1 ... wn [EOS]``: the language token is given, not predicted, and the
         [PAD]s after [EOS] are skipped.
         """
         ids = _prefixed(captions, decoder_prompt(langs)).to(self.device)  # (B, LENGTH)
@@ -364,7 +364,7 @@ class BLIP(nn.Module):
 def generate(model: BLIP, x: torch.Tensor, lang: str) -> tuple[list[list[str]], list[torch.Tensor]]:
     """Greedy captions of the images x (B, 64) in ``lang``, as token lists, and the cross-attention of the last step.
 
-    The decoder starts from [DEC] [language] and appends its most likely
+    The decoder starts from ``[DEC] [language]`` and appends its most likely
     token, among the words of the captions and [EOS], until every caption
     has its [EOS] (or the longest caption's length is reached). The attention weights are every block's, (B, h, T, N + 1),
     for the whole caption, read on the final, complete sequence.

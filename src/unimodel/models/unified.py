@@ -95,7 +95,7 @@ def generation_sequence(prompts: torch.Tensor, codes: torch.Tensor) -> tuple[tor
 
 
 def understanding_prompt(codes: torch.Tensor, langs: torch.Tensor) -> torch.Tensor:
-    """[BOS] [BOI] c1..cN [EOI] [lang], (B, N + 4): what a caption starts from; ``langs`` index LANGUAGES."""
+    """``[BOS] [BOI] c1..cN [EOI] [lang]``, (B, N + 4): what a caption starts from; ``langs`` index LANGUAGES."""
     B = len(codes)
     column = lambda token: torch.full((B, 1), TOKEN_ID[token], device=codes.device)  # noqa: E731
     language = torch.tensor([TOKEN_ID[LANGUAGE_TOKEN[lang]] for lang in LANGUAGES], device=codes.device)[langs.to(codes.device)][:, None]
@@ -103,7 +103,7 @@ def understanding_prompt(codes: torch.Tensor, langs: torch.Tensor) -> torch.Tens
 
 
 def understanding_sequence(codes: torch.Tensor, langs: torch.Tensor, captions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """[BOS] [BOI] c1..cN [EOI] [lang] caption [EOS]: ids (B, N + 7) and the target mask, True on the caption and [EOS]."""
+    """``[BOS] [BOI] c1..cN [EOI] [lang] caption [EOS]``: ids (B, N + 7) and the target mask, True on the caption and [EOS]."""
     end = torch.full((len(codes), 1), TOKEN_ID[EOS], device=codes.device)
     ids = torch.cat([understanding_prompt(codes, langs), captions.to(codes.device), end], 1)
     target = torch.zeros_like(ids, dtype=torch.bool)

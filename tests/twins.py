@@ -1,0 +1,26 @@
+"""The pages of both languages: ``docs/x.md`` in Chinese, its twin ``docs/en/x.md`` in English (notebooks alike)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs"
+EN_DOCS = DOCS / "en"
+
+
+def pages(language: str, pattern: str = "*.md") -> list[Path]:
+    """The pages of one language ("zh" or "en") whose names match ``pattern``, sorted."""
+    if language == "en":
+        return sorted(EN_DOCS.rglob(pattern))
+    return sorted(p for p in DOCS.rglob(pattern) if EN_DOCS not in p.parents and ".ipynb_checkpoints" not in p.parts)
+
+
+def english(page: Path) -> Path:
+    """The English twin of a Chinese page (which may not exist)."""
+    return EN_DOCS / page.relative_to(DOCS)
+
+
+def chinese(page: Path) -> Path:
+    """The Chinese twin of an English page (which may not exist)."""
+    return DOCS / page.relative_to(EN_DOCS)
