@@ -6,6 +6,8 @@ import json
 import logging
 import multiprocessing
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -171,6 +173,30 @@ def test_the_estimate_comes_from_earlier_timings(quick):
     assert progress.estimate() == pytest.approx((10 + 2 * 10) / 2)
 
 
+def test_a_first_build_goes_by_the_reference_timings_until_this_machine_has_its_own(tmp_path, monkeypatch):
+    monkeypatch.setenv("UNIMODEL_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("UNIMODEL_PROFILE", "full")
+    reference = json.loads(build.REFERENCE_TIMINGS.read_text(encoding="utf-8"))["full"]
+    timings, timed_here = build._read_timings()
+    assert timings == reference and not timed_here
+    label = next(iter(reference))
+    build._write_timings({label: reference[label] + 1, "train a new run (seed 0)": 5.0})
+    timings, timed_here = build._read_timings()
+    assert timed_here and timings[label] == reference[label] + 1 and timings["train a new run (seed 0)"] == 5.0
+    monkeypatch.setenv("UNIMODEL_PROFILE", "quick")
+    assert build._read_timings() == ({}, False)  # the reference is of the full profile only
+
+
+def test_the_reference_timings_know_every_run_of_the_full_build(tmp_path):
+    """A run missing from them starts as a median run on a first build: refresh the file after a clean full build."""
+    script = "from unimodel import build\nfor t in build.plan():\n    print(t.label) if t.kind == 'run' else None"
+    env = {**os.environ, "UNIMODEL_PROFILE": "full", "UNIMODEL_CACHE": str(tmp_path / "cache")}
+    labels = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True).stdout.split("\n")
+    reference = json.loads(build.REFERENCE_TIMINGS.read_text(encoding="utf-8"))["full"]
+    missing = sorted(label for label in labels if label and label not in reference)
+    assert len(labels) > 50 and not missing, f"runs with no reference time in {build.REFERENCE_TIMINGS.name}: {missing}"
+
+
 def test_the_head_of_the_longest_chain_of_work_starts_first():
     def task(name, kind="run", needs=(), cached=False):
         return build.Task(name, kind, (), name, "k", Path(name), tuple(needs), cached)
@@ -233,11 +259,15 @@ def test_two_processes_asking_for_one_artifact_compute_it_once(tmp_path):
     assert not any((tmp_path / "cache" / "locks").iterdir())  # each holder removed its lock
 
 
-def test_a_worker_is_idle_while_it_runs_none_of_the_builds_tasks():
-    idle: dict[str, float] = {}
-    build._count_idle(idle, {"w1": ["run a [t]"], "w2": [], "w3": ["someone else's"]}, {"run a [t]"}, 2.0)
-    build._count_idle(idle, {"w1": [], "w2": [], "w3": []}, {"run a [t]"}, 1.5)
-    assert idle == {"w1": 1.5, "w2": 3.5, "w3": 3.5}
+def test_a_workers_idle_time_is_the_builds_span_less_its_tasks():
+    timeline = [
+        {"task": "a", "worker": "w1", "start": 0.0, "stop": 10.0},
+        {"task": "b", "worker": "w2", "start": 1.0, "stop": 4.0},
+        {"task": "c", "worker": "w2", "start": 6.0, "stop": 12.0},
+        {"task": "d", "worker": "w1", "start": 10.0, "stop": 11.5},
+    ]
+    assert build._idle(timeline) == {"w1": 0.5, "w2": 3.0}
+    assert build._idle([]) == {}
 
 
 def test_the_timeline_keeps_our_tasks_compute_times_in_order():

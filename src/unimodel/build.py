@@ -40,7 +40,7 @@ import sys
 import time
 import traceback
 import uuid
-from collections.abc import Container, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,6 +52,9 @@ from unimodel.figures import registry
 
 log = logging.getLogger(__name__)
 TIMINGS = "timings.json"
+# the task times of a clean full build on 2 cores (the "full" part of its timings.json, rounded): refresh
+# it after a clean full build when runs are added or renamed (a test checks that it knows every run)
+REFERENCE_TIMINGS = Path(__file__).with_name("reference_timings.json")
 TIMELINE = "timeline.json"  # the last parallel build: which worker ran which task, from when to when
 # Dask's defaults cost a PyTorch worker a third of its speed or more (timed on the unified model:
 # 14.3 s a task with them, 7.8 s without): the nanny starts each worker with MALLOC_TRIM_THRESHOLD_
@@ -204,10 +207,11 @@ def _same_code(task: Task, key: str) -> None:
 class Progress:
     """One bar over the tasks to compute, or a line per task when stderr is not a terminal."""
 
-    def __init__(self, tasks: list[Task], jobs: int, timings: dict[str, float]):
+    def __init__(self, tasks: list[Task], jobs: int, timings: dict[str, float], timed_here: bool = True):
         self.todo = [t for t in tasks if not t.cached]
         self.jobs = jobs
         self.timings = timings
+        self.timed_here = timed_here  # False: the times are the reference build's only
         self.running: set[str] = set()
         self.left = {t.id: t for t in self.todo}
         self.started = self.said = time.perf_counter()
@@ -229,6 +233,8 @@ class Progress:
             return
         eta = self.estimate()
         how_long = f"about {_duration(eta)}" if eta is not None else "no earlier build timed them, so no estimate yet"
+        if eta is not None and not self.timed_here:
+            how_long += " if this machine is as fast as the reference build's (2 cores); nothing was timed here yet"
         log.info(
             "unimodel: %d of %d tasks to compute (%d runs to train) with %d worker%s: %s",
             len(self.todo),
@@ -281,12 +287,21 @@ def _duration(seconds: float) -> str:
     return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
 
 
-def _read_timings() -> dict[str, float]:
-    path = cache.cache_dir() / TIMINGS
-    try:
-        return json.loads(path.read_text(encoding="utf-8")).get(registry.profile(), {})
-    except (OSError, ValueError, AttributeError):
-        return {}
+def _read_timings() -> tuple[dict[str, float], bool]:
+    """Task times of the earlier builds on this machine (``timings.json``) over the reference build's; whether any is this machine's.
+
+    The reference times (``REFERENCE_TIMINGS``, of one clean full build on 2 cores) give a first build
+    its order and its estimate; each task timed here replaces its reference time.
+    """
+
+    def read(path: Path) -> dict[str, float]:
+        try:
+            return json.loads(path.read_text(encoding="utf-8")).get(registry.profile(), {})
+        except (OSError, ValueError, AttributeError):
+            return {}
+
+    here = read(cache.cache_dir() / TIMINGS)
+    return {**read(REFERENCE_TIMINGS), **here}, bool(here)
 
 
 def _write_timings(measured: dict[str, float]) -> None:
@@ -330,7 +345,7 @@ def build(notebooks: Iterable[str | Path] = (), jobs: int | None = None, schedul
     jobs = jobs or default_jobs()
     cache.writable_cache_dir()  # before any work: every task writes there
     tasks = plan(notebooks, chapters)
-    progress = Progress(tasks, jobs, _read_timings())
+    progress = Progress(tasks, jobs, *_read_timings())
     progress.announce(len(tasks))
     values: dict[str, object] = {}
 
@@ -400,13 +415,6 @@ def _executed_here(task: Task) -> tuple[object, float]:
         raise BuildError(f"{task.label} failed: {type(error).__name__}: {error}\n{traceback.format_exc()}") from error
 
 
-def _count_idle(idle: dict[str, float], processing: dict[str, Iterable[str]], ours: Container[str], seconds: float) -> None:
-    """Add ``seconds`` to ``idle[worker]`` for each worker of ``processing`` (worker -> the keys it runs) that runs none of ``ours``."""
-    for worker, keys in processing.items():
-        if not any(key in ours for key in keys):
-            idle[worker] = idle.get(worker, 0.0) + seconds
-
-
 class _ReadyQueue:
     """The tasks whose needs are all done, the longest chain (``critical_paths``) first; ties in the plan's order."""
 
@@ -462,6 +470,17 @@ def _timeline(stream: Iterable[dict], by_key: dict[str, Task], started: float) -
     return sorted(rows, key=lambda row: row["start"])
 
 
+def _idle(timeline: list[dict]) -> dict[str, float]:
+    """Each worker's seconds without a task of the build, from the first task's start to the last one's end."""
+    if not timeline:
+        return {}
+    span = max(row["stop"] for row in timeline) - min(row["start"] for row in timeline)
+    busy: dict[str, float] = {}
+    for row in timeline:
+        busy[row["worker"]] = busy.get(row["worker"], 0.0) + row["stop"] - row["start"]
+    return {worker: max(0.0, span - seconds) for worker, seconds in busy.items()}
+
+
 def _on_dask(tasks: list[Task], jobs: int, scheduler: str | None, progress: Progress, finished) -> None:
     """Run the graph on a Dask cluster: ``scheduler``'s, or a local one of ``jobs`` single-threaded worker processes."""
     try:
@@ -493,8 +512,7 @@ def _on_dask(tasks: list[Task], jobs: int, scheduler: str | None, progress: Prog
         futures, by_key = {}, {}
         ready = _ReadyQueue(tasks, critical_paths(tasks, progress.timings))
         running: set = set()
-        idle: dict[str, float] = {}  # worker -> seconds it ran none of the build's tasks while some were left
-        checked, started = time.perf_counter(), time.time()
+        started = time.time()
         with get_task_stream(client) as stream:  # every task's worker and compute times
             while ready or running:
                 # one task per worker thread, the longest chain first: Dask places each on a free worker. Given the whole
@@ -522,15 +540,14 @@ def _on_dask(tasks: list[Task], jobs: int, scheduler: str | None, progress: Prog
                         raise BuildError(f"{task.label} failed: {type(error).__name__}: {error}\n{detail}")
                     finished(task, *future.result())
                     ready.done(task.id)
-                processing, now = client.processing(), time.perf_counter()
-                _count_idle(idle, processing, by_key, now - checked)
-                checked = now
+                processing = client.processing()
                 progress.now_running(by_key[key].label for keys in processing.values() for key in keys if key in by_key)
-        timeline = cache.cache_dir() / TIMELINE
-        timeline.write_text(json.dumps(_timeline(stream.data, by_key, started), indent=0), encoding="utf-8")
+        rows, timeline = _timeline(stream.data, by_key, started), cache.cache_dir() / TIMELINE
+        timeline.write_text(json.dumps(rows, indent=0), encoding="utf-8")
+        idle = _idle(rows)
         if any(seconds >= 1 for seconds in idle.values()):  # waiting for what other workers compute, or a scheduling gap: the next build's profile
             log.info(
-                "unimodel: workers idle while tasks were left: %s (when: %s)",
+                "unimodel: workers idle between the build's first task and its last: %s (when: %s)",
                 ", ".join(f"{worker} {_duration(seconds)}" for worker, seconds in sorted(idle.items())),
                 timeline,
             )
