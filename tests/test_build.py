@@ -167,10 +167,19 @@ def test_a_worker_started_under_another_profile_is_refused(quick):
 def test_the_estimate_comes_from_earlier_timings(quick):
     tasks = [build.Task(f"result r{i}", "result", (f"r{i}",), f"result r{i}", "k", Path("r.json")) for i in range(4)]
     progress = build.Progress(tasks, jobs=2, timings={"result r0": 10.0, "result r1": 30.0})
-    assert progress.estimate() == pytest.approx((10 + 30 + 2 * 20) / 2)  # untimed tasks count as the mean of the timed ones
+    assert progress.estimate() == pytest.approx((10 + 30 + 2 * 20) / 2)  # untimed tasks count as the median of the timed ones
     assert build.Progress(tasks, jobs=1, timings={}).estimate() is None
     progress.done(tasks[1], 30.0)
-    assert progress.estimate() == pytest.approx((10 + 2 * 10) / 2)
+    assert progress.estimate() == pytest.approx((10 + 2 * 20) / 2)
+
+
+def test_a_run_never_timed_counts_as_a_median_run_not_as_a_figure(quick):
+    def task(name, kind, cached=False):
+        return build.Task(name, kind, (), name, "k", Path(name), (), cached)
+
+    tasks = [task("old run", "run", cached=True), task("other run", "run", cached=True), task("new run", "run"), task("figure", "figure")]
+    progress = build.Progress(tasks, jobs=1, timings={"old run": 100.0, "other run": 300.0, "figure": 1.0})
+    assert progress.estimate() == pytest.approx(200.0 + 1.0)
 
 
 def test_a_first_build_goes_by_the_reference_timings_until_this_machine_has_its_own(tmp_path, monkeypatch):

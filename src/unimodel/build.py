@@ -212,6 +212,7 @@ class Progress:
         self.jobs = jobs
         self.timings = timings
         self.timed_here = timed_here  # False: the times are the reference build's only
+        self.typical = typical_times(tasks, timings)  # what a task never timed counts as, by its kind
         self.running: set[str] = set()
         self.left = {t.id: t for t in self.todo}
         self.started = self.said = time.perf_counter()
@@ -219,12 +220,16 @@ class Progress:
         self.bar = tqdm(disable=True)  # the real one appears after the announcement
 
     def estimate(self) -> float | None:
-        """Seconds left, from earlier builds' times of the tasks still to do; None when none of them was timed."""
-        known = [self.timings[t.label] for t in self.left.values() if t.label in self.timings]
-        if not known:
+        """Seconds left, from earlier builds' times; None when no task was ever timed.
+
+        A task still to do that was never timed counts as the median timed task of its kind (a new
+        run as a median run): counted as an average of the figures and results timed, 20 new runs
+        were once estimated at 17 s.
+        """
+        if not self.timings:
             return None
-        unknown = len(self.left) - len(known)
-        return (sum(known) + unknown * (sum(known) / len(known))) / max(1, min(self.jobs, len(self.left)))
+        left = sum(self.timings.get(t.label, self.typical[t.kind]) for t in self.left.values())
+        return left / max(1, min(self.jobs, len(self.left)))
 
     def announce(self, total: int) -> None:
         runs = sum(t.kind == "run" for t in self.todo)
@@ -380,6 +385,18 @@ def build(notebooks: Iterable[str | Path] = (), jobs: int | None = None, schedul
     return manifest
 
 
+def typical_times(tasks: list[Task], timings: dict[str, float]) -> dict[str, float]:
+    """Per kind of task ("run", "figure", ...), the median time of those of ``tasks`` that were timed: what an untimed one counts as.
+
+    A kind none of them was timed for counts 60 s for a run, 1 s for anything else.
+    """
+    typical = {}
+    for kind in {t.kind for t in tasks}:
+        known = [timings[t.label] for t in tasks if t.kind == kind and t.label in timings]
+        typical[kind] = statistics.median(known) if known else (60.0 if kind == "run" else 1.0)
+    return typical
+
+
 def critical_paths(tasks: list[Task], timings: dict[str, float]) -> dict[str, float]:
     """Each task's seconds from its start to the end of the longest chain of tasks that wait for it.
 
@@ -389,11 +406,7 @@ def critical_paths(tasks: list[Task], timings: dict[str, float]) -> dict[str, fl
     were (a run as a median run), a cached task as nothing.
     """
 
-    def typical(kind: str) -> float:
-        known = [timings[t.label] for t in tasks if t.kind == kind and t.label in timings]
-        return statistics.median(known) if known else (60.0 if kind == "run" else 1.0)
-
-    median = {kind: typical(kind) for kind in {t.kind for t in tasks}}
+    median = typical_times(tasks, timings)
     waiting: dict[str, list[str]] = {t.id: [] for t in tasks}
     for task in tasks:
         for need in task.needs:
