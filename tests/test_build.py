@@ -16,7 +16,7 @@ import pytest
 from unimodel import build, cache
 from unimodel.figures import registry
 
-SMALL = ("unimodel.figures.vqvae", "unimodel.figures.clip")  # two chapters whose quick runs take seconds
+SMALL = ("unimodel.chapters.vae", "unimodel.chapters.clip")  # two chapters whose quick runs take seconds
 
 
 @pytest.fixture
@@ -47,20 +47,20 @@ def test_the_plan_puts_every_task_after_what_it_needs(quick):
     by_id = _by_id(tasks)
     # a chapter's figure needs its runs and results; a result needs the results it uses
     latent = by_id["figure vae/latent-space en"]
-    assert {f"run {spec.key}" for spec in registry.chapter_runs("unimodel.figures.vae")} <= set(latent.needs)
+    assert {f"run {spec.key}" for spec in registry.chapter_runs("unimodel.chapters.vae")} <= set(latent.needs)
     assert "result vae-nll" in latent.needs
     assert "result vae-nll" in by_id["result pixelcnn-nll"].needs
     assert not any(need.startswith("run") for need in by_id["figure bagel/architecture zh"].needs)  # a diagram trains nothing
     # a result that declares the runs it loads waits for those only: CapFilt trains its own models beside the ablation's
-    from unimodel.figures import blip
+    from unimodel.chapters import blip
 
     assert by_id["result blip-capfilt"].needs == (f"run {blip.spec().key}",)
-    assert len(by_id["result blip-ablation"].needs) == len(registry.chapter_runs("unimodel.figures.blip")) > 1
+    assert len(by_id["result blip-ablation"].needs) == len(registry.chapter_runs("unimodel.chapters.blip")) > 1
 
 
 def test_two_chapters_that_train_the_same_run_share_it(quick):
     """The taxonomy table's long DDPM is the diffusion chapter's digits model: one run, one task."""
-    from unimodel.figures import diffusion, taxonomy
+    from unimodel.chapters import diffusion, taxonomy
 
     shared = {s.key for s in registry.chapter_runs(taxonomy.__name__)} & {s.key for s in registry.chapter_runs(diffusion.__name__)}
     assert shared == {diffusion.spec("digits").key}
@@ -68,12 +68,12 @@ def test_two_chapters_that_train_the_same_run_share_it(quick):
 
 def test_a_chapter_that_uses_another_chapters_result_is_keyed_by_it(quick, monkeypatch):
     before = registry.result_key(registry.RESULTS["pixelcnn-nll"])
-    monkeypatch.setitem(registry.RESULTS, "vae-nll", registry.Item("vae-nll", lambda: {}, "unimodel.figures.vqvae"))  # other code behind it
+    monkeypatch.setitem(registry.RESULTS, "vae-nll", registry.Item("vae-nll", lambda: {}, "unimodel.chapters.gan"))  # other code behind it
     assert registry.result_key(registry.RESULTS["pixelcnn-nll"]) != before
 
 
 def test_a_cycle_of_uses_is_an_error(quick, monkeypatch):
-    monkeypatch.setitem(registry.RESULTS, "vae-nll", registry.Item("vae-nll", lambda: {}, "unimodel.figures.vae", ("pixelcnn-nll",)))
+    monkeypatch.setitem(registry.RESULTS, "vae-nll", registry.Item("vae-nll", lambda: {}, "unimodel.chapters.vae", ("pixelcnn-nll",)))
     with pytest.raises(build.BuildError, match=r"cycle: .*pixelcnn-nll -> vae-nll -> pixelcnn-nll|cycle: .*vae-nll -> pixelcnn-nll -> vae-nll"):
         build.plan()
 
@@ -92,7 +92,7 @@ def _small_build(jobs=1, scheduler=None):
 def test_a_serial_build_computes_each_task_once_then_reads_the_cache(quick, caplog):
     caplog.set_level(logging.INFO, logger="unimodel.build")
     manifest = _small_build()
-    assert set(manifest["results"]) == {n for n, item in registry.RESULTS.items() if item.module in SMALL} >= {"vqvae-scores", "clip-scores"}
+    assert set(manifest["results"]) == {n for n, item in registry.RESULTS.items() if item.module in SMALL} >= {"vae-vqvae-scores", "clip-scores"}
     assert set(manifest["figures"]["zh"]) == {n for n, item in registry.FIGURES.items() if item.module in SMALL}
     timings = json.loads((quick / build.TIMINGS).read_text())["quick"]
     planned = build.plan(chapters=SMALL)
@@ -143,10 +143,10 @@ def test_a_failing_task_fails_the_build_and_names_itself(quick, monkeypatch):
     def broken():
         raise ZeroDivisionError("no numbers today")
 
-    monkeypatch.setitem(registry.RESULTS, "vqvae-scores", registry.Item("vqvae-scores", broken, "unimodel.figures.vqvae"))
-    with pytest.raises(build.BuildError, match="result vqvae-scores failed: ZeroDivisionError: no numbers today"):
+    monkeypatch.setitem(registry.RESULTS, "vae-vqvae-scores", registry.Item("vae-vqvae-scores", broken, "unimodel.chapters.vae"))
+    with pytest.raises(build.BuildError, match="result vae-vqvae-scores failed: ZeroDivisionError: no numbers today"):
         _small_build()
-    assert not registry.result_path("vqvae-scores").exists()
+    assert not registry.result_path("vae-vqvae-scores").exists()
     timed = json.loads((quick / build.TIMINGS).read_text())["quick"]
     assert any(label.startswith("train vqvae") for label in timed)  # what finished before the failure is timed for the next build
 

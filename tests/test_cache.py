@@ -122,7 +122,7 @@ def test_a_module_edited_after_its_import_keeps_the_key_of_the_code_that_runs(tm
         import sys
         from pathlib import Path
         from unimodel import cache
-        from unimodel.figures import vae  # imports unimodel.models.vae
+        from unimodel.chapters import vae  # imports unimodel.models.vae
         model = Path(vae.__file__).parents[1] / "models" / "vae.py"
         assert str(model).startswith({str(package)!r}), model
         imported = cache.code_fingerprint("unimodel.models.vae")
@@ -138,7 +138,7 @@ def test_a_module_edited_after_its_import_keeps_the_key_of_the_code_that_runs(tm
     env = {**os.environ, "PYTHONPATH": str(tmp_path / "src"), "UNIMODEL_PROFILE": "quick", "UNIMODEL_CACHE": str(tmp_path / "cache")}
     old_key = subprocess.run([sys.executable, "-c", script], env=env, check=True, capture_output=True, text=True).stdout.strip()
     new_key = subprocess.run(
-        [sys.executable, "-c", "from unimodel.figures import vae; print(vae.spec('recommended').key)"], env=env, check=True, capture_output=True, text=True
+        [sys.executable, "-c", "from unimodel.chapters import vae; print(vae.spec('recommended').key)"], env=env, check=True, capture_output=True, text=True
     ).stdout.strip()
     assert len(old_key) == 20 and new_key != old_key  # a fresh import of the edited code keys it anew
 
@@ -156,7 +156,7 @@ def test_unimodel_imports_resolves_relative_and_absolute_imports():
             "    from unimodel import runs",
         ]
     )
-    found = cache.unimodel_imports("unimodel.figures.vae", source, is_package=False)
+    found = cache.unimodel_imports("unimodel.figures.vae", source, is_package=False)  # a module of that name, for its relative imports
     assert found == {
         "unimodel",
         "unimodel.data",

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from unimodel.figures import clip as chapter
+from unimodel.chapters import clip as chapter
 from unimodel.models import captions
 
 

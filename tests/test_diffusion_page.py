@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 
+from unimodel.chapters import diffusion as page
 from unimodel.data import DIGIT_LEVELS
-from unimodel.figures import diffusion as page
 from unimodel.models.diffusion import Diffusion, DiffusionConfig, alpha_bars, linear_betas
 
 

@@ -129,3 +129,29 @@ def test_a_chapter_edited_during_a_build_keeps_the_key_of_the_code_that_runs(tmp
     finally:
         sys.modules.pop("edited_chapter", None)
         cache.code_fingerprint.cache_clear()
+
+
+def test_every_chapter_is_named_after_a_page_in_both_languages_and_names_its_items_after_it():
+    from pathlib import Path
+
+    docs = Path(__file__).resolve().parents[1] / "docs"
+    registry.load_chapters()
+    assert len(registry.CHAPTERS) >= 15 and "unimodel.chapters.unified_model" in registry.CHAPTERS
+    for module in registry.CHAPTERS:
+        page = registry.page_of(module)
+        assert (docs / f"{page}.md").is_file() and (docs / "en" / f"{page}.md").is_file(), f"{module} draws no page: docs/{page}.md"
+    for table, separator in ((registry.FIGURES, "/"), (registry.RESULTS, "-")):
+        for name, item in table.items():
+            assert name.startswith(registry.page_of(item.module) + separator), (name, item.module)
+
+
+def test_an_item_not_named_after_its_page_is_refused():
+    def draw(lang):
+        return None
+
+    draw.__module__ = "unimodel.chapters.vae"
+    with pytest.raises(ValueError, match=r"must start with its page's name: vae/"):
+        registry.figure("gan/borrowed")(draw)
+    with pytest.raises(ValueError, match=r"must start with its page's name: vae-"):
+        registry.result("vaelike-numbers")(draw)
+    assert "gan/borrowed" not in registry.FIGURES and "vaelike-numbers" not in registry.RESULTS

@@ -18,7 +18,7 @@ from unimodel import build, publish
 from unimodel.cli import main
 from unimodel.figures import registry
 
-SMALL = ("unimodel.figures.vqvae", "unimodel.figures.clip")
+SMALL = ("unimodel.chapters.vae", "unimodel.chapters.clip")
 
 
 @pytest.fixture(scope="module")
@@ -93,14 +93,14 @@ def test_entries_other_code_would_not_read_are_ignored(archive, fresh, tmp_path)
     folder, _, _ = archive
 
     def add_strangers(files, digests):
-        for name, data in {"results/vqvae-scores-00000000000000000000.json": b"{}", "../outside.json": b"{}", "runs/abc/evil.py": b"print(1)"}.items():
+        for name, data in {"results/vae-vqvae-scores-00000000000000000000.json": b"{}", "../outside.json": b"{}", "runs/abc/evil.py": b"print(1)"}.items():
             files[name] = data
             digests[name] = hashlib.sha256(data).hexdigest()
 
     counts = publish.restore_cache(str(_repacked(folder / "site-cache.tar.gz", tmp_path / "strangers.tar.gz", add_strangers)))
     assert counts["ignored"] == 3
     assert not (tmp_path / "outside.json").exists() and not (fresh / "runs" / "abc").exists()
-    assert not (fresh / "results" / "vqvae-scores-00000000000000000000.json").exists()
+    assert not (fresh / "results" / "vae-vqvae-scores-00000000000000000000.json").exists()
 
 
 def test_a_damaged_or_forged_entry_restores_nothing_past_it(archive, fresh, tmp_path):

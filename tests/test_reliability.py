@@ -269,7 +269,8 @@ RESULT = "vae-l2"
 REPEAT_SCRIPT = f"""
 import dataclasses, json
 from unimodel.data import digits_splits
-from unimodel.figures import registry, vae
+from unimodel.figures import registry
+from unimodel.chapters import vae
 
 vae.TRAIN = dataclasses.replace(vae.TRAIN, epochs=12, device="cpu")
 registry.load_chapters()

@@ -507,7 +507,7 @@ def test_the_site_trains_the_tokenizer_once_as_a_run_of_its_own_with_the_same_we
     unified.train_tokenizer(model, splits.first(100), train, progress=False)  # what `unimodel train unified` does
     trained = spec.load().model.tokenizer.state_dict()
     assert all(torch.equal(trained[k], v) for k, v in model.tokenizer.state_dict().items())  # bit for bit
-    in_graph = {t.id: t for t in build.plan(chapters=["unimodel.figures.unified"])}
+    in_graph = {t.id: t for t in build.plan(chapters=["unimodel.chapters.unified_model"])}
     tokenizers = [t for t in in_graph.values() if t.kind == "run" and t.args[0].name == "vqvae"]
     assert tokenizers and all(
         t.needs and t.needs[0] in {x.id for x in tokenizers} for t in in_graph.values() if t.kind == "run" and t.args[0].name == "unified"

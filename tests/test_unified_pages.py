@@ -7,7 +7,9 @@ import torch
 from matplotlib import pyplot as plt
 
 from unimodel import flow
-from unimodel.figures import bagel, diagram, janus_pro, style, survey
+from unimodel.chapters import bagel, janus_pro
+from unimodel.chapters import unified as survey
+from unimodel.figures import diagram, style
 from unimodel.models import unified
 
 

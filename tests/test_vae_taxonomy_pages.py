@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from unimodel.figures import taxonomy as figures
+from unimodel.chapters import taxonomy as figures
 from unimodel.models.vae import VAE, VAEConfig
 
 ROOT = Path(__file__).resolve().parents[1]

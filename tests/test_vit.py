@@ -285,7 +285,7 @@ def test_a_short_fit_beats_chance_by_far(splits):
 
 
 def test_grid_similarity_separates_neighbouring_patches_from_the_others():
-    from unimodel.figures.vit import _grid_similarity
+    from unimodel.chapters.vit import _grid_similarity
 
     side = 4  # 2x2 patches of an 8x8 digit
     cells = [divmod(i, side) for i in range(side * side)]
@@ -294,7 +294,7 @@ def test_grid_similarity_separates_neighbouring_patches_from_the_others():
 
 
 def test_the_initial_model_is_the_one_its_run_starts_from():
-    from unimodel.figures.vit import MODELS, _initial_model
+    from unimodel.chapters.vit import MODELS, _initial_model
     from unimodel.runtime import set_seed
 
     set_seed(3)

@@ -9,10 +9,10 @@ import pytest
 from matplotlib import pyplot as plt
 
 from unimodel import wise
-from unimodel.figures import metaqueries as metaqueries_figures
+from unimodel.chapters import metaqueries as metaqueries_figures
+from unimodel.chapters import uniworld as uniworld_figures
+from unimodel.chapters import wise as wise_figures
 from unimodel.figures import style
-from unimodel.figures import uniworld as uniworld_figures
-from unimodel.figures import wise as wise_figures
 
 
 def test_full_marks_give_one_and_zeros_give_zero():

@@ -158,7 +158,7 @@ def environment() -> dict[str, str]:
 def _enter(env: dict[str, str] | None, threads: int | None) -> None:
     """Make this (worker) process build under ``env``; the chapters' budgets are read when they are imported."""
     if env:
-        loaded = "unimodel.figures.vae" in sys.modules
+        loaded = "unimodel.chapters.vae" in sys.modules
         if loaded and registry.profile() != env["UNIMODEL_PROFILE"]:
             raise BuildError(
                 f"this worker imported the chapters under UNIMODEL_PROFILE={registry.profile()}; start it with UNIMODEL_PROFILE={env['UNIMODEL_PROFILE']}"

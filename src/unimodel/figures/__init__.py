@@ -1,1 +1,1 @@
-"""The site's figures and numbers: one module per chapter, every item registered by name."""
+"""How a chapter's figures and numbers are made: the registry that names, keys and caches them, the drawing style, the diagrams."""

@@ -1,12 +1,13 @@
 """Registered figures and results, rendered into the cache.
 
-A chapter module decorates ``draw(lang) -> matplotlib Figure`` functions with
-``@figure("chapter/name")`` and ``compute() -> dict`` functions with
-``@result("chapter-name")``, and declares the runs its items load with
+A chapter module (one per page, ``unimodel.chapters.<page>``, found by its
+file) decorates ``draw(lang) -> matplotlib Figure`` functions with
+``@figure("page/name")`` and ``compute() -> dict`` functions with
+``@result("page-name")``, and declares the runs its items load with
 ``@trains`` on a function that lists them (``RunSpec``s), so that a build
-can train every run first, side by side. A page shows ``figures/chapter/name.png`` (each
+can train every run first, side by side. A page shows ``figures/page/name.png`` (each
 language gets the figure drawn with its own labels) and writes a number as
-``[[chapter-name.key:.1f]]``. Each item is cached under a hash of its
+``[[page-name.key:.1f]]``. Each item is cached under a hash of its
 module's code (and of everything it imports from unimodel), of its
 chapter's declared runs and of the results it declares it ``uses`` from
 other chapters, so editing a model re-renders exactly the figures that
@@ -24,6 +25,7 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import pkgutil
 import re
 import time
 from collections.abc import Callable
@@ -34,24 +36,23 @@ from unimodel import cache
 from unimodel.figures import style
 
 LANGUAGES = ("zh", "en")
-CHAPTERS = (
-    "unimodel.figures.vae",
-    "unimodel.figures.vqvae",
-    "unimodel.figures.gan",
-    "unimodel.figures.diffusion",
-    "unimodel.figures.pixelcnn",
-    "unimodel.figures.taxonomy",
-    "unimodel.figures.vit",
-    "unimodel.figures.clip",
-    "unimodel.figures.blip",
-    "unimodel.figures.survey",
-    "unimodel.figures.bagel",
-    "unimodel.figures.janus_pro",
-    "unimodel.figures.metaqueries",
-    "unimodel.figures.uniworld",
-    "unimodel.figures.wise",
-    "unimodel.figures.unified",
-)
+CHAPTERS_PACKAGE = "unimodel.chapters"  # one module per page: chapters/unified_model.py draws docs/unified-model.md
+
+
+def _chapter_modules() -> tuple[str, ...]:
+    """Every module of ``unimodel.chapters``, found on disk: adding a chapter is adding its file."""
+    package = importlib.import_module(CHAPTERS_PACKAGE)
+    return tuple(sorted(f"{CHAPTERS_PACKAGE}.{found.name}" for found in pkgutil.iter_modules(package.__path__)))
+
+
+CHAPTERS = _chapter_modules()
+
+
+def page_of(module: str) -> str:
+    """The page a chapter module draws, by name: ``unimodel.chapters.unified_model`` -> "unified-model" (docs/unified-model.md)."""
+    return module.rsplit(".", 1)[-1].replace("_", "-")
+
+
 log = logging.getLogger(__name__)
 PROFILES = ("full", "quick")
 
@@ -98,10 +99,14 @@ RESULTS: dict[str, Item] = {}
 TRAINS: dict[str, Callable[[], list]] = {}  # chapter module -> the RunSpecs its items load
 
 
-def _register(table: dict[str, Item], name: str, uses: tuple[str, ...], runs: Callable[[], list] | None = None):
+def _register(table: dict[str, Item], name: str, uses: tuple[str, ...], runs: Callable[[], list] | None = None, separator: str = "-"):
     def decorate(function: Callable) -> Callable:
         if name in table:
             raise ValueError(f"{name!r} is registered twice")
+        if function.__module__.startswith(CHAPTERS_PACKAGE + "."):
+            page = page_of(function.__module__)
+            if not name.startswith(page + separator):
+                raise ValueError(f"{name!r} of {function.__module__} must start with its page's name: {page}{separator}...")
         table[name] = Item(name, function, function.__module__, tuple(uses), runs)
         return function
 
@@ -110,7 +115,7 @@ def _register(table: dict[str, Item], name: str, uses: tuple[str, ...], runs: Ca
 
 def figure(name: str, uses: tuple[str, ...] = ()):
     """Register ``draw(lang)`` as the figure ``name`` (``chapter/figure-name``); ``uses``: other chapters' results it reads (its own chapter's come first anyway)."""
-    return _register(FIGURES, name, uses)
+    return _register(FIGURES, name, uses, separator="/")
 
 
 def result(name: str, uses: tuple[str, ...] = (), runs: Callable[[], list] | None = None):

@@ -62,7 +62,7 @@ def _transformer_parameters(model: unified.Unified) -> int:
     return sum(p.numel() for name, p in model.named_parameters() if not name.startswith("tokenizer."))
 
 
-@result("unified-scores")
+@result("unified-model-scores")
 def scores() -> dict:
     """The chapter's model, seed 0: test captions, judged drawings at its guidance scale, diversity, the judge's ceilings."""
     r = run()
@@ -83,7 +83,7 @@ def scores() -> dict:
     }
 
 
-@result("unified-guidance")
+@result("unified-model-guidance")
 def guidance() -> dict:
     """Judged accuracy and diversity of the drawings at each guidance scale (seed 0, the same noise seed at every scale)."""
     model = run().model
@@ -111,11 +111,11 @@ def _summary(values: list[float]) -> dict:
     return {"mean": float(np.mean(values)), "lowest": float(np.min(values)), "highest": float(np.max(values)), "values": values}
 
 
-@result("unified-ablation", uses=("unified-scores",))
+@result("unified-model-ablation", uses=("unified-model-scores",))
 def ablation() -> dict:
     """Each variant over the seeds: written captions, ranked captions (every learned direction), judged drawings at the default guidance, epochs and seconds (None where a variant lacks the task).
 
-    The chapter's model (joint, seed 0) is measured once, by "unified-scores".
+    The chapter's model (joint, seed 0) is measured once, by "unified-model-scores".
     """
     splits = scored_splits()
     table: dict = {"seeds": list(SEEDS), "seed_count": len(SEEDS), "variants": {}}
@@ -124,7 +124,9 @@ def ablation() -> dict:
         for seed in SEEDS:
             r = run(variant, seed)
             measured = (
-                compute_result("unified-scores") if (variant, seed) == ("joint", SEED) else unified.evaluate(r.model, splits, seed=SEED, per_class=PER_CLASS)
+                compute_result("unified-model-scores")
+                if (variant, seed) == ("joint", SEED)
+                else unified.evaluate(r.model, splits, seed=SEED, per_class=PER_CLASS)
             )
             if "caption_exact" in measured:
                 caption.append(measured["caption_exact"])
@@ -206,8 +208,8 @@ def samples(lang: str):
 @figure("unified-model/guidance")
 def guidance_figure(lang: str):
     """Judged accuracy and the share of distinct drawings against the guidance scale, with the judge's accuracy on tokenized real digits."""
-    measured = compute_result("unified-guidance")
-    main = compute_result("unified-scores")
+    measured = compute_result("unified-model-guidance")
+    main = compute_result("unified-model-scores")
     rows = sorted(measured["scales"].values(), key=lambda row: row["scale"])  # the cache stores keys sorted by name
     scales = [row["scale"] for row in rows]
     fig, ax = plt.subplots(figsize=(6.4, 3.4))
@@ -255,7 +257,7 @@ def _reading_scores(model: unified.Unified, x: torch.Tensor, lang: str) -> dict[
     return {**scores, "both": scores["read"] + scores["draw"]}
 
 
-@result("unified-reading")
+@result("unified-model-reading")
 def reading() -> dict:
     """Ranked captions of the chapter's model, per language: the share of test digits reading alone, drawing alone and both get right, how many adding the drawing term fixes and breaks, and how often the written caption is the one reading alone ranks first.
 
@@ -285,7 +287,7 @@ def reading() -> dict:
 @figure("unified-model/reading")
 def reading_figure(lang: str):
     """The first three test digits that reading alone gets wrong and both directions together get right: each direction's p(digit | image)."""
-    shown = compute_result("unified-reading")[lang]["shown"]
+    shown = compute_result("unified-model-reading")[lang]["shown"]
     test = scored_splits().test
     columns = {
         "read": tr(lang, "读：p(描述 | 图)", "read: p(caption | image)"),
@@ -340,7 +342,7 @@ def nearest(lang: str):
 @figure("unified-model/ablation")
 def ablation_figure(lang: str):
     """Written captions, ranked captions and judged drawings of each variant (mean over seeds, the bar; each seed, a dot)."""
-    measured = compute_result("unified-ablation")["variants"]
+    measured = compute_result("unified-model-ablation")["variants"]
     names = {
         "joint": tr(lang, "两个任务一起\n（Chameleon 式）", "both tasks\n(Chameleon-style)"),
         "generation": tr(lang, "只训练生成", "generation\nonly"),

@@ -20,10 +20,10 @@ import torch
 from matplotlib import pyplot as plt
 
 from unimodel import metrics
+from unimodel.chapters.vit import linear_probe
 from unimodel.data import digits_splits
 from unimodel.figures.registry import budget, compute_result, figure, result, trains
 from unimodel.figures.style import PALETTE, tr
-from unimodel.figures.vit import linear_probe
 from unimodel.models import captions, clip
 from unimodel.runs import Run, RunSpec
 from unimodel.training import TrainConfig
