@@ -31,6 +31,14 @@ def _by_id(tasks):
     return {t.id: t for t in tasks}
 
 
+def test_every_task_has_its_own_label_the_two_languages_notebooks_too(quick):
+    root = Path(__file__).resolve().parents[1]
+    tasks = build.plan(notebooks=[root / "docs" / "vae-notebook.ipynb", root / "docs" / "en" / "vae-notebook.ipynb"])
+    labels = [t.label for t in tasks]
+    assert len(labels) == len(set(labels)), sorted(label for label in labels if labels.count(label) > 1)
+    assert sum(t.kind == "notebook" for t in tasks) == 2
+
+
 def test_the_plan_puts_every_task_after_what_it_needs(quick):
     tasks = build.plan()
     ids = [t.id for t in tasks]

@@ -121,8 +121,17 @@ def plan(notebooks: Iterable[str | Path] = (), chapters: Iterable[str] | None = 
             tasks.append(Task(f"figure {name} {lang}", "figure", (name, lang), f"figure {name} ({lang})", path.stem, path, needs, path.exists()))
     for notebook in sorted(str(p) for p in notebooks):
         path = notebook_path(notebook)
-        tasks.append(Task(f"notebook {notebook}", "notebook", (notebook,), f"notebook {Path(notebook).name}", path.parent.name, path, (), path.exists()))
+        label = f"notebook {_shown(notebook)}"  # by path: both languages' notebooks have the same name
+        tasks.append(Task(f"notebook {notebook}", "notebook", (notebook,), label, path.parent.name, path, (), path.exists()))
     return tasks
+
+
+def _shown(path: str | Path) -> str:
+    """``path`` relative to the working directory when it is under it ("docs/en/x.ipynb"), else as given."""
+    try:
+        return Path(path).resolve().relative_to(Path.cwd()).as_posix()
+    except ValueError:
+        return str(path)
 
 
 def _after_what_they_use(names: list[str]) -> list[str]:
