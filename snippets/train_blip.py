@@ -12,7 +12,8 @@ import argparse
 from matplotlib import pyplot as plt
 
 from unimodel.data import digits_splits
-from unimodel.models.blip import BLIP, BLIPConfig, caption_scores, generate, train_defaults, validation_error
+from unimodel.models.blip import BLIP, BLIPConfig, generate
+from unimodel.recipes.blip import caption_scores, train_defaults, validation_error
 from unimodel.runtime import set_seed
 from unimodel.training import TrainConfig, fit
 

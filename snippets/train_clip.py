@@ -13,7 +13,8 @@ from matplotlib import pyplot as plt
 
 from unimodel.data import digits_splits
 from unimodel.models.captions import prompts
-from unimodel.models.clip import CLIP, CLIPConfig, image_features, text_features, train_defaults, validation_error, zero_shot_accuracy
+from unimodel.models.clip import CLIP, CLIPConfig, image_features, text_features
+from unimodel.recipes.clip import train_defaults, validation_error, zero_shot_accuracy
 from unimodel.runtime import set_seed
 from unimodel.training import TrainConfig, fit
 

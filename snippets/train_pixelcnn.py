@@ -13,7 +13,8 @@ import torch
 
 from unimodel.data import digits_splits
 from unimodel.figures.style import save_image_grid
-from unimodel.models.pixelcnn import PixelCNN, PixelCNNConfig, nll
+from unimodel.models.pixelcnn import PixelCNN, PixelCNNConfig
+from unimodel.recipes.pixelcnn import nll
 from unimodel.runtime import set_seed
 from unimodel.training import TrainConfig, fit
 

@@ -14,7 +14,8 @@ import torch
 from matplotlib import pyplot as plt
 
 from unimodel.data import digits_splits
-from unimodel.models.unified import Unified, UnifiedConfig, caption_accuracy, draw, train_defaults, train_tokenizer, validation_error
+from unimodel.models.unified import Unified, UnifiedConfig, draw
+from unimodel.recipes.unified import caption_accuracy, train_defaults, train_tokenizer, validation_error
 from unimodel.runtime import set_seed
 from unimodel.training import TrainConfig, fit
 

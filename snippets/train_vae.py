@@ -13,7 +13,8 @@ import torch
 
 from unimodel.data import digits_splits
 from unimodel.figures.style import save_image_grid
-from unimodel.models.vae import VAE, VAEConfig, evaluate, validation_score
+from unimodel.models.vae import VAE, VAEConfig
+from unimodel.recipes.vae import evaluate, validation_score
 from unimodel.runtime import set_seed
 from unimodel.training import TrainConfig, fit
 

@@ -12,8 +12,8 @@ import argparse
 from matplotlib import pyplot as plt
 
 from unimodel.data import DIGIT_LEVELS, DIGIT_SIDE, digits_splits
-from unimodel.models.classifier import accuracy
 from unimodel.models.vit import ViT, ViTConfig
+from unimodel.recipes.classifier import accuracy
 from unimodel.runtime import set_seed
 from unimodel.training import TrainConfig, fit
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from unimodel import bench
 from unimodel.cli import main
+from unimodel.website import bench
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -10,7 +10,7 @@ import torch
 from torch.nn import functional as F
 
 from unimodel.data import digits_splits
-from unimodel.models import clip
+from unimodel.models import captions, clip
 from unimodel.models.blip import (
     BLIP,
     CLS,
@@ -19,34 +19,33 @@ from unimodel.models.blip import (
     ENC,
     EOS,
     LANGUAGE_TOKEN,
-    LANGUAGES,
     LENGTH,
-    NAMES,
     PAD,
-    SPEC,
-    TEMPLATES,
     TOKEN_ID,
     VOCAB,
     BLIPConfig,
     _prefixed,
-    caption_scores,
     causal_mask,
-    closest_other_digit,
     decoder_prompt,
-    evaluate,
     generate,
+    padding_mask,
+    start,
+)
+from unimodel.models.captions import LANGUAGES, NAMES, TEMPLATES, caption, draw_captions, training_captions, words
+from unimodel.models.layers import Attention
+from unimodel.recipes.blip import (
+    SPEC,
+    caption_scores,
+    closest_other_digit,
+    evaluate,
     is_caption_of,
     itm_accuracy,
     itm_zero_shot_accuracy,
     matching_pairs,
     named_digits,
-    padding_mask,
-    start,
     train_defaults,
 )
-from unimodel.models.captions import caption, draw_captions, training_captions, words
-from unimodel.models.clip import retrieval_recall_at_1
-from unimodel.models.layers import Attention
+from unimodel.recipes.clip import retrieval_recall_at_1
 from unimodel.runtime import set_seed
 from unimodel.training import TrainConfig, fit
 
@@ -667,7 +666,7 @@ def test_itm_scores_are_accuracies(splits, monkeypatch):
     calls = _spy(model, monkeypatch)
     itm_zero_shot_accuracy(model, x[:3], y[:3], "zh")
     ((images, texts, _),) = calls
-    assert texts == clip.prompts("zh") * 3 and images.shape[0] == 30
+    assert texts == captions.prompts("zh") * 3 and images.shape[0] == 30
 
 
 def test_caption_scores_are_shares(splits, monkeypatch):

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from unimodel import build, cache
+from unimodel import cache
 from unimodel.figures import registry
+from unimodel.website import build
 
 SMALL = ("unimodel.chapters.vae", "unimodel.chapters.clip")  # two chapters whose quick runs take seconds
 
@@ -98,7 +99,7 @@ def _small_build(jobs=1, scheduler=None):
 
 
 def test_a_serial_build_computes_each_task_once_then_reads_the_cache(quick, caplog):
-    caplog.set_level(logging.INFO, logger="unimodel.build")
+    caplog.set_level(logging.INFO, logger="unimodel.website.build")
     manifest = _small_build()
     assert set(manifest["results"]) == {n for n, item in registry.RESULTS.items() if item.module in SMALL} >= {"vae-vqvae-scores", "clip-scores"}
     assert set(manifest["figures"]["zh"]) == {n for n, item in registry.FIGURES.items() if item.module in SMALL}
@@ -206,7 +207,7 @@ def test_a_first_build_goes_by_the_reference_timings_until_this_machine_has_its_
 
 def test_the_reference_timings_know_every_run_of_the_full_build(tmp_path):
     """A run missing from them starts as a median run on a first build: refresh the file after a clean full build."""
-    script = "from unimodel import build\nfor t in build.plan():\n    print(t.label) if t.kind == 'run' else None"
+    script = "from unimodel.website import build\nfor t in build.plan():\n    print(t.label) if t.kind == 'run' else None"
     env = {**os.environ, "UNIMODEL_PROFILE": "full", "UNIMODEL_CACHE": str(tmp_path / "cache")}
     labels = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True).stdout.split("\n")
     reference = json.loads(build.REFERENCE_TIMINGS.read_text(encoding="utf-8"))["full"]
@@ -229,7 +230,7 @@ def test_the_head_of_the_longest_chain_of_work_starts_first():
 
 
 def test_a_log_hears_what_runs_when_nothing_finishes_for_a_while(quick, caplog, monkeypatch):
-    caplog.set_level(logging.INFO, logger="unimodel.build")
+    caplog.set_level(logging.INFO, logger="unimodel.website.build")
     tasks = [build.Task(f"result r{i}", "result", (f"r{i}",), f"result r{i}", "k", Path("r.json")) for i in range(2)]
     progress = build.Progress(tasks, jobs=2, timings={})
     progress.now_running(["result r0", "result r1"])

@@ -7,10 +7,11 @@ import math
 import pytest
 import torch
 
-from unimodel import capfilt
 from unimodel.data import digits_splits
-from unimodel.models import blip
+from unimodel.experiments import capfilt
+from unimodel.models import blip, captions
 from unimodel.models.blip import BLIP, BLIPConfig
+from unimodel.recipes import blip as blip_recipe
 from unimodel.runtime import set_seed
 from unimodel.training import TrainConfig
 
@@ -42,7 +43,7 @@ def test_an_oracle_filter_keeps_exactly_the_right_pairs(splits, monkeypatch):
 
     def generate(model, images, lang):
         digits = [y[(x == image).all(dim=1).nonzero()[0, 0]].item() for image in images]
-        return [blip.words(blip.training_captions(d, lang)[0]) for d in digits], []
+        return [captions.words(captions.training_captions(d, lang)[0]) for d in digits], []
 
     monkeypatch.setattr(blip, "match_probability", match_probability)
     monkeypatch.setattr(blip, "generate", generate)
@@ -61,7 +62,7 @@ def test_the_filter_drops_what_itm_rejects_and_captions_that_name_no_single_digi
     kept = capfilt.caption_and_filter(None, x, y, torch.Generator().manual_seed(0))
     assert kept["keep_web"].tolist() == [True, False, True, True]
     langs = torch.randint(2, (4,), generator=torch.Generator().manual_seed(0)).tolist()  # the languages it drew, the generator's first use
-    english = [i for i in range(4) if blip.LANGUAGES[langs[i]] == "en"]
+    english = [i for i in range(4) if captions.LANGUAGES[langs[i]] == "en"]
     # the English captions name 1, 2, two digits, none (in the order of the English images); every Chinese one names 一
     expected = [[1, 2, -1, -1][english.index(i)] if i in english else 1 for i in range(4)]
     assert kept["synthetic"].tolist() == expected
@@ -75,7 +76,7 @@ def test_the_config_rejects_bad_settings(change):
 
 
 def test_the_experiment_on_a_tiny_budget(splits):
-    train = TrainConfig(**{**blip.train_defaults("digits"), "epochs": 1, "device": "cpu"})
+    train = TrainConfig(**{**blip_recipe.train_defaults("digits"), "epochs": 1, "device": "cpu"})
     small = splits.first(300)
     with pytest.raises(ValueError, match="web"):
         capfilt.run(small, train, capfilt.CapFiltConfig(clean=300, finetune_epochs=1))
@@ -95,7 +96,7 @@ def test_scores_are_the_means_of_the_two_languages(splits, monkeypatch):
     set_seed(0)
     model = BLIP(BLIPConfig(dim=16, heads=2, image_depth=1, text_depth=1, dropout=0.0))
     monkeypatch.setattr(
-        blip,
+        blip_recipe,
         "evaluate",
         lambda model, splits: {
             "zero_shot_en": 0.2,

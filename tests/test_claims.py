@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import twins
 
-from unimodel import claims
 from unimodel.figures import registry
+from unimodel.website import claims
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 RESULTS = {"demo-result": {"joint": {"lowest": 0.91, "mean": 0.93}, "alone": {"highest": 0.88}, "per-seed": [0.5, 0.7], "name": "x", "flag": True}}

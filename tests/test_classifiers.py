@@ -10,9 +10,9 @@ from torch.nn import functional as F
 
 from unimodel.cli import main
 from unimodel.data import digits_splits
-from unimodel.models import model_spec
-from unimodel.models.classifier import accuracy
 from unimodel.models.convnet import ConvNet, ConvNetConfig
+from unimodel.recipes import model_spec
+from unimodel.recipes.classifier import accuracy
 from unimodel.runtime import set_seed
 from unimodel.training import TrainConfig, fit
 

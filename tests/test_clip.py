@@ -25,15 +25,8 @@ from unimodel.models.captions import (
     training_captions,
     words,
 )
-from unimodel.models.clip import (
-    CLIP,
-    SPEC,
-    CLIPConfig,
-    image_features,
-    info_nce,
-    retrieval_recall_at_1,
-    zero_shot_accuracy,
-)
+from unimodel.models.clip import CLIP, CLIPConfig, image_features, info_nce
+from unimodel.recipes.clip import SPEC, retrieval_recall_at_1, zero_shot_accuracy
 from unimodel.runtime import set_seed
 from unimodel.training import TrainConfig, fit
 

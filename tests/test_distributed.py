@@ -44,7 +44,8 @@ def _worker(rank: int, port: int, out: str) -> None:
     from torch import distributed as dist
 
     from unimodel.data import digits_splits
-    from unimodel.models.vae import VAE, VAEConfig, validation_score
+    from unimodel.models.vae import VAE, VAEConfig
+    from unimodel.recipes.vae import validation_score
     from unimodel.training import TrainConfig, fit
 
     splits = digits_splits()

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from unimodel.data import load_splits
-from unimodel.gan2d import summarize
+from unimodel.experiments.gan2d import summarize
 from unimodel.mixtures import HQ_STDS, MIXTURES, jensen_shannon, mode_metrics
 from unimodel.models.gan import GAN, GANConfig, discriminator_loss, generator_loss
 from unimodel.runtime import set_seed
@@ -309,7 +309,7 @@ def test_a_ratio_network_without_numbers_is_an_error_not_a_hang():
 
 
 def test_a_rejection_run_is_scored_with_and_without_rejection(tmp_path):
-    from unimodel import gan2d
+    from unimodel.experiments import gan2d
     from unimodel.runs import train_run
 
     config = gan2d.model_config("r1", "ring", hidden=16, d_hidden=16)
@@ -380,7 +380,7 @@ def test_cli_bad_input_is_one_line_and_exit_2(argv, message, tmp_path, capsys):
 
 
 def test_the_variants_differ_only_where_they_say():
-    from unimodel import gan2d
+    from unimodel.experiments import gan2d
 
     plain, r1, pacgan = (gan2d.model_config(v, "grid") for v in ("gan", "r1", "pacgan"))
     assert r1 == {**plain, "r1": gan2d.R1_WEIGHT["grid"], "rejection": True}
@@ -389,7 +389,7 @@ def test_the_variants_differ_only_where_they_say():
 
 
 def test_bench_gan2d_prints_one_line_per_seed_then_the_summary(capsys, monkeypatch):
-    from unimodel import gan2d
+    from unimodel.experiments import gan2d
 
     short = gan2d.train_config
     monkeypatch.setattr(gan2d, "train_config", lambda dataset, seed: short(dataset, seed, epochs=1))

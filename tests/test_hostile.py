@@ -286,7 +286,7 @@ def test_a_large_real_picture_is_still_read(tmp_path):
 
 
 def test_bench_rows_never_share_a_folder(tmp_path):
-    from unimodel import taxonomy
+    from unimodel.experiments import taxonomy
 
     folders = taxonomy.run_folders(taxonomy.Budget(epochs=5, long_epochs=5), tmp_path)
     assert len(set(folders)) == len(folders) == len(taxonomy.ROWS)

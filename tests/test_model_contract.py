@@ -1,4 +1,4 @@
-"""One contract every registered model honours, run over all of ``unimodel.models.MODELS``.
+"""One contract every registered model honours, run over all of ``unimodel.recipes.MODELS``.
 
 Each model's own test file checks what is particular to it; this file checks
 what the CLI, the training loop, the cache and the site assume of every
@@ -11,15 +11,18 @@ A model added to ``MODELS`` is checked here without a line written for it.
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import json
 import math
 
 import pytest
 import torch
 
+from unimodel.cache import unimodel_imports
 from unimodel.data import load_splits
-from unimodel.models import MODELS, model_spec
+from unimodel.recipes import MODELS, model_spec
 from unimodel.runs import load_run, train_run
+from unimodel.sources import module_source
 from unimodel.training import TrainConfig, TrainResult
 
 # what makes one epoch quick; every other setting is the model's default
@@ -65,7 +68,17 @@ def test_the_default_config_builds_and_round_trips(name):
     assert spec.config_cls(**dataclasses.asdict(config)) == config
     model = spec.model_cls(config)
     assert sum(p.numel() for p in model.parameters() if p.requires_grad) > 0
-    assert spec.module == MODELS[name]
+    assert spec.model_cls.__module__.startswith("unimodel.models.") and MODELS[name].startswith("unimodel.recipes.")
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_the_network_module_holds_the_network_only(name):
+    """Scoring, training settings and the training loop live in the model's recipe, never in the network's module."""
+    module = model_spec(name).model_cls.__module__
+    source, is_package = module_source(module)
+    imported = unimodel_imports(module, source, is_package)
+    assert not {m for m in imported if m.startswith(("unimodel.recipes", "unimodel.training", "unimodel.runs", "unimodel.metrics"))}, imported
+    assert "SPEC" not in vars(importlib.import_module(module))
 
 
 @pytest.mark.parametrize("name", MODELS)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import nbformat
 import pytest
 
-from unimodel import notebooks
+from unimodel.website import notebooks
 
 
 def _notebook(tmp_path, quick=None, tagged=1):

@@ -10,8 +10,9 @@ import pytest
 import torch
 
 from unimodel.data import digits_splits
-from unimodel.models import model_spec
-from unimodel.models.pixelcnn import SPEC, MaskedConv2d, PixelCNN, PixelCNNConfig, causal_mask, evaluate, nll
+from unimodel.models.pixelcnn import MaskedConv2d, PixelCNN, PixelCNNConfig, causal_mask
+from unimodel.recipes import model_spec
+from unimodel.recipes.pixelcnn import SPEC, evaluate, nll
 from unimodel.training import TrainConfig, fit
 
 P, L = 64, 17

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from unimodel import build, publish
 from unimodel.cli import main
 from unimodel.figures import registry
+from unimodel.website import build, publish
 
 SMALL = ("unimodel.chapters.vae", "unimodel.chapters.clip")
 

@@ -46,7 +46,7 @@ def test_mathjax_is_served_by_the_site(built_site: Path) -> None:
 def test_build_stops_with_advice_when_mathjax_is_missing(tmp_path: Path, monkeypatch) -> None:
     from mkdocs.exceptions import PluginError
 
-    spec = importlib.util.spec_from_file_location("docs_hooks_under_test", ROOT / "src" / "unimodel" / "docs_hooks.py")
+    spec = importlib.util.spec_from_file_location("docs_hooks_under_test", ROOT / "src" / "unimodel" / "website" / "docs_hooks.py")
     hooks = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(hooks)
     monkeypatch.setattr(hooks, "MATHJAX_DIR", tmp_path / "node_modules" / "mathjax" / "es5")
@@ -67,7 +67,7 @@ def test_a_quick_build_says_so_on_every_page_with_computed_content(built_site: P
 
 
 def test_the_quick_notice_goes_under_the_title(monkeypatch) -> None:
-    from unimodel.docs_hooks import _with_quick_notice
+    from unimodel.website.docs_hooks import _with_quick_notice
 
     page = "# 标题\n\n正文 [[vae-nll.gain:.1f]]\n"
     monkeypatch.setenv("UNIMODEL_PROFILE", "quick")
@@ -252,7 +252,7 @@ def test_notebook_headings_get_the_ids_their_contents_link_to() -> None:
 
     from mkdocs.structure.toc import get_toc
 
-    spec = importlib.util.spec_from_file_location("docs_hooks_under_test", ROOT / "src" / "unimodel" / "docs_hooks.py")
+    spec = importlib.util.spec_from_file_location("docs_hooks_under_test", ROOT / "src" / "unimodel" / "website" / "docs_hooks.py")
     hooks = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(hooks)
     html = (

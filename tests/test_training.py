@@ -13,7 +13,8 @@ import torch
 
 from unimodel.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from unimodel.data import digits_splits
-from unimodel.models.vae import VAE, VAEConfig, validation_score
+from unimodel.models.vae import VAE, VAEConfig
+from unimodel.recipes.vae import validation_score
 from unimodel.runs import load_run, train_run
 from unimodel.training import TrainConfig, fit
 

@@ -28,7 +28,6 @@ from unimodel.models.unified import (
     LANGUAGE_TOKEN,
     NULL,
     PAD,
-    SPEC,
     TEXT_VOCAB,
     TOKEN_ID,
     WORDS,
@@ -47,6 +46,8 @@ from unimodel.models.unified import (
     understanding_sequence,
     write,
 )
+from unimodel.recipes import unified as unified_recipe
+from unimodel.recipes.unified import SPEC
 from unimodel.runtime import set_seed
 from unimodel.training import TrainConfig
 
@@ -365,8 +366,8 @@ def test_caption_accuracy_scores_scripted_captions(splits, monkeypatch):
     x, y = splits.test.x[:4], splits.test.y[:4]
     d = y.tolist()
     script = [caption_words(d[0], "en"), [NAMES["en"][d[1]], "even" if d[1] % 2 else "odd"], [NAMES["en"][(d[2] + 1) % 10]], []]
-    monkeypatch.setattr(unified, "caption", lambda model, x, lang, method: script)
-    assert unified.caption_accuracy(model, x, y, "en") == {"exact": 0.25, "names_digit": 0.5}
+    monkeypatch.setattr(unified_recipe, "caption", lambda model, x, lang, method: script)
+    assert unified_recipe.caption_accuracy(model, x, y, "en") == {"exact": 0.25, "names_digit": 0.5}
 
 
 # ------------------------------------------------------------------ the config
@@ -410,7 +411,7 @@ def test_a_short_run_trains_evaluates_and_reloads(tiny_run, splits):
     assert (out / runs.CHECKPOINT).exists() and len(run.result.history) == 3
     model = run.model
     assert not model.training
-    scores = unified.evaluate(model, splits.first(200), per_class=2)
+    scores = unified_recipe.evaluate(model, splits.first(200), per_class=2)
     assert set(scores) == {
         "tasks",
         "understanding_encoder",
@@ -444,10 +445,10 @@ def test_a_short_run_trains_evaluates_and_reloads(tiny_run, splits):
 
 def test_evaluate_reports_only_the_trained_tasks(splits):
     small = splits.first(50)
-    generation = unified.evaluate(_model(tasks="generation"), small, per_class=1)
+    generation = unified_recipe.evaluate(_model(tasks="generation"), small, per_class=1)
     assert "generation" in generation and "caption" not in generation and "caption_exact" not in generation
     assert set(generation["ranked"]["en"]) == {"draw", "learned"} and generation["ranked"]["en"]["draw"] == generation["ranked"]["en"]["learned"]
-    understanding = unified.evaluate(_model(tasks="understanding"), small, per_class=1)
+    understanding = unified_recipe.evaluate(_model(tasks="understanding"), small, per_class=1)
     assert "caption" in understanding and "generation" not in understanding and "diversity" not in understanding
     assert set(understanding["ranked"]["zh"]) == {"read", "learned"}
     errors = [SPEC.validate(_model(tasks=tasks), small) for tasks in ("generation", "understanding", "both")]
@@ -460,7 +461,7 @@ def _counting_prepare(monkeypatch) -> list:
     calls = []
 
     def prepare(model, *args, **kwargs):
-        unified.train_tokenizer(model, *args, **kwargs)
+        unified_recipe.train_tokenizer(model, *args, **kwargs)
         calls.append({k: v.clone() for k, v in model.tokenizer.state_dict().items()})
 
     spec = dataclasses.replace(SPEC, prepare=prepare)
@@ -495,7 +496,7 @@ def test_the_tokenizer_is_trained_first_then_frozen_and_not_retrained_on_resume(
 
 
 def test_the_site_trains_the_tokenizer_once_as_a_run_of_its_own_with_the_same_weights(splits):
-    from unimodel import build
+    from unimodel.website import build
 
     config, train = {**TINY, "tokenizer_epochs": 2}, TrainConfig(epochs=1, seed=3, device="cpu")
     spec, other = runs.RunSpec("unified", config, train, train_size=100), runs.RunSpec("unified", {**config, "tasks": "generation"}, train, train_size=100)
@@ -504,7 +505,7 @@ def test_the_site_trains_the_tokenizer_once_as_a_run_of_its_own_with_the_same_we
     assert not spec.folder.exists() and spec.load() and stage.trained()
     set_seed(3)
     model = Unified(UnifiedConfig(**config))
-    unified.train_tokenizer(model, splits.first(100), train, progress=False)  # what `unimodel train unified` does
+    unified_recipe.train_tokenizer(model, splits.first(100), train, progress=False)  # what `unimodel train unified` does
     trained = spec.load().model.tokenizer.state_dict()
     assert all(torch.equal(trained[k], v) for k, v in model.tokenizer.state_dict().items())  # bit for bit
     in_graph = {t.id: t for t in build.plan(chapters=["unimodel.chapters.unified_model"])}
@@ -527,7 +528,7 @@ def test_a_longer_run_on_understanding_captions_better_than_chance(tmp_path, spl
     train = TrainConfig(epochs=30, lr=1e-3, optimizer="adamw", schedule="cosine", patience=0, device="cpu", seed=0)
     run = runs.train_run("unified", config, train, tmp_path / "run", progress=False, splits=splits)
     for lang in LANGUAGES:
-        accuracy = unified.caption_accuracy(run.model, splits.test.x, splits.test.y, lang, "greedy")
+        accuracy = unified_recipe.caption_accuracy(run.model, splits.test.x, splits.test.y, lang, "greedy")
         assert accuracy["names_digit"] > 0.2, accuracy
 
 
@@ -538,7 +539,7 @@ def test_a_model_trained_only_to_draw_reads_digits_through_bayes_rule(tmp_path, 
     train = TrainConfig(epochs=30, lr=1e-3, optimizer="adamw", schedule="cosine", patience=0, device="cpu", seed=0)
     run = runs.train_run("unified", config, train, tmp_path / "run", progress=False, splits=splits)
     for lang in LANGUAGES:
-        assert unified.ranked_accuracy(run.model, splits.test.x, splits.test.y, lang)["draw"] > 0.3
+        assert unified_recipe.ranked_accuracy(run.model, splits.test.x, splits.test.y, lang)["draw"] > 0.3
 
 
 # ------------------------------------------------------------------ the CLI

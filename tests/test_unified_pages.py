@@ -1,4 +1,4 @@
-"""The unified-model pages: flow matching (``unimodel.flow``), classifier-free guidance, and every figure of the pages."""
+"""The unified-model pages: flow matching (``unimodel.experiments.flow``), classifier-free guidance, and every figure of the pages."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import pytest
 import torch
 from matplotlib import pyplot as plt
 
-from unimodel import flow
 from unimodel.chapters import bagel, janus_pro
 from unimodel.chapters import unified as survey
+from unimodel.experiments import flow
 from unimodel.figures import diagram, style
 from unimodel.models import unified
 

@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from unimodel.data import digits_splits
-from unimodel.models.vae import SPEC, VAE, VAEConfig, evaluate, validation_score
+from unimodel.models.vae import VAE, VAEConfig
+from unimodel.recipes.vae import SPEC, evaluate, validation_score
 from unimodel.training import TrainConfig, fit
 
 B, D, P, L = 5, 4, 64, 17

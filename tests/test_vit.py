@@ -10,9 +10,10 @@ import torch
 from torch.nn import functional as F
 
 from unimodel.data import digits_splits
-from unimodel.models.classifier import accuracy
 from unimodel.models.layers import SelfAttention
-from unimodel.models.vit import ViT, ViTConfig, patchify, train_defaults
+from unimodel.models.vit import ViT, ViTConfig, patchify
+from unimodel.recipes.classifier import accuracy
+from unimodel.recipes.vit import train_defaults
 from unimodel.runtime import set_seed
 from unimodel.training import TrainConfig, fit
 

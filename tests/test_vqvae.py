@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from unimodel.data import digits_splits
-from unimodel.models.vqvae import SPEC, VQVAE, VQVAEConfig, code_usage, evaluate, quantize, reconstruct, vq_losses
+from unimodel.models.vqvae import VQVAE, VQVAEConfig, quantize, reconstruct, vq_losses
+from unimodel.recipes.vqvae import SPEC, code_usage, evaluate
 from unimodel.runtime import set_seed
 from unimodel.training import TrainConfig, fit
 

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from matplotlib import pyplot as plt
 
-from unimodel import wise
 from unimodel.chapters import metaqueries as metaqueries_figures
 from unimodel.chapters import uniworld as uniworld_figures
 from unimodel.chapters import wise as wise_figures
+from unimodel.experiments import wise
 from unimodel.figures import style
 
 

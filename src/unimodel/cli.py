@@ -39,7 +39,7 @@ from pathlib import Path
 
 from unimodel.checkpoint import CheckpointError, atomic_write, load_checkpoint
 from unimodel.limits import MAX_IMPORTANCE_SAMPLES, MAX_SAMPLES, check_count, check_seed
-from unimodel.models import MODELS, model_spec
+from unimodel.recipes import MODELS, model_spec
 
 EXIT_USAGE = 2
 
@@ -306,7 +306,7 @@ def _figures(args: argparse.Namespace) -> None:
         missing = [p for p in notebooks if not p.is_file()]
         if missing:
             raise UsageError(f"no notebook at {missing[0]}")
-        from unimodel import build
+        from unimodel.website import build
 
         jobs = _jobs(args)
         try:
@@ -327,7 +327,7 @@ def _figures(args: argparse.Namespace) -> None:
 
 def _jobs(args: argparse.Namespace) -> int:
     """The workers ``--jobs`` asks for, else the build's default ($UNIMODEL_JOBS, else the cores)."""
-    from unimodel.build import BuildError, default_jobs
+    from unimodel.website.build import BuildError, default_jobs
 
     if args.jobs is not None and args.jobs < 1:
         raise UsageError(f"--jobs must be positive, got {args.jobs}")
@@ -338,7 +338,7 @@ def _jobs(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> None:
-    from unimodel import bench
+    from unimodel.website import bench
 
     if args.page_loads < 1:
         raise UsageError(f"--page-loads must be positive, got {args.page_loads}")
@@ -351,7 +351,7 @@ def _bench(args: argparse.Namespace) -> None:
 
 
 def _bench_gan2d(args: argparse.Namespace) -> None:
-    from unimodel import gan2d
+    from unimodel.experiments import gan2d
 
     if len(set(args.seeds)) < len(args.seeds):
         raise UsageError(f"--seeds repeats a seed: {' '.join(map(str, args.seeds))}")
@@ -372,7 +372,7 @@ def _no_checkpoints(folders) -> None:
 
 
 def _bench_taxonomy(args: argparse.Namespace) -> None:
-    from unimodel import taxonomy
+    from unimodel.experiments import taxonomy
 
     budget = taxonomy.Budget(**_given(args, "budget"))  # validates the values before any work
     out = Path(args.out) if args.out else None
@@ -383,7 +383,7 @@ def _bench_taxonomy(args: argparse.Namespace) -> None:
 
 
 def _cache_export(args: argparse.Namespace) -> None:
-    from unimodel import publish
+    from unimodel.website import publish
 
     out = Path(args.out)
     if not out.name.endswith(".tar.gz"):
@@ -398,7 +398,7 @@ def _cache_export(args: argparse.Namespace) -> None:
 def _cache_restore(args: argparse.Namespace) -> None:
     import logging
 
-    from unimodel import publish
+    from unimodel.website import publish
 
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     try:
@@ -586,7 +586,7 @@ def build_parser(train_model: str | None = None) -> argparse.ArgumentParser:
         "reads --samples samples, k-NN precision and recall against the test digits, and the training time. "
         "The table goes to stdout as JSON, progress and a readable table to stderr. The full budget takes about 5 minutes on 2 CPU cores.",
     )
-    from unimodel.taxonomy import Budget
+    from unimodel.experiments.taxonomy import Budget
 
     _add_config_flags(tax, Budget, "budget")
     tax.add_argument(

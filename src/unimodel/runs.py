@@ -19,7 +19,7 @@ from torch import nn
 from unimodel import cache
 from unimodel.checkpoint import CheckpointError, load_checkpoint, owned_folder
 from unimodel.data import Splits, load_splits
-from unimodel.models import ModelSpec, model_spec
+from unimodel.recipes import MODELS, ModelSpec, model_spec
 from unimodel.runtime import set_seed
 from unimodel.training import TrainConfig, TrainResult, fit
 
@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Run:
-    name: str  # the model's name in unimodel.models.MODELS
+    name: str  # the model's name in unimodel.recipes.MODELS
     model: nn.Module  # holding the best validation weights
     result: TrainResult
     data: str = "digits"  # what it was trained on: a name in data.DATASETS or a folder of IDX files
@@ -113,7 +113,7 @@ class RunSpec:
     (a run trained on a GPU serves a CPU build), the data set, ``record`` and ``train_size``.
     """
 
-    name: str  # the model's name in unimodel.models.MODELS
+    name: str  # the model's name in unimodel.recipes.MODELS
     model_config: dict
     train_config: TrainConfig
     data: str = "digits"
@@ -123,7 +123,7 @@ class RunSpec:
     @property
     def key(self) -> str:
         spec = model_spec(self.name)
-        modules = (spec.module, __name__, *([self.record.__module__] if self.record else []))
+        modules = (MODELS[self.name], __name__, *([self.record.__module__] if self.record else []))
         config = asdict(spec.config_cls(**self.model_config))
         settings = {k: v for k, v in asdict(self.train_config).items() if k != "device"}
         record = self.record and self.record.__qualname__

@@ -10,7 +10,7 @@ bidirectional within one image, and a later token sees an image's clean VAE
 and ViT tokens but never its noised VAE tokens. The rule is the one of the
 official code (``prepare_attention_mask_per_sample`` in ``data/data_utils.py``
 of ByteDance-Seed/Bagel, split modes ``causal`` / ``full`` / ``noise``).
-``bagel/flow-paths`` is computed with ``unimodel.flow``:
+``bagel/flow-paths`` is computed with ``unimodel.experiments.flow``:
 Gaussian noise carried to the 8-mode ring of the GAN chapter, once along
 each noise-data pair's own straight line (the training targets) and once by
 the exact average velocity field that a perfectly trained network would
@@ -25,7 +25,7 @@ from matplotlib import pyplot as plt
 from matplotlib.colors import to_rgba
 from matplotlib.patches import FancyBboxPatch, Patch
 
-from unimodel import flow
+from unimodel.experiments import flow
 from unimodel.figures.diagram import Arrow, Box, draw
 from unimodel.figures.registry import figure
 from unimodel.figures.style import PALETTE, tr

@@ -2,7 +2,7 @@
 
 The tiny BLIP (a 4x4-patch ViT and a two-block MED text Transformer) trains
 on the 1000 training digits with captions drawn from the CLIP chapter's
-templates in both languages (``train_defaults`` of ``models/blip.py``, seed
+templates in both languages (``train_defaults`` of ``recipes/blip.py``, seed
 0). The ablation trains the same model with some of its three losses
 switched off, or with random instead of hard ITM negatives, under the same
 budget. Everything is scored on the 447 test digits.
@@ -16,16 +16,17 @@ import numpy as np
 import torch
 from matplotlib import pyplot as plt
 
-from unimodel import capfilt
 from unimodel.data import DIGIT_LEVELS, DIGIT_SIDE
+from unimodel.experiments import capfilt
 from unimodel.figures.registry import budget, figure, result, scored_splits, trains
 from unimodel.figures.style import PALETTE, tr
 from unimodel.models import blip
+from unimodel.recipes import blip as blip_recipe
 from unimodel.runs import Run, RunSpec
 from unimodel.training import TrainConfig
 
 SEED = 0
-DEFAULTS = blip.train_defaults("digits")
+DEFAULTS = blip_recipe.train_defaults("digits")
 TRAIN = TrainConfig(**{**DEFAULTS, "epochs": budget(full=DEFAULTS["epochs"], quick=2), "seed": SEED, "device": "cpu"})
 VARIANTS = {  # name on the page -> the config's switches; "blip" is the model of the chapter
     "itc": {"itm": False, "lm": False},
@@ -67,13 +68,13 @@ def ablation() -> dict:
         rows = []
         for seed in SEEDS:
             r = run(variant, seed)
-            scores = blip.evaluate(r.model, splits, seed=SEED)
+            scores = blip_recipe.evaluate(r.model, splits, seed=SEED)
             rows.append(
                 {
                     "zero_shot_en": scores.get("zero_shot_en"),
                     "zero_shot_zh": scores.get("zero_shot_zh"),
-                    "itm_hard": blip.mean_over_languages(scores, "itm_hard"),
-                    "caption_exact": blip.mean_over_languages(scores, "caption_exact"),
+                    "itm_hard": blip_recipe.mean_over_languages(scores, "itm_hard"),
+                    "caption_exact": blip_recipe.mean_over_languages(scores, "caption_exact"),
                     "seconds": r.result.seconds,
                 }
             )
@@ -93,7 +94,7 @@ def scores() -> dict:
     """The full model's test scores in each language, its training time and its size."""
     r = run()
     splits = scored_splits()
-    table = blip.evaluate(r.model, splits, seed=SEED)
+    table = blip_recipe.evaluate(r.model, splits, seed=SEED)
     table.update({"epochs": len(r.result.history), "best_epoch": r.result.best_epoch, "seconds": r.result.seconds})
     table["parameters"] = sum(p.numel() for p in r.model.parameters())
     return table
@@ -101,7 +102,7 @@ def scores() -> dict:
 
 @result("blip-capfilt", runs=lambda: [spec()])  # it trains its own models: it need not wait for the ablation's runs
 def capfilt_experiment() -> dict:
-    """CapFilt on a noisy copy of the training captions: the filter's record and the test scores before and after (``unimodel.capfilt``)."""
+    """CapFilt on a noisy copy of the training captions: the filter's record and the test scores before and after (``unimodel.experiments.capfilt``)."""
     splits = scored_splits()
     table = capfilt.run(splits, TRAIN, capfilt.CapFiltConfig(finetune_epochs=budget(full=20, quick=1), seed=SEED))
     table["scores"]["all_clean"] = capfilt.scores(run().model, splits)  # the chapter's model: every training caption right
@@ -119,7 +120,7 @@ def _captioned(lang: str) -> tuple[torch.Tensor, torch.Tensor, list[list[str]]]:
 def captions_figure(lang: str):
     """Greedy captions of the first test images (top row) and of the first ones it gets wrong (bottom row)."""
     x, y, captions = _captioned(lang)
-    right = [blip.is_caption_of(c, d, lang) for c, d in zip(captions, y.tolist())]
+    right = [blip_recipe.is_caption_of(c, d, lang) for c, d in zip(captions, y.tolist())]
     rows = [list(range(SHOWN)), [i for i, ok in enumerate(right) if not ok][:SHOWN]]
     fig, axes = plt.subplots(2, SHOWN, figsize=(1.9 * SHOWN, 4.6))
     for row, indices in zip(axes, rows):

@@ -2,7 +2,7 @@
 
 One CLIP (a 4x4-patch ViT for the images, a small Transformer for the
 captions) trains on the 1000 training digits with captions drawn from
-templates in both languages (``train_defaults`` of ``models/clip.py``, seed
+templates in both languages (``train_defaults`` of ``recipes/clip.py``, seed
 0). It is scored on the 447 test digits: zero-shot classification with
 prompts never seen as training captions, retrieval both ways, and a linear
 probe on its frozen image embeddings. ``clip-controls`` scores the same run
@@ -25,11 +25,14 @@ from unimodel.data import digits_splits
 from unimodel.figures.registry import budget, compute_result, figure, result, trains
 from unimodel.figures.style import PALETTE, tr
 from unimodel.models import captions, clip
+from unimodel.recipes import clip as clip_recipe
 from unimodel.runs import Run, RunSpec
 from unimodel.training import TrainConfig
 
 SEED = 0
-TRAIN = TrainConfig(**{**clip.train_defaults("digits"), "epochs": budget(full=clip.train_defaults("digits")["epochs"], quick=3), "seed": SEED, "device": "cpu"})
+TRAIN = TrainConfig(
+    **{**clip_recipe.train_defaults("digits"), "epochs": budget(full=clip_recipe.train_defaults("digits")["epochs"], quick=3), "seed": SEED, "device": "cpu"}
+)
 BATCH_SHOWN = 10  # images (one per digit) in the similarity-matrix figure
 
 
@@ -54,9 +57,9 @@ def scores() -> dict:
     table: dict = {"epochs": len(r.result.history), "best_epoch": r.result.best_epoch, "seconds": r.result.seconds}
     for lang in ("en", "zh"):
         table[lang] = {
-            "zero_shot": clip.zero_shot_accuracy(model, splits.test.x, splits.test.y, lang),
-            **clip.retrieval_recall_at_1(model, splits.test.x, splits.test.y, lang, torch.Generator().manual_seed(SEED)),
-            "prompts": clip.prompts(lang),
+            "zero_shot": clip_recipe.zero_shot_accuracy(model, splits.test.x, splits.test.y, lang),
+            **clip_recipe.retrieval_recall_at_1(model, splits.test.x, splits.test.y, lang, torch.Generator().manual_seed(SEED)),
+            "prompts": captions.prompts(lang),
         }
     train_features = clip.image_features(model, splits.train.x).numpy()
     test_features = clip.image_features(model, splits.test.x).numpy()
@@ -176,11 +179,11 @@ def similarity_figure(lang: str):
     model = run().model
     x, y = _one_per_digit()
     images = clip.image_features(model, x)  # (10, E), unit length
-    prompts = clip.text_features(model, clip.prompts(lang))  # (10, E)
+    prompts = clip.text_features(model, captions.prompts(lang))  # (10, E)
     similarity = (images @ prompts.T).numpy()
     fig, ax = plt.subplots(figsize=(6.6, 5.4))
     shown = ax.imshow(similarity, cmap="viridis")
-    ax.set_xticks(range(10), clip.prompts(lang), rotation=45, ha="right", fontsize=8)
+    ax.set_xticks(range(10), captions.prompts(lang), rotation=45, ha="right", fontsize=8)
     ax.set_yticks(range(10), [str(digit.item()) for digit in y])
     ax.set_ylabel(tr(lang, "测试图像（真实数字）", "test image (true digit)"))
     for i in range(10):
@@ -196,7 +199,7 @@ def embeddings_figure(lang: str):
     model = run().model
     test = digits_splits().test
     images = clip.image_features(model, test.x)  # (N, E)
-    prompts = clip.text_features(model, clip.prompts(lang))  # (10, E)
+    prompts = clip.text_features(model, captions.prompts(lang))  # (10, E)
     both = torch.cat([images, prompts])
     centred = both - both.mean(0)
     _, _, v = torch.linalg.svd(centred, full_matrices=False)
@@ -207,7 +210,7 @@ def embeddings_figure(lang: str):
         mask = (test.y == digit).numpy()
         ax.scatter(plane[: len(images)][mask, 0], plane[: len(images)][mask, 1], s=8, color=colors(digit), alpha=0.6)
         ax.scatter(*plane[len(images) + digit], s=160, marker="*", color=colors(digit), edgecolors="black", linewidths=0.8, zorder=3)
-        ax.annotate(clip.prompts(lang)[digit], plane[len(images) + digit], textcoords="offset points", xytext=(6, 4), fontsize=7)
+        ax.annotate(captions.prompts(lang)[digit], plane[len(images) + digit], textcoords="offset points", xytext=(6, 4), fontsize=7)
     ax.set_xticks([])
     ax.set_yticks([])
     ax.set_title(tr(lang, "点：测试图像的嵌入；星：提示词的嵌入（前两个主成分）", "dots: test images; stars: prompts (first two principal axes)"), fontsize=9)

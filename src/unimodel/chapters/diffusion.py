@@ -24,7 +24,8 @@ from unimodel.data import DIGIT_LEVELS, DIGIT_SIDE, digits_splits
 from unimodel.figures.registry import budget, compute_result, figure, result, trains
 from unimodel.figures.style import PALETTE, show_images, show_points, tr
 from unimodel.mixtures import EVAL_SIZE, MIXTURES, mode_metrics
-from unimodel.models.diffusion import Diffusion, DiffusionConfig, train_defaults
+from unimodel.models.diffusion import Diffusion, DiffusionConfig
+from unimodel.recipes.diffusion import train_defaults
 from unimodel.runs import Run, RunSpec
 from unimodel.training import TrainConfig
 

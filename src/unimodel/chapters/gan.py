@@ -1,6 +1,6 @@
 """Figures and numbers of the GAN chapter.
 
-The 2-D runs use the benchmark's configurations (``unimodel.gan2d``): Adam
+The 2-D runs use the benchmark's configurations (``unimodel.experiments.gan2d``): Adam
 lr 4e-3 with beta1 0.5 and a cosine decay, batches of 500 points, 40 epochs
 of 200 steps, the non-saturating loss. The ablations of the loss and of the
 turns use a shorter budget (``SHORT``, 10 epochs), against a plain GAN with
@@ -18,12 +18,14 @@ import torch
 from matplotlib import pyplot as plt
 from torch import nn
 
-from unimodel import gan2d, metrics
+from unimodel import metrics
 from unimodel.data import DIGIT_LEVELS, digits_splits
+from unimodel.experiments import gan2d
 from unimodel.figures.registry import budget, compute_result, figure, result, trains
 from unimodel.figures.style import PALETTE, show_images, show_points, tr
 from unimodel.mixtures import HQ_STDS, MIXTURES, nearest_mode
-from unimodel.models.gan import GAN, GANConfig, discriminator_loss, generator_loss, train_defaults
+from unimodel.models.gan import GAN, GANConfig, discriminator_loss, generator_loss
+from unimodel.recipes.gan import train_defaults
 from unimodel.runs import Run, RunSpec
 from unimodel.runtime import set_seed
 from unimodel.training import TrainConfig, fit

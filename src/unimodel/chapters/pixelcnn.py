@@ -1,7 +1,7 @@
 """Figures and numbers of the PixelCNN chapter.
 
 The model is ``PixelCNNConfig()``'s defaults, trained with
-``models.pixelcnn.train_defaults`` on the digits protocol (train [:1000],
+``recipes.pixelcnn.train_defaults`` on the digits protocol (train [:1000],
 early stopping on the exact validation NLL with patience 20, seed 0), the
 same split and test set as the VAE chapter.
 """
@@ -19,7 +19,8 @@ from matplotlib import pyplot as plt
 from unimodel.data import DIGIT_LEVELS, DIGIT_SIDE, digits_splits
 from unimodel.figures.registry import budget, compute_result, figure, result, trains
 from unimodel.figures.style import PALETTE, show_images, tr
-from unimodel.models.pixelcnn import PixelCNN, PixelCNNConfig, causal_mask, nll, train_defaults
+from unimodel.models.pixelcnn import PixelCNN, PixelCNNConfig, causal_mask
+from unimodel.recipes.pixelcnn import nll, train_defaults
 from unimodel.runs import Run, RunSpec
 from unimodel.runtime import set_seed
 from unimodel.training import TrainConfig

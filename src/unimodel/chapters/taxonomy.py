@@ -1,6 +1,6 @@
 """Figures and numbers of the taxonomy chapter: the four families on the same digits and the same budget.
 
-The table is ``unimodel.taxonomy.measure_all`` with each model trained
+The table is ``unimodel.experiments.taxonomy.measure_all`` with each model trained
 through the cache (seed 0, 200 epochs each, the DDPM also with its chapter's
 1000), so the GAN, PixelCNN and long-DDPM rows reuse their chapters' runs.
 The same samples are also scored by density and coverage (Naeem et al. 2020,
@@ -18,11 +18,12 @@ import numpy as np
 import torch
 from matplotlib import pyplot as plt
 
-from unimodel import metrics, taxonomy
+from unimodel import metrics
 from unimodel.data import DIGIT_LEVELS, DIGIT_SIDE, digits_splits
+from unimodel.experiments import taxonomy
 from unimodel.figures.registry import budget, compute_result, figure, result, trains
 from unimodel.figures.style import PALETTE, show_images, tr
-from unimodel.models import model_spec
+from unimodel.recipes import model_spec
 from unimodel.runs import Run, RunSpec, cached_run
 
 BUDGET = taxonomy.Budget(

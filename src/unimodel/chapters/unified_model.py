@@ -26,11 +26,12 @@ from unimodel.figures.registry import budget, compute_result, figure, result, sc
 from unimodel.figures.style import PALETTE, show_images, tr
 from unimodel.models import unified
 from unimodel.models.captions import LANGUAGES, NAMES
+from unimodel.recipes import unified as unified_recipe
 from unimodel.runs import Run, RunSpec
 from unimodel.training import TrainConfig
 
 SEED = 0
-DEFAULTS = unified.train_defaults("digits")
+DEFAULTS = unified_recipe.train_defaults("digits")
 TRAIN = TrainConfig(**{**DEFAULTS, "epochs": budget(full=DEFAULTS["epochs"], quick=2), "seed": SEED, "device": "cpu"})
 QUICK = budget(full={}, quick={"tokenizer_epochs": 2})  # the quick profile also shortens the tokenizer's training
 VARIANTS = {  # name on the page -> the config's settings; "joint" is the model of the chapter
@@ -66,7 +67,7 @@ def _transformer_parameters(model: unified.Unified) -> int:
 def scores() -> dict:
     """The chapter's model, seed 0: test captions, judged drawings at its guidance scale, diversity, the judge's ceilings."""
     r = run()
-    measured = unified.evaluate(r.model, scored_splits(), seed=SEED, per_class=PER_CLASS)
+    measured = unified_recipe.evaluate(r.model, scored_splits(), seed=SEED, per_class=PER_CLASS)
     per_digit = measured["generation"]["per_digit"]
     worst = int(np.argmin(per_digit))
     return {
@@ -91,12 +92,12 @@ def guidance() -> dict:
     train_codes = model.codes(splits.train.x)
     rows = {}
     for s in SCALES:
-        judged = unified.judged_generation(model, PER_CLASS, s, SEED)
+        judged = unified_recipe.judged_generation(model, PER_CLASS, s, SEED)
         rows[scale_key(s)] = {
             "scale": s,
             "accuracy": judged["accuracy"],
             "per_language": judged["per_language"],
-            **unified.diversity(judged["codes"], judged["images"], train_codes, splits.train.x * SCALE, splits.test.x * SCALE),
+            **unified_recipe.diversity(judged["codes"], judged["images"], train_codes, splits.train.x * SCALE, splits.test.x * SCALE),
         }
     best = max(rows.values(), key=lambda row: row["accuracy"])
     return {"scales": rows, "best_scale": best["scale"], "best_accuracy": best["accuracy"], "samples": 10 * PER_CLASS * len(LANGUAGES)}
@@ -126,7 +127,7 @@ def ablation() -> dict:
             measured = (
                 compute_result("unified-model-scores")
                 if (variant, seed) == ("joint", SEED)
-                else unified.evaluate(r.model, splits, seed=SEED, per_class=PER_CLASS)
+                else unified_recipe.evaluate(r.model, splits, seed=SEED, per_class=PER_CLASS)
             )
             if "caption_exact" in measured:
                 caption.append(measured["caption_exact"])
@@ -321,7 +322,7 @@ def nearest(lang: str):
     shown = unified.draw(model, [NAMES["en"][d] for d in range(10)], generator=generator)
     train = splits.train.x.float() * SCALE
     closest = train[torch.cdist(shown, train).argmin(1)]
-    judged = unified.judged_generation(model, PER_CLASS, None, SEED)
+    judged = unified_recipe.judged_generation(model, PER_CLASS, None, SEED)
     drawn = torch.cdist(judged["images"], train).min(1).values.numpy()
     real = torch.cdist(splits.test.x.float() * SCALE, train).min(1).values.numpy()
     fig = plt.figure(figsize=(9, 3.2))

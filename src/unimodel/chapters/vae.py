@@ -6,7 +6,7 @@ seed 0) and is cached, so each one trains once per change of code or
 settings.
 
 The VQ-VAE tokenizer trains on the same 1000 training digits
-(``train_defaults`` of ``models/vqvae.py``: Adam lr 2e-3, batch 64, at most
+(``train_defaults`` of ``recipes/vqvae.py``: Adam lr 2e-3, batch 64, at most
 100 epochs, early stopping on the validation reconstruction NLL with patience
 20, seed 0). It is the same run, with the same settings and seed, as the
 tokenizer trained inside the unified model of ``models/unified.py``. A second
@@ -27,6 +27,7 @@ from unimodel.figures.registry import budget, compute_result, figure, result, tr
 from unimodel.figures.style import PALETTE, show_images, tr
 from unimodel.models import vqvae
 from unimodel.models.vae import reparameterize_uniform
+from unimodel.recipes import vqvae as vqvae_recipe
 from unimodel.runs import Run, RunSpec
 from unimodel.training import TrainConfig
 
@@ -296,7 +297,7 @@ def high_dimensions_figure(lang: str):
 
 # ------------------------------------------------------------------ the VQ-VAE section
 
-VQ_DEFAULTS = vqvae.train_defaults("digits")
+VQ_DEFAULTS = vqvae_recipe.train_defaults("digits")
 VQ_TRAIN = TrainConfig(**{**VQ_DEFAULTS, "epochs": budget(full=VQ_DEFAULTS["epochs"], quick=2), "seed": SEED, "device": "cpu"})
 VQ_RUNS = {"tokenizer": {}, "no-restart": {"restart_after": 0.0}}
 VQ_SHOWN = 10  # test digits in the reconstruction figure

@@ -4,7 +4,7 @@ Every classifier trains on the digits protocol's split (the first N of the
 1000 training digits; validation 350, test 447) with one budget: AdamW,
 batches of 64, at most 100 epochs with a cosine decay, early stopping on the
 validation error (patience 40), each architecture at its own learning rate
-(``train_defaults`` of ``models/vit.py`` and ``models/convnet.py``). Every
+(``train_defaults`` of ``recipes/vit.py`` and ``recipes/convnet.py``). Every
 setting is trained with several seeds; the logistic regression (the judge of
 the generation chapters) is the linear baseline.
 """
@@ -19,9 +19,9 @@ from matplotlib.patches import Rectangle
 from unimodel.data import DIGIT_LEVELS, DIGIT_SIDE, digits_splits
 from unimodel.figures.registry import budget, compute_result, figure, result, trains
 from unimodel.figures.style import PALETTE, tr
-from unimodel.models import model_spec
-from unimodel.models.classifier import accuracy
 from unimodel.models.vit import patchify
+from unimodel.recipes import model_spec
+from unimodel.recipes.classifier import accuracy
 from unimodel.runs import Run, RunSpec
 from unimodel.runtime import set_seed
 from unimodel.training import TrainConfig

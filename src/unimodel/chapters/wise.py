@@ -1,13 +1,13 @@
 """Figures and numbers of the WISE page: the published leaderboards, and WiScore on a few made-up judgements.
 
-Nothing here is measured. The leaderboard is ``unimodel.wise.LEADERBOARD``
+Nothing here is measured. The leaderboard is ``unimodel.experiments.wise.LEADERBOARD``
 (the WISE README's published numbers) plus ``FURTHER``: two published scores
 the page also needs, each with the condition it was measured under (a model
 the README lists above the page's "top" models, and BAGEL with thinking,
 from BAGEL's own README). ``VERIFIED`` is the WISE repository's rerun with an
 open judge (WISE_Verified: Qwen3.5-35B-A3B, a binary 0/1 score per image,
 about 200 prompts refreshed), kept apart because its scale differs. The
-worked examples put chosen scores through ``unimodel.wise.wiscore``.
+worked examples put chosen scores through ``unimodel.experiments.wise.wiscore``.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 from matplotlib import pyplot as plt
 
-from unimodel import wise
+from unimodel.experiments import wise
 from unimodel.figures.registry import figure, result
 from unimodel.figures.style import PALETTE, tr
 
@@ -38,12 +38,12 @@ class Published:
     model: str  # as its source writes it
     slug: str  # the key pages use in [[wise-leaderboard.further.SLUG]] or [[wise-leaderboard.verified.SLUG]]
     score: float  # overall score, as published
-    kind: str  # "closed", "generation" or "unified", as in unimodel.wise.Entry
+    kind: str  # "closed", "generation" or "unified", as in unimodel.experiments.wise.Entry
     condition: str  # "plain" (the original prompts) or "thinking" (the model writes its reasoning before it draws)
     source: str  # where the number is published
 
 
-# Published overall WiScores (GPT-4o judge, 0-2 scores) beyond unimodel.wise.LEADERBOARD. Qwen-Image is
+# Published overall WiScores (GPT-4o judge, 0-2 scores) beyond unimodel.experiments.wise.LEADERBOARD. Qwen-Image is
 # one of several models the README's table lists above MetaQuery-XL and UniWorld-V1 (DeepGen1.0 0.73,
 # LongCat-Image 0.65, NextFlow-RL 0.62, Qwen-Image 0.62, UniWorld-V2 0.58, Hunyuan-Image 3.0 0.57);
 # it is shown because it is a generator conditioned on a multimodal LLM (Qwen2.5-VL).

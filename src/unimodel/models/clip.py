@@ -15,7 +15,9 @@ Chinese, and their tokenizer live in ``unimodel.models.captions`` (BLIP and
 the unified model read them too); the zero-shot prompts come from a
 template whose exact strings never occur as a training caption.
 
-Read top to bottom: the config; the two encoders; the loss; the model; the scores.
+Read top to bottom: the config; the two encoders; the loss; the model; the embeddings of
+images and captions that zero-shot classification and retrieval compare. How they are
+scored is CLIP's recipe (``unimodel.recipes.clip``).
 
 Legend for shape comments: B batch, L tokens per caption (``CONTEXT``), D
 the width of a text token (``text_dim``), E the width of the shared
@@ -31,9 +33,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from unimodel.data import DIGIT_LEVELS, Splits
-from unimodel.models import ModelSpec
-from unimodel.models.captions import CONTEXT, EOS, LANGUAGES, TOKEN_ID, VOCAB, draw_captions, prompts, tokenize
+from unimodel.data import DIGIT_LEVELS
+from unimodel.models.captions import CONTEXT, EOS, TOKEN_ID, VOCAB, draw_captions, tokenize
 from unimodel.models.layers import Block
 from unimodel.models.vit import ViT, ViTConfig
 
@@ -194,7 +195,7 @@ class CLIP(nn.Module):
         return loss, {"loss": loss.item(), "temperature": self.temperature(), "batch_accuracy": hits.float().mean().item()}
 
 
-# ------------------------------------------------------------------ scores
+# ------------------------------------------------------------------ embeddings
 
 
 @torch.no_grad()
@@ -215,63 +216,3 @@ def text_features(model: CLIP, captions: list[str]) -> torch.Tensor:
     features = model.embed_text(captions).cpu()
     model.train(training)
     return features
-
-
-# --8<-- [start:zero-shot]
-def zero_shot_accuracy(model: CLIP, x: torch.Tensor, y: torch.Tensor, lang: str) -> float:
-    """The fraction of images x (n, 64) whose nearest of the 10 prompts in ``lang`` names their digit y."""
-    similarity = image_features(model, x) @ text_features(model, prompts(lang)).T  # (n, 10)
-    return (similarity.argmax(dim=1) == y.cpu()).float().mean().item()
-
-
-# --8<-- [end:zero-shot]
-
-
-def retrieval_recall_at_1(model: CLIP, x: torch.Tensor, y: torch.Tensor, lang: str, generator: torch.Generator) -> dict:
-    """Recall@1 over the pairs (image, a training caption of its digit in ``lang`` drawn with ``generator``).
-
-    "image_to_text": the fraction of images whose most similar caption among
-    all n describes their digit; "text_to_image": the fraction of captions
-    whose most similar image shows their digit.
-    """
-    y = y.cpu()
-    similarity = image_features(model, x) @ text_features(model, draw_captions(y, lang, generator)).T  # (n, n)
-    return {
-        "image_to_text": (y[similarity.argmax(dim=1)] == y).float().mean().item(),
-        "text_to_image": (y[similarity.argmax(dim=0)] == y).float().mean().item(),
-    }
-
-
-def evaluate(model: CLIP, splits: Splits, seed: int = 0, **_options) -> dict:
-    """Zero-shot accuracy in both languages and retrieval recall@1 both ways, on the test split."""
-    test = splits.test
-    scores: dict = {"images": len(test), "temperature": model.temperature()}
-    for lang in LANGUAGES:
-        scores[f"zero_shot_{lang}"] = zero_shot_accuracy(model, test.x, test.y, lang)
-        recall = retrieval_recall_at_1(model, test.x, test.y, lang, torch.Generator().manual_seed(seed))
-        scores.update({f"{direction}_{lang}": value for direction, value in recall.items()})
-    return scores
-
-
-def validation_error(model: CLIP, splits: Splits) -> float:
-    """1 - image-to-text recall@1 on the validation split with training captions, both languages averaged.
-
-    Early stopping reads only training templates: the zero-shot prompts take no part in training or in choosing the weights.
-    """
-    recalls = [retrieval_recall_at_1(model, splits.val.x, splits.val.y, lang, torch.Generator().manual_seed(0))["image_to_text"] for lang in LANGUAGES]
-    return 1.0 - sum(recalls) / len(recalls)
-
-
-def train_defaults(data: str) -> dict:
-    """Training settings that work for the tiny CLIP on the 8x8 digits: AdamW, a cosine decay, early stopping on validation retrieval."""
-    return {"optimizer": "adamw", "lr": 2e-3, "batch_size": 64, "epochs": 100, "schedule": "cosine", "patience": 30}
-
-
-SPEC = ModelSpec(
-    config_cls=CLIPConfig,
-    model_cls=CLIP,
-    validate=lambda model, splits: validation_error(model, splits),
-    evaluate=evaluate,
-    sample=None,
-    train_defaults=train_defaults,
-)

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from unimodel.data import DIGIT_LEVELS
-from unimodel.models.classifier import Classifier, classifier_spec
+from unimodel.models.classifier import Classifier
 
 
 @dataclass
@@ -75,11 +75,3 @@ class ConvNet(Classifier):
         side = self.config.side
         image = x.to(device).float().reshape(-1, 1, side, side) / (self.config.levels - 1)  # (B, 1, H, W) in [0, 1]
         return self.head(self.features(image))
-
-
-def train_defaults(data: str) -> dict:
-    """The ViT's budget (AdamW, 100 epochs with a cosine decay, early stopping on the validation error), at the learning rate that suits a CNN."""
-    return {"optimizer": "adamw", "lr": 2e-3, "batch_size": 64, "epochs": 100, "schedule": "cosine", "patience": 40}
-
-
-SPEC = classifier_spec(ConvNetConfig, ConvNet, train_defaults)

@@ -28,8 +28,6 @@ from torch.nn import functional as F
 
 from unimodel.data import DIGIT_LEVELS, DIGIT_SIDE
 from unimodel.limits import MAX_STEPS, check_count
-from unimodel.metrics import generated_scores
-from unimodel.models import ModelSpec
 
 
 @dataclass
@@ -243,20 +241,3 @@ class Diffusion(nn.Module):
     def sample(self, n: int, generator: torch.Generator | None = None, add_noise: bool = True) -> torch.Tensor:
         """n samples: points (n, 2), or images (n, 64) with intensities in [0, 1]; T network passes."""
         return self.as_output(self.sample_chain(n, generator, add_noise)[0])
-
-
-def train_defaults(data: str) -> dict:
-    """Training settings that work for a DDPM: Adam with a cosine decay, the last weights kept."""
-    if data in ("ring", "grid"):  # 100,000 points: 200 steps per epoch
-        return {"optimizer": "adam", "lr": 2e-3, "batch_size": 500, "epochs": 20, "schedule": "cosine", "patience": 0}
-    return {"optimizer": "adam", "lr": 1e-3, "batch_size": 100, "epochs": 1000, "schedule": "cosine", "patience": 0}
-
-
-SPEC = ModelSpec(
-    config_cls=DiffusionConfig,
-    model_cls=Diffusion,
-    validate=None,  # the simple loss is a noisy score: the last weights are kept
-    evaluate=lambda model, splits, seed=0, **_options: generated_scores(model.sample, splits, seed),
-    sample=lambda model, n, generator: model.sample(n, generator),
-    train_defaults=train_defaults,
-)

@@ -27,15 +27,12 @@ likely under the data than under G, such as points between two modes.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from functools import partial
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from unimodel.data import DIGIT_LEVELS, DIGIT_SIDE
-from unimodel.metrics import generated_scores
-from unimodel.models import ModelSpec
 
 LOSSES = ("non-saturating", "minimax")
 CANDIDATES = 1000  # fewest draws rejection sampling scores at once, so that their median is a steady threshold
@@ -237,20 +234,3 @@ class GAN(nn.Module):
         return torch.cat(kept)[:n]
 
     # --8<-- [end:rejection]
-
-
-def train_defaults(data: str) -> dict:
-    """Training settings that work for a GAN (the loop's defaults suit the VAE)."""
-    if data in ("ring", "grid"):  # 100,000 points: 200 steps per epoch
-        return {"optimizer": "adam", "lr": 4e-3, "beta1": 0.5, "batch_size": 500, "epochs": 40, "schedule": "cosine", "patience": 0}
-    return {"optimizer": "adam", "lr": 1e-3, "beta1": 0.5, "batch_size": 100, "epochs": 200, "schedule": "cosine", "patience": 0}
-
-
-SPEC = ModelSpec(
-    config_cls=GANConfig,
-    model_cls=GAN,
-    validate=None,  # no likelihood to hold out: a GAN keeps its last weights
-    evaluate=lambda model, splits, seed=0, rejection=None, **_options: generated_scores(partial(model.sample, rejection=rejection), splits, seed),
-    sample=lambda model, n, generator: model.sample(n, generator),
-    train_defaults=train_defaults,
-)

@@ -12,7 +12,8 @@ depends on the earlier pixels only. Training is plain maximum likelihood;
 sampling draws one pixel at a time, 64 passes.
 
 Read top to bottom: the masks, the masked convolution, the residual block,
-the model (log p(x), the loss, sampling), evaluation and the spec.
+the model (log p(x), the loss, sampling). How it is trained and scored is its
+recipe (``unimodel.recipes.pixelcnn``).
 
 Legend for shape comments: B batch, C channels, H = W = 8 the image's side,
 P = H * W pixels per image (64), L levels per pixel (17).
@@ -27,8 +28,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from unimodel.data import DIGIT_LEVELS, Splits
-from unimodel.models import ModelSpec
+from unimodel.data import DIGIT_LEVELS
 
 
 @dataclass
@@ -148,32 +148,3 @@ class PixelCNN(nn.Module):
             x[:, i] = torch.multinomial(probs.cpu(), 1, generator=generator).squeeze(1).to(device)
         self.train(training)
         return x.float() / (self.config.levels - 1)
-
-
-@torch.no_grad()
-def nll(model: PixelCNN, x: torch.Tensor, batch_size: int = 500) -> float:
-    """Exact negative log-likelihood in nats per image, averaged over the images x (N, P)."""
-    device = next(model.parameters()).device
-    return -torch.cat([model.log_prob(x[i : i + batch_size].to(device)) for i in range(0, len(x), batch_size)]).mean().item()
-
-
-def evaluate(model: PixelCNN, splits: Splits, **_options) -> dict[str, float]:
-    """Test NLL in nats per image and in bits per pixel: exact, so no samples and no seed (``_options`` are ignored)."""
-    model.eval()
-    value = nll(model, splits.test.x)
-    return {"nll": value, "bits_per_dim": value / (model.config.data_dim * math.log(2)), "images": len(splits.test)}
-
-
-def train_defaults(data: str) -> dict:
-    """Training settings that work for the PixelCNN on the 8x8 digits: early stopping on the validation NLL."""
-    return {"optimizer": "adam", "lr": 1e-3, "batch_size": 64, "epochs": 200, "patience": 20}
-
-
-SPEC = ModelSpec(
-    config_cls=PixelCNNConfig,
-    model_cls=PixelCNN,
-    validate=lambda model, splits: nll(model, splits.val.x),
-    evaluate=evaluate,
-    sample=lambda model, n, generator: model.sample(n, generator),
-    train_defaults=train_defaults,
-)

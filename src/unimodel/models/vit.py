@@ -14,8 +14,9 @@ instead of the paper's 16x16 pixels of a 224x224 image.
 
 Read top to bottom: cutting the image into patches, the attention, the
 encoder block, the model (patch embedding, [CLS] token, position embeddings,
-classification). The loss (cross-entropy) and the accuracy are shared with
-the other digit classifiers (``unimodel.models.classifier``).
+classification). The loss (cross-entropy) is shared with the other digit
+classifiers (``unimodel.models.classifier``), and so is how they are scored
+(``unimodel.recipes.classifier``).
 
 Legend for shape comments: B batch, p the side of a patch, N patches per
 image ((8 / p) ** 2), T = N + 1 tokens (the patches and [CLS]), D the width
@@ -32,7 +33,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from unimodel.data import DIGIT_LEVELS
-from unimodel.models.classifier import Classifier, classifier_spec
+from unimodel.models.classifier import Classifier
 from unimodel.models.layers import Block
 
 
@@ -170,11 +171,3 @@ class ViT(Classifier):
         """Cosine similarity between the learned position embeddings of the patches ([CLS] left out), (N, N)."""
         unit = F.normalize(self.position[0, 1:], dim=1)  # each patch's position vector at length 1, (N, D)
         return unit @ unit.T  # (N, N)
-
-
-def train_defaults(data: str) -> dict:
-    """Training settings that work for the tiny ViT on the 8x8 digits: AdamW, a cosine decay, early stopping on validation error."""
-    return {"optimizer": "adamw", "lr": 5e-4, "batch_size": 64, "epochs": 100, "schedule": "cosine", "patience": 40}
-
-
-SPEC = classifier_spec(ViTConfig, ViT, train_defaults)

@@ -27,7 +27,7 @@ import torch
 from unimodel import metrics
 from unimodel.data import DIGIT_LEVELS, DIGIT_SIDE, Splits, digits_splits
 from unimodel.limits import MAX_IMPORTANCE_SAMPLES, MAX_SAMPLES, MAX_STEPS, check_count, check_seed
-from unimodel.models import model_spec
+from unimodel.recipes import model_spec
 from unimodel.runs import Run, train_run
 from unimodel.training import TrainConfig
 
@@ -54,7 +54,7 @@ class Budget:
 
 @dataclass(frozen=True)
 class Row:
-    model: str  # its name in unimodel.models.MODELS
+    model: str  # its name in unimodel.recipes.MODELS
     notes: str  # where the notes file it: "explicit-exact", "explicit-approximate" or "implicit"
     likelihood: str  # what the model can say about log p(x): "exact", "bound" or "none"
     config: Callable[[Budget], dict]  # the model's config under a budget

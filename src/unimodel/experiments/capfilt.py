@@ -26,6 +26,8 @@ import torch
 
 from unimodel.data import Splits
 from unimodel.models import blip
+from unimodel.models.captions import LANGUAGES, words
+from unimodel.recipes import blip as blip_recipe
 from unimodel.runtime import set_seed
 from unimodel.training import TrainConfig, fit
 
@@ -68,11 +70,11 @@ def caption_and_filter(model: blip.BLIP, x: torch.Tensor, named: torch.Tensor, g
     captions ITM judges a match. Each image is captioned and judged in a
     language drawn with ``generator``.
     """
-    langs = [blip.LANGUAGES[i] for i in torch.randint(len(blip.LANGUAGES), (len(x),), generator=generator).tolist()]
+    langs = [LANGUAGES[i] for i in torch.randint(len(LANGUAGES), (len(x),), generator=generator).tolist()]
     web = [blip.draw_captions(torch.tensor([d]), lang, generator)[0] for d, lang in zip(named.tolist(), langs, strict=True)]
     keep_web = blip.match_probability(model, x, web) > 0.5  # the filter on the web captions
     written = [None] * len(x)
-    for lang in blip.LANGUAGES:  # the captioner, one language at a time
+    for lang in LANGUAGES:  # the captioner, one language at a time
         index = [i for i, other in enumerate(langs) if other == lang]
         captions, _ = blip.generate(model, x[index], lang)
         for i, tokens in zip(index, captions, strict=True):
@@ -86,7 +88,7 @@ def caption_and_filter(model: blip.BLIP, x: torch.Tensor, named: torch.Tensor, g
 
 
 def _single_digit(text: str, lang: str) -> int:
-    named = blip.named_digits(blip.words(text), lang)
+    named = blip_recipe.named_digits(words(text), lang)
     return named.pop() if len(named) == 1 else -1
 
 
@@ -94,14 +96,14 @@ def _train(x: torch.Tensor, y: torch.Tensor, splits: Splits, train: TrainConfig,
     """A BLIP trained on the pairs (x, the digits y), from scratch or from a copy of ``start``; early stopping on the clean validation split."""
     set_seed(seed)
     model = copy.deepcopy(start) if start is not None else blip.BLIP(blip.BLIPConfig())
-    fit(model, (x, y), replace(train, seed=seed), validate=lambda m: blip.validation_error(m, splits), progress=False)
+    fit(model, (x, y), replace(train, seed=seed), validate=lambda m: blip_recipe.validation_error(m, splits), progress=False)
     return model
 
 
 def scores(model: blip.BLIP, splits: Splits) -> dict:
     """The test scores of the chapter's table, each the mean of the two languages."""
-    scores = blip.evaluate(model, splits)
-    return {name: blip.mean_over_languages(scores, name) for name in ("zero_shot", "itm_hard", "caption_exact")}
+    scores = blip_recipe.evaluate(model, splits)
+    return {name: blip_recipe.mean_over_languages(scores, name) for name in ("zero_shot", "itm_hard", "caption_exact")}
 
 
 def run(splits: Splits, train: TrainConfig, config: CapFiltConfig | None = None) -> dict:

@@ -116,7 +116,7 @@ def _fetch(source: str) -> Path:
 
 def expected_files(notebooks=()) -> set[str]:
     """The cache files (relative paths) that the code at hand reads under the current profile."""
-    from unimodel import build
+    from unimodel.website import build
 
     wanted: set[str] = {"timings.json"}
     folder = cache.cache_dir()
@@ -139,7 +139,7 @@ def _check(name: str, data: bytes) -> None:
                 tmp.write(data)
                 tmp.flush()
                 saved = load_checkpoint(tmp.name)  # weights_only=True
-            from unimodel.models import model_spec
+            from unimodel.recipes import model_spec
 
             model_spec(saved["meta"]["model"])
         elif name.endswith("/done"):

@@ -51,7 +51,7 @@ from mkdocs.plugins import get_plugin_logger
 from mkdocs.structure.files import File, Files
 from mkdocs.structure.pages import Page
 
-ROOT = Path(__file__).resolve().parents[2]  # the repository root (src/unimodel/ -> ..)
+ROOT = Path(__file__).resolve().parents[3]  # the repository root (src/unimodel/website/ -> ...)
 MATHJAX_DIR = ROOT / "node_modules" / "mathjax" / "es5"
 MATHJAX_SITE_DIR = "javascripts/mathjax"  # where tex-svg.js lives in the built site
 # language -> the configuration that builds its site into the folder of that name
@@ -153,9 +153,9 @@ def _with_quick_notice(markdown: str, language: str) -> str:
 
 
 def on_page_markdown(markdown: str, page: Page, config: MkDocsConfig, files: Files) -> str:
-    """Check the page's claims about computed numbers (``[[? a > b ]]``, see ``unimodel.claims``), then write the numbers in: ``[[result.key:format]]``."""
-    from unimodel.claims import ClaimError, check_claims
+    """Check the page's claims about computed numbers (``[[? a > b ]]``, see ``unimodel.website.claims``), then write the numbers in: ``[[result.key:format]]``."""
     from unimodel.figures.registry import profile, substitute_results
+    from unimodel.website.claims import ClaimError, check_claims
 
     results, language = _site_assets(config.docs_dir)["results"], _language(config)
     try:

@@ -82,7 +82,7 @@ class Task:
 
 def plan(notebooks: Iterable[str | Path] = (), chapters: Iterable[str] | None = None) -> list[Task]:
     """Every task of the site (or of the chapter modules ``chapters``), each after the tasks it needs."""
-    from unimodel.notebooks import notebook_path
+    from unimodel.website.notebooks import notebook_path
 
     registry.load_chapters()
     chapters = tuple(registry.CHAPTERS if chapters is None else chapters)
@@ -195,7 +195,7 @@ def execute(task: Task, env: dict[str, str] | None = None, threads: int | None =
         _same_code(task, registry.figure_path(*task.args).stem)
         value = str(registry.render_figure(*task.args))
     else:
-        from unimodel.notebooks import executed_notebook
+        from unimodel.website.notebooks import executed_notebook
 
         value = str(executed_notebook(*task.args))
         _same_code(task, Path(value).parent.name)

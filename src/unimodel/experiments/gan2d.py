@@ -58,7 +58,7 @@ def model_config(variant: str, dataset: str, **changes) -> dict:
 
 
 def train_config(dataset: str, seed: int, **changes) -> TrainConfig:
-    from unimodel.models.gan import train_defaults
+    from unimodel.recipes.gan import train_defaults
 
     return TrainConfig(**{**train_defaults(dataset), "seed": seed, "device": "cpu", **changes})
 

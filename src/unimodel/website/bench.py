@@ -55,7 +55,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]  # the repository this package lives in (src/unimodel/ -> ..)
+ROOT = Path(__file__).resolve().parents[3]  # the repository this package lives in (src/unimodel/website/ -> ...)
 CHROMIUM = Path("/usr/bin/chromium")
 DOCS_PAGE = "docs/vae.md"
 LOOP_FILE = "src/unimodel/training.py"
