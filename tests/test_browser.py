@@ -3,8 +3,10 @@
 One visit per page (the ``visits`` fixture) records what the tests below
 check: the math is typeset by MathJax without errors and no TeX source is
 left over, no request goes anywhere but 127.0.0.1, every image loads and has
-alt text in the page's language, and nothing is logged as an error. Then,
-once each: the copy button of a code block, the dark-mode toggle, and
+alt text in the page's language, nothing is logged as an error, and axe-core
+finds no serious or critical violation of WCAG 2 A and AA. Then,
+once each: the copy button of a code block, the dark-mode toggle, axe-core
+on the pages with the most code in the dark palette, and
 full-page screenshots of the home page and the VAE chapter in both languages
 (``artifacts/screenshots/``, to look at).
 
@@ -30,6 +32,8 @@ CJK = re.compile(r"[\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\
 CJK_IDEOGRAPH = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 RAW_TEX = ("$$", "\\(", "\\[")  # delimiters MathJax removes from whatever it typesets
 TIMEOUT_MS = 20_000
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"  # pinned in package.json, installed by `make setup`
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 
 
 @dataclass
@@ -46,6 +50,7 @@ class Visit:
     page_errors: list[str] = field(default_factory=list)
     math: dict = field(default_factory=dict)
     images: list[dict] = field(default_factory=list)
+    accessibility: list[str] = field(default_factory=list)  # axe-core's serious and critical violations, one line per element
 
 
 # Wait until MathJax has typeset the page: mathjax.js chains each typeset on
@@ -87,6 +92,23 @@ _IMAGES = """async () => {
 }"""
 
 
+# axe-core's verdict on the page as it stands: each serious or critical violation, one line per element
+_AXE_RUN = """async (tags) => {
+    const result = await axe.run(document, {runOnly: {type: 'tag', values: tags}, resultTypes: ['violations']});
+    return result.violations
+        .filter(v => v.impact === 'serious' || v.impact === 'critical')
+        .flatMap(v => v.nodes.map(node => `${v.id} (${v.impact}): ${node.target.join(' ')}: ${node.failureSummary.split('\\n').slice(1, 2).join('').trim()}`));
+}"""
+
+
+def _accessibility(page) -> list[str]:
+    """axe-core's serious and critical WCAG 2 A/AA violations on ``page``, injected from node_modules (no request)."""
+    if not AXE.is_file():
+        pytest.fail(f"{AXE} is missing: run `make setup` (npm ci installs axe-core)", pytrace=False)
+    page.add_script_tag(path=str(AXE))
+    return page.evaluate(_AXE_RUN, AXE_TAGS)
+
+
 def _visit(context, base: str, path: str, root: str = "/") -> Visit:
     """Load ``base + path`` in a new tab of ``context`` (a site whose pages live under ``root``) and record what happened."""
     visit = Visit(path=path, language="en" if path.startswith(f"{root}en/") else "zh")
@@ -105,6 +127,7 @@ def _visit(context, base: str, path: str, root: str = "/") -> Visit:
         visit.math = {**page.evaluate(_MATH_STATE), "mathjax_ran": typeset}
         visit.images = page.evaluate(_IMAGES)
         page.wait_for_load_state("networkidle")
+        visit.accessibility = _accessibility(page)
     finally:
         page.close()
     visit.failed += [f"{status} {url}" for status, url in responses if status >= 400]
@@ -221,6 +244,10 @@ def test_no_console_error(visits: dict[str, Visit]) -> None:
     )
 
 
+def test_no_serious_or_critical_accessibility_violation(visits: dict[str, Visit]) -> None:
+    _fail_on({path: v.accessibility for path, v in visits.items()}, "axe-core: WCAG 2 A/AA violations")
+
+
 # --------------------------------------------------------------------- once each
 
 
@@ -269,6 +296,22 @@ def test_dark_mode_toggles(chromium, served_site: str) -> None:
         page.wait_for_function(f"({background})() === {light!r}", timeout=5_000)
     finally:
         context.close()
+
+
+def test_the_dark_palette_passes_axe_core_where_the_code_is(chromium, served_site: str) -> None:
+    """The dark palette recolours code: the pages with the most of it, and a notebook, through axe-core."""
+    context = chromium.new_context(viewport={"width": 1280, "height": 900}, color_scheme="dark")
+    problems = {}
+    try:
+        for path in ("/api/", "/blip/", "/vae-notebook/", "/en/api/"):
+            page = context.new_page()
+            page.goto(served_site + path, wait_until="networkidle")
+            assert page.evaluate("document.body.getAttribute('data-md-color-scheme')") == "slate"
+            problems[path] = _accessibility(page)
+            page.close()
+    finally:
+        context.close()
+    _fail_on(problems, "axe-core, dark palette: WCAG 2 A/AA violations")
 
 
 @pytest.mark.parametrize(("name", "path"), [("zh-home", "/"), ("zh-vae", "/vae/"), ("en-home", "/en/"), ("en-vae", "/en/vae/")])
