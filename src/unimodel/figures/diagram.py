@@ -78,8 +78,9 @@ def draw(boxes: Sequence[Box], arrows: Sequence[Arrow], width: float, height: fl
         a, b = by_key[arrow.start], by_key[arrow.end]
         start, end = _edge_point(a, (b.x, b.y)), _edge_point(b, (a.x, a.y))
         ax.add_patch(FancyArrowPatch(start, end, arrowstyle="-|>", mutation_scale=12, color="#444444", linewidth=1.2, connectionstyle=f"arc3,rad={arrow.bend}"))
-        if arrow.label:
-            middle = ((start[0] + end[0]) / 2, (start[1] + end[1]) / 2)
+        if arrow.label:  # at the middle of the curve: arc3 bends it halfway to its control point, bend * (dy, -dx) off the chord's middle
+            dx, dy = end[0] - start[0], end[1] - start[1]
+            middle = ((start[0] + end[0] + arrow.bend * dy) / 2, (start[1] + end[1] - arrow.bend * dx) / 2)
             ax.annotate(arrow.label, middle, xytext=(4, 4), textcoords="offset points", fontsize=8, color="#444444")
     if title:
         ax.set_title(title, fontsize=11)
