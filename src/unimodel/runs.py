@@ -108,7 +108,7 @@ class RunSpec:
     """A run the site trains into the cache, as data: a build can list, schedule and share runs before training any.
 
     ``train_size`` keeps only the first examples of the training split (validation and test stay whole).
-    The key hashes the code of the model, of this module and of ``record``, the config with its defaults
+    The key hashes the code of the model's recipe (which imports its network), of this module and of ``record``, the config with its defaults
     filled in (``{}`` and the defaults written out are the same run), the training settings but the device
     (a run trained on a GPU serves a CPU build), the data set, ``record`` and ``train_size``.
     """
