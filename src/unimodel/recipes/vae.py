@@ -1,7 +1,7 @@
 """The VAE on the digits (network: ``unimodel.models.vae``): the score early stopping reads and the test NLL.
 
 The validation score is the training objective on held-out images; the test NLL is bounded by the
-ELBO and estimated by importance sampling (Burda et al. 2016)."""
+ELBO and estimated by importance sampling (Burda et al. 2015, arXiv 1509.00519)."""
 
 from __future__ import annotations
 
