@@ -18,7 +18,6 @@ import twins
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
-SEED = ROOT.parent / "shared" / "seed" / "unified-model-notes.zh.md"
 ROW = re.compile(r"^\|(?P<cells>.+)\|\s*$")
 CODE = re.compile(r"```.*?```|`[^`\n]*`|\$\$.*?\$\$|\$[^$\n]*\$", re.S)
 JUDGE_FREE = {"gan", "taxonomy"}  # the only chapters where a discriminator is meant
@@ -41,9 +40,8 @@ def glossary(language: str) -> list[dict]:
 
 
 def seed_lines() -> list[str]:
-    if not SEED.exists():
-        return []
-    return [line.strip() for line in SEED.read_text(encoding="utf-8").splitlines() if len(line.strip()) >= 8]
+    """The lines of the learner's notes, which the Chinese pages quote as they are (the glossary does not rule them)."""
+    return [line.strip() for line in twins.NOTES.read_text(encoding="utf-8").splitlines() if len(line.strip()) >= 8]
 
 
 def checked_text(page: Path, seed: list[str]) -> str:
@@ -65,6 +63,8 @@ def test_both_glossaries_list_the_same_terms():
 
 @pytest.mark.parametrize("language", ["zh", "en"])
 def test_no_page_uses_a_variant_the_glossary_rules_out(language):
+    if language == "zh" and twins.NOTES is None:
+        pytest.skip("the learner's notes, which the Chinese pages quote as they are, are not on this machine")
     seed = seed_lines() if language == "zh" else []
     found = []
     for page in pages(language):
@@ -80,6 +80,8 @@ def test_no_page_uses_a_variant_the_glossary_rules_out(language):
 
 @pytest.mark.parametrize(("language", "word"), [("zh", "判别器"), ("en", "discriminator")])
 def test_the_judge_is_never_called_a_discriminator(language, word):
+    if language == "zh" and twins.NOTES is None:
+        pytest.skip("the learner's notes, which the Chinese pages quote as they are, are not on this machine")
     seed = seed_lines() if language == "zh" else []
     offending = [page.name for page in pages(language) if page.name.split(".")[0] not in JUDGE_FREE and word in checked_text(page, seed).lower()]
     assert not offending, f"{word!r} outside the GAN and taxonomy chapters: {offending}"

@@ -7,12 +7,13 @@ from pathlib import Path
 
 import pytest
 import torch
+import twins
 
 from unimodel.chapters import taxonomy as figures
 from unimodel.models.vae import VAE, VAEConfig
 
 ROOT = Path(__file__).resolve().parents[1]
-SEED_NOTES = Path("/work/shared/seed/unified-model-notes.zh.md")
+SEED_NOTES = twins.NOTES
 
 
 def seed_lines(heading: str, until: str | None) -> list[str]:
@@ -26,7 +27,7 @@ def squeeze(text: str) -> str:
     return re.sub(r"\s+", "", text)
 
 
-@pytest.mark.skipif(not SEED_NOTES.exists(), reason="the learner's notes are not on this machine")
+@pytest.mark.skipif(SEED_NOTES is None, reason="the learner's notes are not on this machine")
 @pytest.mark.parametrize(
     "page, heading, until",
     [

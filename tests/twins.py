@@ -7,6 +7,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 EN_DOCS = DOCS / "en"
+# The learner's notes that the Chinese pages quote verbatim. They are not in the repository: CI lays
+# shared/ beside the clone, a developer's machine has it at /work/shared; a reader's clone has neither.
+NOTES = next(
+    (p for p in (ROOT.parent / "shared" / "seed" / "unified-model-notes.zh.md", Path("/work/shared/seed/unified-model-notes.zh.md")) if p.is_file()),
+    None,
+)
 
 
 def pages(language: str, pattern: str = "*.md") -> list[Path]:
