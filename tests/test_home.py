@@ -6,8 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
-import yaml
-from test_links import CONFIGS, _AnyTagLoader, nav_files
+from twins import CONFIGS, config_nav, nav_files
 
 from unimodel.chapters import index
 
@@ -19,8 +18,7 @@ CARD = re.compile(r"^-   \[!\[[^\]]+\]\(figures/([\w-]+)/[\w-]+\.png\)\{ loading
 
 def _nav_parts(language: str) -> list[list[str]]:
     """The chapters of each section of the navigation, as page names, without notebooks."""
-    config = yaml.load((ROOT / CONFIGS[language]).read_text(encoding="utf-8"), Loader=_AnyTagLoader)
-    sections = [entry for entry in config["nav"] if isinstance(entry, dict) and isinstance(next(iter(entry.values())), list)]
+    sections = [entry for entry in config_nav(language) if isinstance(entry, dict) and isinstance(next(iter(entry.values())), list)]
     return [[page.removesuffix(".md") for page in nav_files(list(section.values())) if page.endswith(".md")] for section in sections]
 
 

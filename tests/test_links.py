@@ -15,7 +15,7 @@ from pathlib import Path
 from urllib.parse import unquote, urljoin, urlsplit
 
 import twins
-import yaml
+from twins import CONFIGS, nav_files
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -197,32 +197,6 @@ def test_the_checker_finds_missing_files_and_anchors(tmp_path: Path) -> None:
 # ------------------------------------------------------------------ navigation
 
 
-class _AnyTagLoader(yaml.SafeLoader):
-    """Reads mkdocs.yml without building its Python objects (``!ENV``, ``!!python/...``)."""
-
-
-_AnyTagLoader.add_multi_constructor("", lambda loader, suffix, node: None)
-_AnyTagLoader.add_multi_constructor("tag:yaml.org,2002:python/", lambda loader, suffix, node: None)
-
-
-def nav_files(nav) -> list[str]:
-    """The docs files named anywhere in a ``nav`` tree."""
-    found = []
-    if isinstance(nav, str):
-        if not urlsplit(nav).scheme:
-            found.append(nav)
-    elif isinstance(nav, list):
-        for item in nav:
-            found += nav_files(item)
-    elif isinstance(nav, dict):
-        for value in nav.values():
-            found += nav_files(value)
-    return found
-
-
-CONFIGS = {"zh": "mkdocs.yml", "en": "mkdocs.en.yml"}
-
-
 def _docs_pages(language: str) -> list[str]:
     """The pages of one language (``.md`` and ``.ipynb``), relative to its docs folder."""
     folder = DOCS if language == "zh" else twins.EN_DOCS
@@ -230,9 +204,9 @@ def _docs_pages(language: str) -> list[str]:
 
 
 def _config_nav(language: str = "zh") -> list[str]:
-    config = yaml.load((ROOT / CONFIGS[language]).read_text(encoding="utf-8"), Loader=_AnyTagLoader)
-    assert config.get("nav"), f"{CONFIGS[language]} has no nav"
-    return nav_files(config["nav"])
+    nav = twins.config_nav(language)
+    assert nav, f"{CONFIGS[language]} has no nav"
+    return nav_files(nav)
 
 
 def test_every_page_is_in_the_navigation() -> None:
