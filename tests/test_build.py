@@ -48,8 +48,9 @@ def test_the_plan_puts_every_task_after_what_it_needs(quick):
     for task in tasks:
         assert all(position[need] < position[task.id] for need in task.needs), task.id
     kinds = {t.kind for t in tasks}
-    assert kinds == {"run", "result", "figure"}
+    assert kinds == {"run", "result", "export", "figure"}
     assert sum(t.kind == "figure" for t in tasks) == 2 * len(registry.FIGURES)
+    assert sum(t.kind == "export" for t in tasks) == len(registry.EXPORTS)
     assert sum(t.kind == "result" for t in tasks) == len(registry.RESULTS)
     declared = {spec.key for module in registry.CHAPTERS for spec in registry.chapter_runs(module)}
     assert {t.key for t in tasks if t.kind == "run"} == declared  # each run once, though two chapters may declare it
@@ -131,6 +132,9 @@ def test_a_dask_cluster_of_two_workers_builds_the_same_files(quick, tmp_path, mo
             other = parallel["figures"][lang][name]
             assert other.startswith(str(tmp_path / "cluster-cache"))
             assert Path(other).read_bytes() == Path(png).read_bytes(), f"{name} ({lang}) differs"
+    assert parallel["models"].keys() == serial["models"].keys() and serial["models"]
+    for name, model in serial["models"].items():
+        assert parallel["models"][name]["card"] == model["card"], f"{name}: the exported model differs"
 
 
 @pytest.mark.distributed

@@ -48,6 +48,7 @@ def test_an_export_holds_the_build_and_slim_runs(archive):
     folder, manifest, counts = archive
     runs = len(registry.chapter_runs(SMALL[0])) + len(registry.chapter_runs(SMALL[1]))
     assert counts["runs"] == 2 * runs  # each run's checkpoint and its done marker
+    assert counts["models"] == sum(item.module in SMALL for item in registry.EXPORTS.values()) > 0
     assert counts["results"] == sum(item.module in SMALL for item in registry.RESULTS.values()) and counts["figures"] == 2 * sum(
         item.module in SMALL for item in registry.FIGURES.values()
     )

@@ -43,15 +43,16 @@ def test_mathjax_is_served_by_the_site(built_site: Path) -> None:
     assert not list((ROOT / "docs").rglob("tex-svg.js")), "docs/ must hold no generated files"
 
 
-def test_build_stops_with_advice_when_mathjax_is_missing(tmp_path: Path, monkeypatch) -> None:
+@pytest.mark.parametrize(("folder", "add", "what"), [("MATHJAX_DIR", "_add_mathjax", "MathJax"), ("ONNXRUNTIME_DIR", "_add_onnxruntime", "ONNX Runtime Web")])
+def test_build_stops_with_advice_when_an_npm_package_is_missing(tmp_path: Path, monkeypatch, folder: str, add: str, what: str) -> None:
     from mkdocs.exceptions import PluginError
 
     spec = importlib.util.spec_from_file_location("docs_hooks_under_test", ROOT / "src" / "unimodel" / "website" / "docs_hooks.py")
     hooks = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(hooks)
-    monkeypatch.setattr(hooks, "MATHJAX_DIR", tmp_path / "node_modules" / "mathjax" / "es5")
-    with pytest.raises(PluginError, match="npm ci"):
-        hooks._require_mathjax()
+    monkeypatch.setattr(hooks, folder, tmp_path / "node_modules" / "missing")
+    with pytest.raises(PluginError, match=f"{what} not found .*npm ci"):
+        getattr(hooks, add)(files=None, config=None)  # it checks before it adds anything
 
 
 def test_a_quick_build_says_so_on_every_page_with_computed_content(built_site: Path) -> None:

@@ -21,13 +21,14 @@ from torch.nn import functional as F
 
 from unimodel import metrics
 from unimodel.data import DIGIT_LEVELS, DIGIT_SIDE, digits_splits
-from unimodel.figures.registry import budget, compute_result, figure, result, trains
+from unimodel.figures.registry import budget, compute_result, exported, figure, result, trains
 from unimodel.figures.style import PALETTE, show_images, show_points, tr
 from unimodel.mixtures import EVAL_SIZE, MIXTURES, mode_metrics
 from unimodel.models.diffusion import Diffusion, DiffusionConfig
 from unimodel.recipes.diffusion import train_defaults
 from unimodel.runs import Run, RunSpec
 from unimodel.training import TrainConfig
+from unimodel.website.exports import Export
 
 STEPS = budget(full=1000, quick=100)  # T
 SEED = 0
@@ -486,3 +487,23 @@ def bound_per_step(lang: str):
     )
     fig.tight_layout()
     return fig
+
+
+@exported("diffusion/digits")
+def denoiser() -> Export:
+    """The digits model's noise predictor for the page's widget, eps_theta(x_t, t); the widget runs the reverse chain itself.
+
+    ``meta`` carries the schedule and a reference: the chain without its noise term from one seeded x_T,
+    run here by ``sample_chain``, which the widget's own chain must reproduce.
+    """
+    model = run("digits").model
+    x_T = torch.randn((1, model.config.data_dim), generator=torch.Generator().manual_seed(SEED))  # what sample_chain draws first
+    x_0, _ = model.sample_chain(1, torch.Generator().manual_seed(SEED), add_noise=False)
+    meta = {
+        "betas": model.betas.tolist(),
+        "alpha_bars": model.alpha_bars.tolist(),
+        "one_minus_alpha_bars": model.one_minus_alpha_bars.tolist(),  # taken in float64 before rounding, as the model does
+        "reference": {"x_T": x_T[0].tolist(), "x_0": model.as_output(x_0)[0].tolist(), "tolerance": 1e-3},
+    }
+    example = {"x": x_T, "t": torch.tensor([float(model.steps)])}
+    return Export(model, lambda diffusion, x, t: diffusion.net(x, t), example, ("eps",), meta)

@@ -23,13 +23,14 @@ from matplotlib import pyplot as plt
 
 from unimodel import metrics
 from unimodel.data import DIGIT_LEVELS, digits_splits
-from unimodel.figures.registry import budget, compute_result, figure, result, trains
+from unimodel.figures.registry import budget, compute_result, exported, figure, result, trains
 from unimodel.figures.style import PALETTE, show_images, tr
 from unimodel.models import vqvae
 from unimodel.models.vae import reparameterize_uniform
 from unimodel.recipes import vqvae as vqvae_recipe
 from unimodel.runs import Run, RunSpec
 from unimodel.training import TrainConfig
+from unimodel.website.exports import Export
 
 TRAIN = TrainConfig(epochs=budget(full=1000, quick=3), batch_size=64, lr=1e-3, optimizer="adamax", patience=20, seed=0)
 RUNS = {
@@ -126,6 +127,23 @@ def latent_space(lang: str):
     show_images(right, images, rows=12, title=tr(lang, "解码流形：z 取 N(0,1) 的分位点", "decoded manifold: z on N(0,1) quantiles"))
     fig.tight_layout()
     return fig
+
+
+@exported("vae/latent-2d")
+def latent_2d_decoder() -> Export:
+    """The 2-D VAE's decoder for the page's widget: z (1, 2) -> the mean image (1, 64), beside every test digit's posterior mean."""
+    model = run("latent-2d").model
+    test = digits_splits().test
+    with torch.no_grad():
+        mu, _ = model.encode(test.x)  # (447, 2)
+    first = [int(torch.nonzero(test.y == digit)[0]) for digit in range(10)]  # the first test digit of each class
+    meta = {
+        "extent": max(3.0, math.ceil(float(mu.abs().max()) * 2) / 2),  # the pad shows [-extent, extent]^2: 3 prior sigmas, every mean
+        "means": [[round(float(a), 3), round(float(b), 3)] for a, b in mu],
+        "labels": test.y.tolist(),
+        "anchors": [mu[i].tolist() for i in first],  # where the widget's interpolation starts and ends, per digit
+    }
+    return Export(model, lambda vae, z: vae.decode_mean(z), {"z": mu[first[3]][None]}, ("image",), meta)
 
 
 @figure("vae/interpolation")

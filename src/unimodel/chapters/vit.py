@@ -17,7 +17,7 @@ from matplotlib import pyplot as plt
 from matplotlib.patches import Rectangle
 
 from unimodel.data import DIGIT_LEVELS, DIGIT_SIDE, digits_splits
-from unimodel.figures.registry import budget, compute_result, figure, result, trains
+from unimodel.figures.registry import budget, compute_result, exported, figure, result, trains
 from unimodel.figures.style import PALETTE, tr
 from unimodel.models.vit import patchify
 from unimodel.recipes import model_spec
@@ -25,6 +25,7 @@ from unimodel.recipes.classifier import accuracy
 from unimodel.runs import Run, RunSpec
 from unimodel.runtime import set_seed
 from unimodel.training import TrainConfig
+from unimodel.website.exports import Export
 
 SIZES = budget(full=(100, 300, 1000), quick=(100, 1000))  # training digits used, out of the 1000
 SEEDS = budget(full=(0, 1, 2), quick=(0,))
@@ -231,6 +232,20 @@ def patches_figure(lang: str):
         )
     fig.tight_layout()
     return fig
+
+
+def _read(vit, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The class probabilities (1, K), and [CLS]'s attention on the patches in every block, averaged over the heads (depth, N)."""
+    cls = torch.cat([weights[:, :, 0, 1:].mean(1) for weights in vit.encode(x)[1]])  # depth x (1, N) -> (depth, N)
+    return vit.logits(x).softmax(-1), cls
+
+
+@exported("vit/vit-2")
+def vit_reader() -> Export:
+    """The 2x2-patch ViT for the page's widget: a digit the reader draws (pixel levels 0..16) -> probabilities and [CLS]'s attention."""
+    test = digits_splits().test
+    examples = {"images": test.x[:SHOWN].tolist(), "labels": test.y[:SHOWN].tolist(), "levels": DIGIT_LEVELS}
+    return Export(run("vit-2").model, _read, {"x": test.x[:1].float()}, ("probabilities", "attention"), examples)
 
 
 @figure("vit/attention")

@@ -3,7 +3,9 @@
 A chapter module (one per page, ``unimodel.chapters.<page>``, found by its
 file) decorates ``draw(lang) -> matplotlib Figure`` functions with
 ``@figure("page/name")`` and ``compute() -> dict`` functions with
-``@result("page-name")``, and declares the runs its items load with
+``@result("page-name")``, registers the models its page runs in the
+reader's browser with ``@exported("page/name")`` (``unimodel.website.exports``),
+and declares the runs its items load with
 ``@trains`` on a function that lists them (``RunSpec``s), so that a build
 can train every run first, side by side. A page shows ``figures/page/name.png`` (each
 language gets the figure drawn with its own labels) and writes a number as
@@ -96,6 +98,7 @@ class Item:
 
 FIGURES: dict[str, Item] = {}
 RESULTS: dict[str, Item] = {}
+EXPORTS: dict[str, Item] = {}  # the models pages run in the browser (unimodel.website.exports)
 TRAINS: dict[str, Callable[[], list]] = {}  # chapter module -> the RunSpecs its items load
 
 
@@ -125,6 +128,11 @@ def result(name: str, uses: tuple[str, ...] = (), runs: Callable[[], list] | Non
     (a long result can then start while the others still train); by default all of them.
     """
     return _register(RESULTS, name, uses, runs)
+
+
+def exported(name: str, uses: tuple[str, ...] = ()):
+    """Register ``export() -> Export`` (``unimodel.website.exports``) as the browser model ``name``, served at ``models/<name>.onnx``."""
+    return _register(EXPORTS, name, uses, separator="/")
 
 
 def trains(function: Callable[[], list]) -> Callable[[], list]:
@@ -163,6 +171,17 @@ def _figure_artifact(name: str, lang: str) -> tuple[str, str, str]:
 
 def _result_artifact(name: str) -> tuple[str, str, str]:
     return "results", f"{name}-{result_key(RESULTS[name])}", ".json"
+
+
+EXPORTER = ("onnx", "onnxscript", "onnx-ir", "onnxruntime")  # what writes and checks an ONNX file: their versions key it
+
+
+def export_artifact(name: str) -> tuple[str, str, str]:
+    """The cache's kind, stem and suffix of the ONNX file of browser model ``name``."""
+    from importlib import metadata
+
+    versions = [f"{library}={metadata.version(library)}" for library in EXPORTER]
+    return "models", f"{name.replace('/', '--')}-{item_key(EXPORTS[name], 'export', name, versions)}", ".onnx"
 
 
 def figure_path(name: str, lang: str) -> Path:

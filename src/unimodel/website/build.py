@@ -1,7 +1,8 @@
 """Compute everything the site shows, as a graph of tasks: ``unimodel figures --json``.
 
 The tasks are the runs the chapters declare (``@trains``), the results, the
-figures in each language and the notebooks. A chapter's results and
+models exported for the browser (``@exported``), the figures in each
+language and the notebooks. A chapter's results and
 figures need its runs; its figures need its results too, and an item needs
 the results it declares it ``uses``. Every task reads or writes the cache
 only, under a lock per artifact, so any order that respects the graph gives
@@ -70,12 +71,12 @@ class BuildError(RuntimeError):
 
 @dataclass(frozen=True)
 class Task:
-    id: str  # unique in a build: "run <key>", "result <name>", "figure <name> <lang>", "notebook <path>"
-    kind: str  # "run", "result", "figure" or "notebook"
-    args: tuple  # what ``execute`` needs: (RunSpec,), (name,), (name, lang), (path,)
+    id: str  # unique in a build: "run <key>", "result <name>", "export <name>", "figure <name> <lang>", "notebook <path>"
+    kind: str  # "run", "result", "export", "figure" or "notebook"
+    args: tuple  # what ``execute`` needs: (RunSpec,), (name,), (name,), (name, lang), (path,)
     label: str  # what a person reads in the progress line, stable across builds (the timings' key)
     key: str  # the cache key, checked again where the task runs
-    path: Path  # what it makes in the cache: the run's folder, the result's JSON, the figure's PNG, the executed notebook
+    path: Path  # what it makes in the cache: the run's folder, the result's JSON, the ONNX file, the figure's PNG, the executed notebook
     needs: tuple[str, ...] = ()  # ids of the tasks that must be done first
     cached: bool = False  # its artifact is already in the cache
 
@@ -113,6 +114,11 @@ def plan(notebooks: Iterable[str | Path] = (), chapters: Iterable[str] | None = 
         needs = loaded + tuple(f"result {used}" for used in item.uses)
         tasks.append(Task(f"result {name}", "result", (name,), f"result {name}", path.stem, path, needs, path.exists()))
         results_of.setdefault(item.module, []).append(tasks[-1].id)
+    for name in sorted(n for n, item in registry.EXPORTS.items() if item.module in chapters):
+        item = registry.EXPORTS[name]
+        path = cache.artifact_path(*registry.export_artifact(name))
+        needs = runs_of.get(item.module, ()) + tuple(results_of.get(item.module, ())) + tuple(f"result {used}" for used in item.uses)
+        tasks.append(Task(f"export {name}", "export", (name,), f"export {name}", path.stem, path, needs, path.exists()))
     for lang in registry.LANGUAGES:
         for name in sorted(n for n, item in registry.FIGURES.items() if item.module in chapters):
             item = registry.FIGURES[name]
@@ -194,6 +200,13 @@ def execute(task: Task, env: dict[str, str] | None = None, threads: int | None =
     elif task.kind == "figure":
         _same_code(task, registry.figure_path(*task.args).stem)
         value = str(registry.render_figure(*task.args))
+    elif task.kind == "export":
+        from unimodel.website.exports import card_of, exported_model
+
+        (name,) = task.args
+        _same_code(task, cache.artifact_path(*registry.export_artifact(name)).stem)
+        path = exported_model(name)
+        value = {"onnx": str(path), "card": card_of(path)}
     else:
         from unimodel.website.notebooks import executed_notebook
 
@@ -381,7 +394,7 @@ def build(notebooks: Iterable[str | Path] = (), jobs: int | None = None, schedul
     finally:
         progress.close()
     by_id = {t.id: t for t in tasks}
-    manifest: dict = {"figures": {lang: {} for lang in registry.LANGUAGES}, "results": {}, "notebooks": {}}
+    manifest: dict = {"figures": {lang: {} for lang in registry.LANGUAGES}, "results": {}, "models": {}, "notebooks": {}}
     for task_id, value in values.items():
         task = by_id[task_id]
         if task.kind == "figure":
@@ -389,6 +402,8 @@ def build(notebooks: Iterable[str | Path] = (), jobs: int | None = None, schedul
             manifest["figures"][lang][name] = value
         elif task.kind == "result":
             manifest["results"][task.args[0]] = value
+        elif task.kind == "export":
+            manifest["models"][task.args[0]] = value
         elif task.kind == "notebook":
             manifest["notebooks"][task.args[0]] = value
     return manifest

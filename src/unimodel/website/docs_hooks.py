@@ -8,10 +8,12 @@ at the matching events of each build:
 
 ``on_files``
     Adds MathJax (``tex-svg.js`` and the TeX extensions it autoloads) from
-    ``node_modules/mathjax/es5/`` and the build's figures from the cache as
+    ``node_modules/mathjax/es5/``, ONNX Runtime Web's WebAssembly build from
+    ``node_modules/onnxruntime-web/dist/``, and the build's figures and
+    exported models (``models/<name>.onnx`` and its card) from the cache as
     generated files (``docs/`` never holds a copy, no page needs a CDN), and
     points each notebook at its executed copy. Stops the build with advice
-    when MathJax is not installed.
+    when MathJax or ONNX Runtime Web is not installed.
 
 ``on_page_markdown``
     Checks the page's claims about numbers, writes the computed numbers in
@@ -54,6 +56,12 @@ from mkdocs.structure.pages import Page
 ROOT = Path(__file__).resolve().parents[3]  # the repository root (src/unimodel/website/ -> ...)
 MATHJAX_DIR = ROOT / "node_modules" / "mathjax" / "es5"
 MATHJAX_SITE_DIR = "javascripts/mathjax"  # where tex-svg.js lives in the built site
+# ONNX Runtime Web, the WebAssembly build only (package.json pins its version): the module the widgets
+# import on first use, the loader it imports and the runtime it loads (env.wasm.wasmPaths points here)
+ONNXRUNTIME_DIR = ROOT / "node_modules" / "onnxruntime-web" / "dist"
+ONNXRUNTIME_FILES = ("ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm")
+ONNXRUNTIME_SITE_DIR = "javascripts/onnxruntime"
+MODELS_SITE_DIR = "models"  # models/<page>/<name>.onnx and its card, <name>.json
 # language -> the configuration that builds its site into the folder of that name
 TRANSLATIONS = {"en": "mkdocs.en.yml"}
 # the file of figures, numbers and notebooks the Chinese build hands a translation's build
@@ -67,13 +75,12 @@ def _language(config: MkDocsConfig) -> str:
     return config.theme["language"]
 
 
-def _require_mathjax() -> None:
-    """Stop the build with a clear message when ``npm ci`` has not been run."""
-    if not (MATHJAX_DIR / "tex-svg.js").is_file():
+def _require_npm_file(path: Path, what: str) -> None:
+    """Stop the build with a clear message when ``npm ci`` has not been run (or ran before package.json changed)."""
+    if not path.is_file():
         raise PluginError(
-            f"MathJax not found at {MATHJAX_DIR / 'tex-svg.js'}. "
-            "The site serves its own MathJax from node_modules/: run `npm ci` "
-            "in the repository root (or `make setup`), then build again."
+            f"{what} not found at {path}. The site serves its own {what} from node_modules/: "
+            "run `npm ci` in the repository root (or `make setup`), then build again."
         )
 
 
@@ -103,11 +110,25 @@ def _site_assets(docs_dir: str) -> dict:
 
 def _add_mathjax(files: Files, config: MkDocsConfig) -> None:
     """``tex-svg.js`` and the TeX extensions it loads, at ``javascripts/mathjax/``."""
-    _require_mathjax()
+    _require_npm_file(MATHJAX_DIR / "tex-svg.js", "MathJax")
     sources = [MATHJAX_DIR / "tex-svg.js", *sorted((MATHJAX_DIR / "input" / "tex" / "extensions").glob("*.js"))]
     for source in sources:
         src_uri = f"{MATHJAX_SITE_DIR}/{source.relative_to(MATHJAX_DIR).as_posix()}"
         files.append(File.generated(config, src_uri, abs_src_path=str(source)))
+
+
+def _add_onnxruntime(files: Files, config: MkDocsConfig) -> None:
+    """ONNX Runtime Web's module and WebAssembly runtime at ``javascripts/onnxruntime/``: no widget needs a CDN."""
+    for name in ONNXRUNTIME_FILES:
+        _require_npm_file(ONNXRUNTIME_DIR / name, "ONNX Runtime Web")
+        files.append(File.generated(config, f"{ONNXRUNTIME_SITE_DIR}/{name}", abs_src_path=str(ONNXRUNTIME_DIR / name)))
+
+
+def _add_models(files: Files, config: MkDocsConfig, assets: dict) -> None:
+    """Each exported model at ``models/<name>.onnx``, and its card (example, PyTorch's outputs, what the widget needs) at ``models/<name>.json``."""
+    for name, model in assets["models"].items():
+        files.append(File.generated(config, f"{MODELS_SITE_DIR}/{name}.onnx", abs_src_path=model["onnx"]))
+        files.append(File.generated(config, f"{MODELS_SITE_DIR}/{name}.json", content=json.dumps(model["card"])))
 
 
 def _add_figures(files: Files, config: MkDocsConfig, assets: dict) -> None:
@@ -124,10 +145,12 @@ def _use_executed_notebooks(files: Files, assets: dict) -> None:
 
 
 def on_files(files: Files, config: MkDocsConfig) -> Files:
-    """Add MathJax from node_modules/ and the figures from the cache (neither is ever copied into docs/)."""
+    """Add MathJax and ONNX Runtime Web from node_modules/, the figures and models from the cache (none is ever copied into docs/)."""
     _add_mathjax(files, config)
+    _add_onnxruntime(files, config)
     assets = _site_assets(config.docs_dir)
     _add_figures(files, config, assets)
+    _add_models(files, config, assets)
     _use_executed_notebooks(files, assets)
     return files
 

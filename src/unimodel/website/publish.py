@@ -1,7 +1,7 @@
 """A built cache, packed to publish and restored before a build: ``unimodel cache export|restore``.
 
 The site's build publishes what it computed for the code at hand (figures,
-results, executed notebooks, the tasks' timings and, with ``runs=True``,
+results, the models exported for the browser, executed notebooks, the tasks' timings and, with ``runs=True``,
 each run's best weights and history without its optimizer state; never
 the entries older code left in the cache), so that a newcomer's first
 build takes the time of a download instead of an hour of training.
@@ -35,7 +35,7 @@ from unimodel.checkpoint import CheckpointError, atomic_write, load_checkpoint
 log = logging.getLogger(__name__)
 MANIFEST = "unimodel-cache.json"
 FORMAT = 1
-KINDS = ("figures", "results", "notebooks", "runs")
+KINDS = ("figures", "results", "models", "notebooks", "runs")
 CHECKPOINT = "checkpoint.pt"
 
 
@@ -126,6 +126,21 @@ def expected_files(notebooks=()) -> set[str]:
     return wanted
 
 
+def _check_onnx(data: bytes) -> None:
+    """Raise ValueError unless ``data`` is an ONNX model that passes ONNX's checker and carries the card the build writes."""
+    import onnx
+
+    from unimodel.website.exports import CARD
+
+    try:
+        model = onnx.load_from_string(data)
+        onnx.checker.check_model(model)
+    except Exception as error:  # protobuf's DecodeError, onnx's ValidationError: neither is a ValueError
+        raise ValueError(f"not a valid ONNX model ({type(error).__name__}: {error})") from None
+    if CARD not in {entry.key for entry in model.metadata_props}:
+        raise ValueError("an ONNX model without its card: not one the build exported")
+
+
 def _check(name: str, data: bytes) -> None:
     """Raise ArchiveError unless ``data`` is the kind of file ``name`` says."""
     try:
@@ -142,6 +157,8 @@ def _check(name: str, data: bytes) -> None:
             from unimodel.recipes import model_spec
 
             model_spec(saved["meta"]["model"])
+        elif name.endswith(".onnx"):
+            _check_onnx(data)
         elif name.endswith("/done"):
             pass
         else:

@@ -1,0 +1,185 @@
+"""The widgets: the chapters' trained models in the reader's browser (ONNX Runtime Web), both languages.
+
+For every widget of the built site: a page's first load fetches neither the
+runtime nor a model; a scripted interaction (a drag, a key, a button)
+changes what the widget shows; nothing is requested from anywhere but
+127.0.0.1 and nothing is logged as an error; ONNX Runtime Web gives
+PyTorch's outputs on the model card's example within the card's tolerance;
+axe-core finds no serious or critical violation in the mounted widget, in
+the light and the dark palette. The diffusion widget's own reverse chain
+(JavaScript) reproduces the chapter's ``sample_chain``.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from test_browser import AXE, AXE_TAGS, LOCAL_HOST
+
+from unimodel.figures import registry
+
+pytestmark = pytest.mark.browser
+
+WIDGET = re.compile(r'<div class="unimodel-widget" data-widget="([a-z0-9-]+)" data-model="([a-z0-9/-]+)"></div>')
+TIMEOUT_MS = 30_000
+
+
+def _widgets(built_site: Path) -> list[tuple[str, str, str]]:
+    """(page path, widget kind, model name) of every widget in the built site, both languages."""
+    found = []
+    for html in sorted(built_site.rglob("index.html")):
+        for kind, model in WIDGET.findall(html.read_text(encoding="utf-8")):
+            found.append(("/" + html.parent.relative_to(built_site).as_posix() + "/", kind, model))
+    return found
+
+
+def test_every_exported_model_has_its_widget_in_both_languages(built_site: Path) -> None:
+    registry.load_chapters()
+    widgets = _widgets(built_site)
+    for language in ("zh", "en"):
+        shown = {model for path, _, model in widgets if path.startswith("/en/") == (language == "en")}
+        assert shown == set(registry.EXPORTS), language
+    for path, _, model in widgets:
+        page = path.removeprefix("/en/").strip("/")
+        assert model.split("/")[0] == page, f"{model} is shown on {path}, not on its own chapter's page"
+        assert (built_site / "models" / f"{model}.onnx").is_file() and (built_site / "en" / "models" / f"{model}.json").is_file()
+
+
+def _output(page) -> str:
+    """What the widget shows: every canvas's pixels and every readout's text."""
+    return page.evaluate(
+        """() => {
+            const root = document.querySelector('.unimodel-widget');
+            const canvases = [...root.querySelectorAll('canvas')].map(c => c.toDataURL());
+            const text = [...root.querySelectorAll('output, .unimodel-widget__bar-value')].map(o => o.textContent);
+            return JSON.stringify([canvases, text]);
+        }"""
+    )
+
+
+def _drag(page, canvas, start, end) -> None:
+    box = canvas.bounding_box()
+    page.mouse.move(box["x"] + start[0] * box["width"], box["y"] + start[1] * box["height"])
+    page.mouse.down()
+    page.mouse.move(box["x"] + end[0] * box["width"], box["y"] + end[1] * box["height"], steps=6)
+    page.mouse.up()
+
+
+def _use(page, kind: str) -> None:
+    """What a reader does with a widget of ``kind``: drag on its canvas, press keys, press its button."""
+    widget = page.locator(".unimodel-widget")
+    if kind == "vae-latent":
+        _drag(page, widget.locator("canvas").first, (0.2, 0.2), (0.8, 0.7))
+    elif kind == "vit-draw":
+        widget.get_by_role("button").first.click()  # clear
+        _drag(page, widget.locator("canvas").first, (0.5, 0.1), (0.5, 0.9))  # a 1
+    elif kind == "diffusion-chain":
+        widget.get_by_role("button").first.click()  # denoise
+        page.wait_for_function("() => !document.querySelector('.unimodel-widget button').disabled", timeout=TIMEOUT_MS)
+    else:
+        raise AssertionError(f"no scripted interaction for the widget {kind!r}: add one here")
+
+
+def _wait_until_ready(page) -> str:
+    page.wait_for_function(
+        "() => { const s = document.querySelector('.unimodel-widget__status'); return s && s.textContent && !s.textContent.includes('…'); }",
+        timeout=TIMEOUT_MS,
+    )
+    return page.locator(".unimodel-widget__status").text_content()
+
+
+def _axe(page) -> list[str]:
+    page.add_script_tag(path=str(AXE))
+    return page.evaluate(
+        """async (tags) => (await axe.run('.unimodel-widget', {runOnly: {type: 'tag', values: tags}})).violations
+            .filter(v => ['serious', 'critical'].includes(v.impact))
+            .flatMap(v => v.nodes.map(node => `${v.id}: ${node.target.join(' ')}`))""",
+        AXE_TAGS,
+    )
+
+
+@pytest.fixture(scope="module")
+def widgets(built_site: Path) -> list[tuple[str, str, str]]:
+    return _widgets(built_site)
+
+
+def test_each_widget_runs_its_model_offline_as_pytorch_does(chromium, served_site: str, widgets) -> None:
+    problems: dict[str, list[str]] = {}
+    for path, kind, model in widgets:
+        context = chromium.new_context(viewport={"width": 1280, "height": 900})
+        page = context.new_page()
+        requests: list[str] = []
+        errors: list[str] = []
+        page.on("request", lambda request, seen=requests: seen.append(request.url))
+        page.on("console", lambda message, seen=errors: seen.append(message.text) if message.type == "error" else None)
+        page.on("pageerror", lambda error, seen=errors: seen.append(str(error)))
+        found: list[str] = []
+        try:
+            page.goto(served_site + path, wait_until="networkidle")
+            heavy = [url for url in requests if "/onnxruntime/" in url or "/models/" in url]
+            found += [f"fetched on the page's first load: {url}" for url in heavy]
+            page.locator(".unimodel-widget").scroll_into_view_if_needed()
+            page.wait_for_selector(".unimodel-widget canvas", timeout=TIMEOUT_MS)
+            page.wait_for_load_state("networkidle")
+            found += [f"fetched before any use: {url}" for url in requests if "/onnxruntime/" in url or url.endswith(".onnx")]
+            before = _output(page)
+            _use(page, kind)
+            status = _wait_until_ready(page)
+            if page.locator(".unimodel-widget--failed").count():
+                found.append(f"the runtime did not start: {status}")
+            if _output(page) == before:
+                found.append("the interaction changed nothing the widget shows")
+            checked = page.evaluate("(name) => window.unimodelWidgets.check(name)", model)
+            if not checked["within"]:
+                found.append(f"ONNX Runtime Web differs from PyTorch by {checked['largest']:.3g}, beyond the card's tolerance")
+            found += [f"request to {url}" for url in requests if urlsplit(url).hostname != LOCAL_HOST]
+            found += [f"console: {error}" for error in errors]
+            found += [f"axe (light): {violation}" for violation in _axe(page)]
+            page.evaluate("document.body.setAttribute('data-md-color-scheme', 'slate')")
+            found += [f"axe (dark): {violation}" for violation in _axe(page)]
+        finally:
+            context.close()
+        if found:
+            problems[f"{path} ({model})"] = found
+    assert not problems, "\n".join(f"{where}: {'; '.join(found)}" for where, found in problems.items())
+
+
+def test_the_vae_widget_answers_the_keyboard(chromium, served_site: str) -> None:
+    page = chromium.new_page(viewport={"width": 1280, "height": 900})
+    try:
+        page.goto(served_site + "/en/vae/", wait_until="networkidle")
+        page.locator(".unimodel-widget").scroll_into_view_if_needed()
+        pad = page.locator(".unimodel-widget canvas").first
+        pad.wait_for(timeout=TIMEOUT_MS)
+        readout = page.locator(".unimodel-widget output")
+        before = readout.text_content()
+        pad.focus()
+        page.keyboard.press("ArrowRight")
+        page.keyboard.press("Shift+ArrowUp")
+        _wait_until_ready(page)
+        x, y = (float(v) for v in re.findall(r"-?\d+\.\d+", before))
+        assert readout.text_content() == f"z = ({x + 0.1:.2f}, {y + 0.5:.2f})"
+    finally:
+        page.close()
+
+
+def test_the_diffusion_widgets_chain_is_the_chapters_sample_chain(chromium, served_site: str) -> None:
+    """From the card's x_T without the noise term, the page's JavaScript chain ends where PyTorch's did."""
+    page = chromium.new_page()
+    try:
+        page.goto(served_site + "/diffusion/", wait_until="networkidle")
+        measured = page.evaluate(
+            """async () => {
+                const widget = await import('/javascripts/widgets/diffusion-chain.js');
+                const card = await window.unimodelWidgets.card('diffusion/digits');
+                const eps = async (x, t) => (await window.unimodelWidgets.run('diffusion/digits', {x, t: [t]})).eps;
+                const x0 = widget.asOutput(await widget.chain(eps, card.meta, card.meta.reference.x_T));
+                return {largest: Math.max(...x0.map((v, i) => Math.abs(v - card.meta.reference.x_0[i]))), tolerance: card.meta.reference.tolerance};
+            }"""
+        )
+        assert measured["largest"] <= measured["tolerance"], measured
+    finally:
+        page.close()
