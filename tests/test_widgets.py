@@ -23,16 +23,16 @@ from unimodel.figures import registry
 
 pytestmark = pytest.mark.browser
 
-WIDGET = re.compile(r'<div class="unimodel-widget" data-widget="([a-z0-9-]+)" data-model="([a-z0-9/-]+)"></div>')
+WIDGET = re.compile(r'<div class="unimodel-widget" data-widget="([a-z0-9-]+)" data-model="([a-z0-9/ -]+)"></div>')
 TIMEOUT_MS = 30_000
 
 
 def _widgets(built_site: Path) -> list[tuple[str, str, str]]:
-    """(page path, widget kind, model name) of every widget in the built site, both languages."""
+    """(page path, widget kind, model name) of every model of every widget in the built site, both languages."""
     found = []
     for html in sorted(built_site.rglob("index.html")):
-        for kind, model in WIDGET.findall(html.read_text(encoding="utf-8")):
-            found.append(("/" + html.parent.relative_to(built_site).as_posix() + "/", kind, model))
+        for kind, models in WIDGET.findall(html.read_text(encoding="utf-8")):
+            found += [("/" + html.parent.relative_to(built_site).as_posix() + "/", kind, model) for model in models.split()]
     return found
 
 
@@ -76,6 +76,8 @@ def _use(page, kind: str) -> None:
     elif kind == "vit-draw":
         widget.get_by_role("button").first.click()  # clear
         _drag(page, widget.locator("canvas").first, (0.5, 0.1), (0.5, 0.9))  # a 1
+    elif kind == "gan-rejection":
+        widget.get_by_role("button").first.click()  # draw again
     elif kind == "diffusion-chain":
         widget.get_by_role("button").first.click()  # denoise
         page.wait_for_function("() => !document.querySelector('.unimodel-widget button').disabled", timeout=TIMEOUT_MS)

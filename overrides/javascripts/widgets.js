@@ -1,7 +1,7 @@
 // The page's widgets: the chapters' trained models, run in the reader's browser by ONNX Runtime Web.
 //
 // A widget is <div class="unimodel-widget" data-widget="KIND" data-model="PAGE/NAME"></div> in a
-// page; its code is widgets/KIND.js, whose `mount(element, tools)` builds it. That code is imported
+// page (data-model may list several models, separated by spaces); its code is widgets/KIND.js, whose `mount(element, tools)` builds it. That code is imported
 // when the widget first comes into view; ONNX Runtime Web (javascripts/onnxruntime/, served by
 // the site) and the model (models/PAGE/NAME.onnx, exported and checked at build time) are fetched
 // when the reader first uses it. A page's first load fetches this file only.
@@ -91,12 +91,13 @@ export async function check(name) {
 }
 
 /**
- * What a widget is given: its model's card and runner, a status line, and `once(work)`, which
+ * What a widget is given: its models' names, their cards and runner (the first model's by default), a status line, and `once(work)`, which
  * runs `work` after the runtime has started and coalesces calls made while one is running (the
  * latest wins), so that a dragged pointer never queues up stale runs.
  */
 function tools(element) {
-  const name = element.dataset.model;
+  const models = element.dataset.model.split(" "); // a widget may offer several models (the GAN's two mixtures): the first by default
+  const name = models[0];
   const status = document.createElement("p");
   status.className = "unimodel-widget__status";
   status.setAttribute("role", "status");
@@ -124,7 +125,32 @@ function tools(element) {
       busy = false;
     }
   }
-  return { name, language: language(), card: () => card(name), run: (inputs) => run(name, inputs), once, status };
+  return { models, language: language(), card: (model = name) => card(model), run: (inputs, model = name) => run(model, inputs), once, status };
+}
+
+/** A new `tag` element with `attributes` and `children`: how the widgets build their markup. */
+export function element(tag, attributes = {}, children = []) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attributes)) node.setAttribute(key, value);
+  node.append(...children);
+  return node;
+}
+
+/** A seeded uniform generator on [0, 1) (mulberry32): the same seed gives the same numbers in every browser. */
+export function uniforms(seed) {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let r = Math.imul(state ^ (state >>> 15), 1 | state);
+    r = (r + Math.imul(r ^ (r >>> 7), 61 | r)) ^ r;
+    return ((r ^ (r >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** A seeded standard normal generator (Box-Muller on `uniforms`): `normals(seed)(n)` gives n draws. */
+export function normals(seed) {
+  const uniform = uniforms(seed);
+  return (n) => Array.from({ length: n }, () => Math.sqrt(-2 * Math.log(1 - uniform())) * Math.cos(2 * Math.PI * uniform()));
 }
 
 /** Draw `pixels` (values in [0, 1], row by row) on `canvas` as a side x side grey image, white ink on black as the figures draw it. */

@@ -2,7 +2,7 @@
 // step by step, with or without the fresh noise each step adds. Model: models/diffusion/digits.onnx,
 // the noise predictor eps_theta(x_t, t), x (1, 64) and t (1,) -> eps (1, 64); the chain below is the
 // chapter's `reverse_step` and `predict_x0`, and its card's meta holds the schedule.
-import { drawDigit } from "../widgets.js";
+import { drawDigit, element, normals } from "../widgets.js";
 
 const TEXT = {
   noisy: { zh: "当前的 x_t", en: "the current x_t" },
@@ -14,19 +14,6 @@ const TEXT = {
   seed: { zh: "噪声种子 {s}", en: "noise seed {s}" },
 };
 const FRAMES = 100; // the chain is shown in about this many frames, whatever its number of steps
-
-/** A seeded normal generator (mulberry32 and Box-Muller): the same seed draws the same noise in every browser. */
-function normals(seed) {
-  let state = seed >>> 0;
-  const uniform = () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let r = Math.imul(state ^ (state >>> 15), 1 | state);
-    r = (r + Math.imul(r ^ (r >>> 7), 61 | r)) ^ r;
-    return ((r ^ (r >>> 14)) >>> 0) / 4294967296;
-  };
-  return (n) =>
-    Array.from({ length: n }, () => Math.sqrt(-2 * Math.log(1 - uniform())) * Math.cos(2 * Math.PI * uniform()));
-}
 
 /** Pixel intensities in [0, 1] from the network's scale [-1, 1] (the chapter's `as_output`). */
 export const asOutput = (x) => x.map((v) => Math.min(1, Math.max(0, (v + 1) / 2)));
@@ -48,13 +35,6 @@ export async function chain(run, meta, xT, draw = null, each = null) {
     x = z ? mean.map((m, i) => m + Math.sqrt(beta) * z[i]) : mean; // x_{t-1} = μ_θ + σ_t·z, σ_t² = β_t
   }
   return x;
-}
-
-function element(tag, attributes = {}, children = []) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attributes)) node.setAttribute(key, value);
-  node.append(...children);
-  return node;
 }
 
 export async function mount(root, tools) {

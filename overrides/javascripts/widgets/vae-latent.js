@@ -1,7 +1,7 @@
 // The VAE with a 2-D latent space: move a point over the plane of z and see the decoder's image;
 // or slide from one test digit's posterior mean to another's. Model: models/vae/latent-2d.onnx,
 // z (1, 2) -> the mean of p(x|z) (1, 64); its card's meta holds every test digit's posterior mean.
-import { drawDigit } from "../widgets.js";
+import { drawDigit, element } from "../widgets.js";
 
 const TEXT = {
   pad: {
@@ -17,13 +17,6 @@ const TEXT = {
 // matplotlib's tab10, the colours the chapter's latent-space figure gives the digits
 const COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"];
 const STEP = 0.1; // an arrow key moves z by this much (Shift: 5 times more)
-
-function element(tag, attributes = {}, children = []) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attributes)) node.setAttribute(key, value);
-  node.append(...children);
-  return node;
-}
 
 export async function mount(root, tools) {
   const say = (key) => TEXT[key][tools.language];

@@ -1,7 +1,7 @@
 // The ViT with 2x2 patches: draw a digit on the 8x8 grid and read the class probabilities and where
 // [CLS] looks in each encoder block. Model: models/vit/vit-2.onnx, pixel levels x (1, 64) in 0..16 ->
 // probabilities (1, 10) and [CLS]'s attention on the 16 patches, averaged over the heads (blocks, 16).
-import { drawDigit } from "../widgets.js";
+import { drawDigit, element } from "../widgets.js";
 
 const TEXT = {
   grid: {
@@ -16,13 +16,6 @@ const TEXT = {
   block: { zh: "第 {n} 块", en: "block {n}" },
 };
 const SIDE = 8;
-
-function element(tag, attributes = {}, children = []) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attributes)) node.setAttribute(key, value);
-  node.append(...children);
-  return node;
-}
 
 export async function mount(root, tools) {
   const say = (key) => TEXT[key][tools.language];

@@ -21,7 +21,7 @@ from torch import nn
 from unimodel import metrics
 from unimodel.data import DIGIT_LEVELS, digits_splits
 from unimodel.experiments import gan2d
-from unimodel.figures.registry import budget, compute_result, figure, result, trains
+from unimodel.figures.registry import budget, compute_result, exported, figure, result, trains
 from unimodel.figures.style import PALETTE, show_images, show_points, tr
 from unimodel.mixtures import HQ_STDS, MIXTURES, nearest_mode
 from unimodel.models.gan import GAN, GANConfig, discriminator_loss, generator_loss
@@ -29,6 +29,7 @@ from unimodel.recipes.gan import train_defaults
 from unimodel.runs import Run, RunSpec
 from unimodel.runtime import set_seed
 from unimodel.training import TrainConfig, fit
+from unimodel.website.exports import Export
 
 # the seeds trained for the page's table (PacGAN's numbers are means over 10 runs); a quick build, which
 # only checks that every number is computed, trains one
@@ -168,6 +169,38 @@ def _judged_candidates() -> tuple[Run, torch.Tensor, torch.Tensor]:
     with torch.no_grad():
         candidates = run.model.draw(2500, generator)
         return run, candidates, run.model.accepted(candidates, generator)
+
+
+WIDGET_DRAWS = 1000  # G's draws the page's widget makes at a time
+WIDGET_GRID = 48  # the widget shows the ratio network's logit on WIDGET_GRID x WIDGET_GRID points
+WIDGET_EXTENT = {"ring": 1.5, "grid": 5.5}  # the widget's plane is [-extent, extent]^2
+
+
+def _draw_and_judge(gan: GAN, z: torch.Tensor, plane: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """G(z) (n, 2), the ratio network's logit l on those draws (n,), and l on the points of the plane (m,)."""
+    points = gan.generator(z)
+    return points, gan.ratio(points).squeeze(1), gan.ratio(plane).squeeze(1)
+
+
+def _widget_export(dataset: str) -> Export:
+    """Seed 0's GAN + R1 on ``dataset`` for the page's widget: the generator and the ratio network that rejection sampling reads."""
+    gan = run_2d(dataset, "r1").model
+    extent, mixture = WIDGET_EXTENT[dataset], MIXTURES[dataset]
+    axis = torch.linspace(-extent, extent, WIDGET_GRID)
+    plane = torch.cartesian_prod(axis.flip(0), axis)[:, [1, 0]]  # row by row from the top: (x, y) with y falling, (m, 2)
+    z = torch.randn(WIDGET_DRAWS, gan.config.noise_dim, generator=torch.Generator().manual_seed(SEED))
+    meta = {"extent": extent, "side": WIDGET_GRID, "means": mixture.means.tolist(), "std": mixture.std, "high_quality_stds": HQ_STDS}
+    return Export(gan, _draw_and_judge, {"z": z, "plane": plane}, ("points", "logits", "plane_logits"), meta)
+
+
+@exported("gan/ring")
+def ring_widget() -> Export:
+    return _widget_export("ring")
+
+
+@exported("gan/grid")
+def grid_widget() -> Export:
+    return _widget_export("grid")
 
 
 @result("gan-rejection")
