@@ -76,6 +76,13 @@ def _use(page, kind: str) -> None:
     elif kind == "vit-draw":
         widget.get_by_role("button").first.click()  # clear
         _drag(page, widget.locator("canvas").first, (0.5, 0.1), (0.5, 0.9))  # a 1
+    elif kind == "unified-model":
+        widget.get_by_role("button", name=re.compile("Draw it|画出来")).click()
+        page.wait_for_function("() => !document.querySelector('.unimodel-widget button').disabled", timeout=TIMEOUT_MS)
+    elif kind == "clip-prompts":
+        widget.get_by_role("button").last.click()  # the prompts of the other language
+    elif kind == "pixelcnn-sampler":
+        widget.get_by_role("button").nth(1).click()  # draw the next pixel
     elif kind == "gan-rejection":
         widget.get_by_role("button").first.click()  # draw again
     elif kind == "diffusion-chain":
@@ -103,50 +110,55 @@ def _axe(page) -> list[str]:
     )
 
 
-@pytest.fixture(scope="module")
-def widgets(built_site: Path) -> list[tuple[str, str, str]]:
-    return _widgets(built_site)
+ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_each_widget_runs_its_model_offline_as_pytorch_does(chromium, served_site: str, widgets) -> None:
-    problems: dict[str, list[str]] = {}
-    for path, kind, model in widgets:
-        context = chromium.new_context(viewport={"width": 1280, "height": 900})
-        page = context.new_page()
-        requests: list[str] = []
-        errors: list[str] = []
-        page.on("request", lambda request, seen=requests: seen.append(request.url))
-        page.on("console", lambda message, seen=errors: seen.append(message.text) if message.type == "error" else None)
-        page.on("pageerror", lambda error, seen=errors: seen.append(str(error)))
-        found: list[str] = []
-        try:
-            page.goto(served_site + path, wait_until="networkidle")
-            heavy = [url for url in requests if "/onnxruntime/" in url or "/models/" in url]
-            found += [f"fetched on the page's first load: {url}" for url in heavy]
-            page.locator(".unimodel-widget").scroll_into_view_if_needed()
-            page.wait_for_selector(".unimodel-widget canvas", timeout=TIMEOUT_MS)
-            page.wait_for_load_state("networkidle")
-            found += [f"fetched before any use: {url}" for url in requests if "/onnxruntime/" in url or url.endswith(".onnx")]
-            before = _output(page)
-            _use(page, kind)
-            status = _wait_until_ready(page)
-            if page.locator(".unimodel-widget--failed").count():
-                found.append(f"the runtime did not start: {status}")
-            if _output(page) == before:
-                found.append("the interaction changed nothing the widget shows")
+def _widgets_in_sources() -> list[tuple[str, str, tuple[str, ...]]]:
+    """(page path, widget kind, its models) of every widget the pages' sources show, both languages."""
+    found = []
+    for source in sorted((ROOT / "docs").rglob("*.md")):
+        page = source.relative_to(ROOT / "docs").with_suffix("").as_posix()
+        for kind, models in WIDGET.findall(source.read_text(encoding="utf-8")):
+            found.append((f"/{page}/", kind, tuple(models.split())))
+    return found
+
+
+@pytest.mark.parametrize(("path", "kind", "models"), _widgets_in_sources(), ids=lambda value: value if isinstance(value, str) else None)
+def test_each_widget_runs_its_models_offline_as_pytorch_does(chromium, served_site: str, path: str, kind: str, models: tuple[str, ...]) -> None:
+    context = chromium.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    requests: list[str] = []
+    errors: list[str] = []
+    page.on("request", lambda request: requests.append(request.url))
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    found: list[str] = []
+    try:
+        page.goto(served_site + path, wait_until="networkidle")
+        found += [f"fetched on the page's first load: {url}" for url in requests if "/onnxruntime/" in url or "/models/" in url]
+        page.locator(".unimodel-widget").scroll_into_view_if_needed()
+        page.wait_for_selector(".unimodel-widget canvas", timeout=TIMEOUT_MS)
+        page.wait_for_load_state("networkidle")
+        found += [f"fetched before any use: {url}" for url in requests if "/onnxruntime/" in url or url.endswith(".onnx")]
+        before = _output(page)
+        _use(page, kind)
+        status = _wait_until_ready(page)
+        if page.locator(".unimodel-widget--failed").count():
+            found.append(f"the runtime did not start: {status}")
+        if _output(page) == before:
+            found.append("the interaction changed nothing the widget shows")
+        for model in models:
             checked = page.evaluate("(name) => window.unimodelWidgets.check(name)", model)
             if not checked["within"]:
-                found.append(f"ONNX Runtime Web differs from PyTorch by {checked['largest']:.3g}, beyond the card's tolerance")
-            found += [f"request to {url}" for url in requests if urlsplit(url).hostname != LOCAL_HOST]
-            found += [f"console: {error}" for error in errors]
-            found += [f"axe (light): {violation}" for violation in _axe(page)]
-            page.evaluate("document.body.setAttribute('data-md-color-scheme', 'slate')")
-            found += [f"axe (dark): {violation}" for violation in _axe(page)]
-        finally:
-            context.close()
-        if found:
-            problems[f"{path} ({model})"] = found
-    assert not problems, "\n".join(f"{where}: {'; '.join(found)}" for where, found in problems.items())
+                found.append(f"{model}: ONNX Runtime Web differs from PyTorch by {checked['largest']:.3g}, beyond the card's tolerance")
+        found += [f"request to {url}" for url in requests if urlsplit(url).hostname != LOCAL_HOST]
+        found += [f"console: {error}" for error in errors]
+        found += [f"axe (light): {violation}" for violation in _axe(page)]
+        page.evaluate("document.body.setAttribute('data-md-color-scheme', 'slate')")
+        found += [f"axe (dark): {violation}" for violation in _axe(page)]
+    finally:
+        context.close()
+    assert not found, "\n".join(found)
 
 
 def test_the_vae_widget_answers_the_keyboard(chromium, served_site: str) -> None:
@@ -183,5 +195,53 @@ def test_the_diffusion_widgets_chain_is_the_chapters_sample_chain(chromium, serv
             }"""
         )
         assert measured["largest"] <= measured["tolerance"], measured
+    finally:
+        page.close()
+
+
+def test_the_clip_widget_tokenizes_the_prompts_as_the_package_does(chromium, served_site: str) -> None:
+    """Both languages' prompts, tokenized by the page's JavaScript, are the ids captions.tokenize gives; a word it never saw is refused."""
+    from unimodel.models import captions
+
+    page = chromium.new_page()
+    try:
+        page.goto(served_site + "/en/clip/", wait_until="networkidle")
+        tokenized = page.evaluate(
+            """async () => {
+                const widget = await import('/en/javascripts/widgets/clip-prompts.js');
+                const card = await window.unimodelWidgets.card('clip/clip');
+                const {vocabulary, context, prompts} = card.meta;
+                const ids = Object.fromEntries(Object.entries(prompts).map(([lang, texts]) => [lang, texts.map(t => widget.tokenize(t, vocabulary, context).ids)]));
+                return {ids, unknown: widget.tokenize('a handwritten cat', vocabulary, context).unknown};
+            }"""
+        )
+        for lang in captions.LANGUAGES:
+            assert tokenized["ids"][lang] == captions.tokenize(captions.prompts(lang)).tolist(), lang
+        assert tokenized["unknown"] == ["cat"]
+    finally:
+        page.close()
+
+
+def test_the_unified_widget_writes_the_captions_the_chapter_writes(chromium, served_site: str) -> None:
+    """The page's greedy captions of the card's ten example digits, in both languages, are ``unified.write``'s."""
+    page = chromium.new_page(viewport={"width": 1280, "height": 900})
+    try:
+        page.goto(served_site + "/unified-model/", wait_until="networkidle")
+        page.locator(".unimodel-widget").scroll_into_view_if_needed()
+        page.locator(".unimodel-widget canvas").first.wait_for(timeout=TIMEOUT_MS)
+        written, expected = page.evaluate(
+            """async () => {
+                const card = await window.unimodelWidgets.card('unified-model/transformer');
+                const root = document.querySelector('.unimodel-widget');
+                const written = {zh: [], en: []};
+                for (const digit of card.meta.examples) {
+                    const caption = await root.readDigit(digit);
+                    written.zh.push(caption.zh);
+                    written.en.push(caption.en);
+                }
+                return [written, card.meta.captions];
+            }"""
+        )
+        assert written == expected
     finally:
         page.close()

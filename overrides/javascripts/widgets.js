@@ -1,10 +1,11 @@
 // The page's widgets: the chapters' trained models, run in the reader's browser by ONNX Runtime Web.
 //
 // A widget is <div class="unimodel-widget" data-widget="KIND" data-model="PAGE/NAME"></div> in a
-// page (data-model may list several models, separated by spaces); its code is widgets/KIND.js, whose `mount(element, tools)` builds it. That code is imported
-// when the widget first comes into view; ONNX Runtime Web (javascripts/onnxruntime/, served by
-// the site) and the model (models/PAGE/NAME.onnx, exported and checked at build time) are fetched
-// when the reader first uses it. A page's first load fetches this file only.
+// page (data-model may list several models, separated by spaces); its code is widgets/KIND.js,
+// whose `mount(element, tools)` builds it. That code is imported when the widget first comes into
+// view; ONNX Runtime Web (javascripts/onnxruntime/, served by the site) and the model
+// (models/PAGE/NAME.onnx, exported and checked at build time) are fetched when the reader first
+// uses it. A page's first load fetches this file only. Below: the runtime, then what widgets share.
 //
 // window.unimodelWidgets.check(NAME) runs a model on the example of its card (models/NAME.json)
 // and measures how far ONNX Runtime Web is from PyTorch's outputs there: the browser tests call it.
@@ -95,8 +96,8 @@ export async function check(name) {
  * runs `work` after the runtime has started and coalesces calls made while one is running (the
  * latest wins), so that a dragged pointer never queues up stale runs.
  */
-function tools(element) {
-  const models = element.dataset.model.split(" "); // a widget may offer several models (the GAN's two mixtures): the first by default
+function tools(widget) {
+  const models = widget.dataset.model.split(" "); // a widget may offer several models (the GAN's two mixtures): the first by default
   const name = models[0];
   const status = document.createElement("p");
   status.className = "unimodel-widget__status";
@@ -119,7 +120,7 @@ function tools(element) {
       started = true;
     } catch (error) {
       status.textContent = `${say("failed")}${error.message || error}. ${say("fallback")}`;
-      element.classList.add("unimodel-widget--failed");
+      widget.classList.add("unimodel-widget--failed");
       next = null;
     } finally {
       busy = false;
@@ -164,15 +165,132 @@ export function drawDigit(canvas, pixels, side = 8) {
   }
 }
 
-async function mount(element) {
-  const kind = element.dataset.widget;
+const GRID_TEXT = {
+  grid: {
+    zh: "8×8 画板：按住鼠标（或手指）涂画；也可以聚焦后用方向键移动光标，空格键涂上或擦掉一格。",
+    en: "The 8×8 drawing grid: press and drag with the mouse (or a finger) to paint; or focus it, move the cursor with the arrow keys and press Space to paint or clear a cell.",
+  },
+  clear: { zh: "清空", en: "Clear" },
+  erase: { zh: "橡皮擦", en: "Eraser" },
+  example: { zh: "测试集里的数字：", en: "A test digit: " },
+};
+
+/**
+ * An 8x8 grid the reader paints a digit on (mouse, touch, or arrow keys and Space), with Clear, an eraser and
+ * buttons that load `examples` (pixel levels, labelled by `labels`). `changed(pixels)` hears every change;
+ * `set(pixels)` shows a digit. Pixel levels run from 0 to `levels - 1`.
+ */
+export function paintGrid({ levels, examples = [], labels = [], changed, side = 8 }) {
+  const say = (key) => GRID_TEXT[key][language()];
+  const top = levels - 1;
+  let pixels = new Array(side * side).fill(0);
+  let cursor = (side * side) / 2 - side / 2 - 1;
+  let erasing = false;
+  const canvas = element("canvas", { width: 240, height: 240, tabindex: 0, class: "unimodel-widget__pad", role: "application", "aria-label": say("grid") });
+  const clear = element("button", { type: "button" }, [say("clear")]);
+  const eraser = element("button", { type: "button", "aria-pressed": "false" }, [say("erase")]);
+  const loads = examples.map((_, i) => element("button", { type: "button" }, [String(labels[i])]));
+  const node = element("div", {}, [
+    canvas,
+    element("div", { class: "unimodel-widget__controls" }, [clear, eraser]),
+    ...(examples.length ? [element("div", { class: "unimodel-widget__controls" }, [say("example"), ...loads])] : []),
+  ]);
+
+  function show() {
+    drawDigit(
+      canvas,
+      pixels.map((level) => level / top),
+      side,
+    );
+    if (document.activeElement === canvas) {
+      const cell = canvas.width / side;
+      const context = canvas.getContext("2d");
+      context.strokeStyle = "#e6a700";
+      context.lineWidth = 3;
+      context.strokeRect((cursor % side) * cell + 1.5, Math.floor(cursor / side) * cell + 1.5, cell - 3, cell - 3);
+    }
+  }
+  function set(next) {
+    pixels = next.slice();
+    show();
+  }
+  function change(next) {
+    set(next);
+    changed(pixels.slice());
+  }
+  function paint(event) {
+    const box = canvas.getBoundingClientRect();
+    const column = Math.floor(((event.clientX - box.left) / box.width) * side);
+    const row = Math.floor(((event.clientY - box.top) / box.height) * side);
+    const level = erasing ? 0 : top;
+    if (column < 0 || column >= side || row < 0 || row >= side || pixels[row * side + column] === level) return;
+    const next = pixels.slice();
+    next[row * side + column] = level;
+    change(next);
+  }
+  canvas.addEventListener("pointerdown", (event) => {
+    canvas.setPointerCapture(event.pointerId);
+    paint(event);
+  });
+  canvas.addEventListener("pointermove", (event) => {
+    if (event.buttons) paint(event);
+  });
+  const arrows = { ArrowLeft: -1, ArrowRight: 1, ArrowUp: -side, ArrowDown: side };
+  canvas.addEventListener("keydown", (event) => {
+    if (event.key in arrows) {
+      event.preventDefault();
+      const next = cursor + arrows[event.key];
+      const sameRow = Math.abs(arrows[event.key]) === side || Math.floor(next / side) === Math.floor(cursor / side);
+      if (next >= 0 && next < side * side && sameRow) cursor = next;
+      show();
+    } else if (event.key === " ") {
+      event.preventDefault();
+      const next = pixels.slice();
+      next[cursor] = next[cursor] > 0 ? 0 : top;
+      change(next);
+    }
+  });
+  canvas.addEventListener("focus", show);
+  canvas.addEventListener("blur", show);
+  clear.addEventListener("click", () => change(new Array(side * side).fill(0)));
+  eraser.addEventListener("click", () => {
+    erasing = !erasing;
+    eraser.setAttribute("aria-pressed", String(erasing));
+  });
+  loads.forEach((button, i) => button.addEventListener("click", () => change(examples[i])));
+  show();
+  return { node, set };
+}
+
+/** Bars for the probabilities of `classes` (their labels): `show(probabilities)` fills them, the largest highlighted. */
+export function probabilityBars(classes, label) {
+  const node = element("div", { class: "unimodel-widget__bars", role: "group", "aria-label": label });
+  const rows = classes.map((name) => {
+    const fill = element("span", { class: "unimodel-widget__bar-fill" });
+    const value = element("span", { class: "unimodel-widget__bar-value" }, ["–"]);
+    node.append(element("div", { class: "unimodel-widget__bar" }, [element("span", { class: "unimodel-widget__bar-label" }, [name]), element("span", { class: "unimodel-widget__bar-track" }, [fill]), value]));
+    return { fill, value };
+  });
+  function show(probabilities) {
+    const best = probabilities.indexOf(Math.max(...probabilities));
+    rows.forEach(({ fill, value }, i) => {
+      fill.style.width = `${(100 * probabilities[i]).toFixed(1)}%`;
+      fill.classList.toggle("unimodel-widget__bar-fill--best", i === best);
+      value.textContent = `${(100 * probabilities[i]).toFixed(1)}%`;
+    });
+  }
+  return { node, show };
+}
+
+async function mount(widget) {
+  const kind = widget.dataset.widget;
   try {
     const module = await import(new URL(`widgets/${kind}.js`, import.meta.url).href);
-    const given = tools(element);
-    await module.mount(element, given);
-    element.append(given.status);
+    const given = tools(widget);
+    await module.mount(widget, given);
+    widget.append(given.status);
   } catch (error) {
-    element.textContent = `${say("failed")}${error.message || error}. ${say("fallback")}`;
+    widget.textContent = `${say("failed")}${error.message || error}. ${say("fallback")}`;
   }
 }
 
@@ -190,9 +308,9 @@ const watcher = new IntersectionObserver(
 
 // Material's instant navigation swaps the page's content: look for widgets after every swap
 document$.subscribe(() => {
-  for (const element of document.querySelectorAll(".unimodel-widget:not([data-watched])")) {
-    element.dataset.watched = "";
-    watcher.observe(element);
+  for (const widget of document.querySelectorAll(".unimodel-widget:not([data-watched])")) {
+    widget.dataset.watched = "";
+    watcher.observe(widget);
   }
 });
 

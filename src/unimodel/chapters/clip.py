@@ -18,16 +18,18 @@ import math
 
 import torch
 from matplotlib import pyplot as plt
+from torch.nn import functional as F
 
 from unimodel import metrics
 from unimodel.chapters.vit import linear_probe
-from unimodel.data import digits_splits
-from unimodel.figures.registry import budget, compute_result, figure, result, trains
+from unimodel.data import DIGIT_LEVELS, digits_splits
+from unimodel.figures.registry import budget, compute_result, exported, figure, result, trains
 from unimodel.figures.style import PALETTE, tr
 from unimodel.models import captions, clip
 from unimodel.recipes import clip as clip_recipe
 from unimodel.runs import Run, RunSpec
 from unimodel.training import TrainConfig
+from unimodel.website.exports import Export
 
 SEED = 0
 TRAIN = TrainConfig(
@@ -46,6 +48,31 @@ def run() -> Run:
 @trains
 def runs() -> list[RunSpec]:
     return [SPEC]
+
+
+def _zero_shot(model: clip.CLIP, x: torch.Tensor, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Cosine similarities of one image to P prompts given as token ids (P, L), and their softmax at the learned scale, each (1, P)."""
+    similarity = model.embed_images(x) @ F.normalize(model.text(ids.long()), dim=1).T  # (1, P)
+    return similarity, (model.scale() * similarity).softmax(-1)
+
+
+@exported("clip/clip")
+def zero_shot_widget() -> Export:
+    """The chapter's CLIP for the page's widget: a drawn digit and 10 prompts the reader may edit -> similarities and probabilities.
+
+    The widget tokenizes the prompts itself, as ``captions.tokenize`` does, from the vocabulary in ``meta``.
+    """
+    test = digits_splits().test
+    first = [int(torch.nonzero(test.y == digit)[0]) for digit in range(10)]  # the first test digit of each class
+    meta = {
+        "vocabulary": list(captions.VOCAB),
+        "context": captions.CONTEXT,
+        "prompts": {lang: captions.prompts(lang) for lang in captions.LANGUAGES},
+        "examples": test.x[first].tolist(),
+        "levels": DIGIT_LEVELS,
+    }
+    example = {"x": test.x[first[7]][None].float(), "ids": captions.tokenize(captions.prompts("en")).float()}
+    return Export(run().model, _zero_shot, example, ("similarities", "probabilities"), meta)
 
 
 @result("clip-scores")

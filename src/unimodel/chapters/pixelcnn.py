@@ -17,13 +17,14 @@ import torch
 from matplotlib import pyplot as plt
 
 from unimodel.data import DIGIT_LEVELS, DIGIT_SIDE, digits_splits
-from unimodel.figures.registry import budget, compute_result, figure, result, trains
+from unimodel.figures.registry import budget, compute_result, exported, figure, result, trains
 from unimodel.figures.style import PALETTE, show_images, tr
 from unimodel.models.pixelcnn import PixelCNN, PixelCNNConfig, causal_mask
 from unimodel.recipes.pixelcnn import nll, train_defaults
 from unimodel.runs import Run, RunSpec
 from unimodel.runtime import set_seed
 from unimodel.training import TrainConfig
+from unimodel.website.exports import Export
 
 SEED = 0
 TRAIN = TrainConfig(**{**train_defaults("digits"), "epochs": budget(full=train_defaults("digits")["epochs"], quick=2), "seed": SEED, "device": "cpu"})
@@ -107,6 +108,20 @@ def receptive_field() -> dict:
         "blind": int((~depends & earlier).sum()),
         "later_seen": int((depends & ~earlier).sum()),
     }
+
+
+@exported("pixelcnn/pixelcnn")
+def sampler() -> Export:
+    """The chapter's PixelCNN for the page's widget: pixel levels x (1, 64) -> p(x_i = k | x_<i) for every pixel, (1, L, H, W).
+
+    ``meta["sees"][i]``: the input pixels the output at pixel i depends on through the whole network (found by the
+    gradient, as in the masks figure), for every i.
+    """
+    fresh = _fresh(PixelCNNConfig().layers)
+    pixels = [divmod(i, DIGIT_SIDE) for i in range(DIGIT_SIDE * DIGIT_SIDE)]
+    sees = [np.flatnonzero(_dependence(fresh, pixel) > 0).tolist() for pixel in pixels]
+    example = digits_splits().test.x[:1].float()
+    return Export(run().model, lambda pixelcnn, x: pixelcnn.logits(x).softmax(1), {"x": example}, ("probabilities",), {"sees": sees, "levels": DIGIT_LEVELS})
 
 
 @figure("pixelcnn/masks")

@@ -21,14 +21,15 @@ import torch
 from matplotlib import pyplot as plt
 from matplotlib.patches import Rectangle
 
-from unimodel.data import DIGIT_LEVELS
-from unimodel.figures.registry import budget, compute_result, figure, result, scored_splits, trains
+from unimodel.data import DIGIT_LEVELS, digits_splits
+from unimodel.figures.registry import budget, compute_result, exported, figure, result, scored_splits, trains
 from unimodel.figures.style import PALETTE, show_images, tr
 from unimodel.models import unified
 from unimodel.models.captions import LANGUAGES, NAMES
 from unimodel.recipes import unified as unified_recipe
 from unimodel.runs import Run, RunSpec
 from unimodel.training import TrainConfig
+from unimodel.website.exports import Export
 
 SEED = 0
 DEFAULTS = unified_recipe.train_defaults("digits")
@@ -371,3 +372,48 @@ def ablation_figure(lang: str):
     axes[0].set_ylabel("%")
     fig.tight_layout()
     return fig
+
+
+def _first_of_each_digit() -> torch.Tensor:
+    """The first test image of each digit, (10, 64) pixel levels."""
+    test = digits_splits().test
+    return test.x[[int(torch.nonzero(test.y == digit)[0]) for digit in range(10)]]
+
+
+@exported("unified-model/transformer")
+def transformer_widget() -> Export:
+    """The chapter's Transformer for the page's widget: two sequences of ids (2, L), padded to the longest, -> next-token logits (2, L, V).
+
+    The widget draws (two rows: with the prompt and with [NULL], for guidance) and writes captions (one row per
+    language) with it; the mask is causal, so padding after a position never changes that position's logits.
+    ``meta["captions"]``: the greedy captions ``unified.write`` gives the example digits, which the widget must repeat.
+    """
+    model = run().model.eval()
+    c, examples = model.config, _first_of_each_digit()
+    seven = examples[7:8]
+    drawn, _ = unified.generation_sequence(torch.tensor([unified.TOKEN_ID[NAMES["en"][7]]]), model.codes(seven))
+    read = unified.understanding_prompt(model.codes(seven), torch.tensor([LANGUAGES.index("zh")]))
+    pad = lambda ids: torch.cat([ids, torch.full((1, c.length - ids.shape[1]), unified.TOKEN_ID[unified.PAD])], 1)  # noqa: E731
+    meta = {
+        "text_vocab": list(unified.TEXT_VOCAB),
+        "names": {lang: list(NAMES[lang]) for lang in LANGUAGES},
+        "words": list(unified.WORDS),
+        "caption_words": unified.CAPTION_WORDS,
+        "language_tokens": unified.LANGUAGE_TOKEN,
+        "codes": c.grid**2,
+        "guidance": c.guidance,
+        "levels": DIGIT_LEVELS,
+        "examples": examples.tolist(),
+        "captions": {lang: unified.write(model, examples, lang) for lang in LANGUAGES},
+    }
+    example = {"ids": torch.cat([pad(drawn), pad(read)]).float()}
+    return Export(model, lambda m, ids: m.logits(ids.long()), example, ("logits",), meta)
+
+
+@exported("unified-model/tokenizer")
+def tokenizer_widget() -> Export:
+    """The chapter's VQ tokenizer for the page's widget: codes (1, N) -> the decoded image (1, 64) in [0, 1]; an image (1, 64) -> its codes (1, N)."""
+    model = run().model.eval()
+    seven = _first_of_each_digit()[7:8]
+    example = {"codes": model.codes(seven).float(), "x": seven.float()}
+    return Export(model, lambda m, codes, x: (m.tokenizer.decode(codes.long()), m.codes(x).float()), example, ("image", "codes_of_x"))
