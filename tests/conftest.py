@@ -151,3 +151,14 @@ def site_pages(built_site) -> list[str]:
         locs = re.findall(r"<loc>(.*?)</loc>", sitemap.read_text(encoding="utf-8"))
         paths += [urlsplit(loc).path for loc in locs]
     return paths
+
+
+@pytest.fixture
+def quick(tmp_path, monkeypatch) -> Path:
+    """The quick profile and an empty cache of this test's own, the chapters loaded: the cache's folder."""
+    from unimodel.figures import registry
+
+    monkeypatch.setenv("UNIMODEL_PROFILE", "quick")
+    monkeypatch.setenv("UNIMODEL_CACHE", str(tmp_path / "cache"))
+    registry.load_chapters()
+    return tmp_path / "cache"

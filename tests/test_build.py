@@ -20,14 +20,6 @@ from unimodel.website import build
 SMALL = ("unimodel.chapters.vae", "unimodel.chapters.clip")  # two chapters whose quick runs take seconds
 
 
-@pytest.fixture
-def quick(tmp_path, monkeypatch):
-    monkeypatch.setenv("UNIMODEL_PROFILE", "quick")
-    monkeypatch.setenv("UNIMODEL_CACHE", str(tmp_path / "cache"))
-    registry.load_chapters()
-    return tmp_path / "cache"
-
-
 def _by_id(tasks):
     return {t.id: t for t in tasks}
 

@@ -69,14 +69,6 @@ def test_outputs_and_their_names_must_agree() -> None:
         exports.to_onnx(_tiny_export(outputs=("image", "extra")))
 
 
-@pytest.fixture
-def quick(tmp_path, monkeypatch):
-    monkeypatch.setenv("UNIMODEL_PROFILE", "quick")
-    monkeypatch.setenv("UNIMODEL_CACHE", str(tmp_path / "cache"))
-    registry.load_chapters()
-    return tmp_path / "cache"
-
-
 def test_every_export_comes_after_its_chapters_runs_and_is_named_after_its_page(quick) -> None:
     tasks = build.plan()
     by_id = {t.id: t for t in tasks}

@@ -123,7 +123,7 @@ def _widgets_in_sources() -> list[tuple[str, str, tuple[str, ...]]]:
     return found
 
 
-@pytest.mark.parametrize(("path", "kind", "models"), _widgets_in_sources(), ids=lambda value: value if isinstance(value, str) else None)
+@pytest.mark.parametrize(("path", "kind", "models"), _widgets_in_sources(), ids=lambda value: value if isinstance(value, str) else "+".join(value))
 def test_each_widget_runs_its_models_offline_as_pytorch_does(chromium, served_site: str, path: str, kind: str, models: tuple[str, ...]) -> None:
     context = chromium.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
@@ -245,3 +245,22 @@ def test_the_unified_widget_writes_the_captions_the_chapter_writes(chromium, ser
         assert written == expected
     finally:
         page.close()
+
+
+def test_a_runtime_that_cannot_start_is_said_plainly(chromium, served_site: str) -> None:
+    """With the WebAssembly runtime unreachable, the widget says so and points at the figures; nothing else breaks."""
+    context = chromium.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        page = context.new_page()
+        page.route("**/onnxruntime/*.wasm", lambda route: route.abort())
+        page.goto(served_site + "/en/vit/", wait_until="networkidle")
+        page.locator(".unimodel-widget").scroll_into_view_if_needed()
+        page.locator(".unimodel-widget canvas").first.wait_for(timeout=TIMEOUT_MS)
+        _use(page, "vit-draw")
+        page.locator(".unimodel-widget--failed").wait_for(timeout=TIMEOUT_MS)
+        status = page.locator(".unimodel-widget__status").text_content()
+        assert status.startswith("The model could not start in this browser: ") and status.endswith(
+            "The figures above show the same model, drawn at build time."
+        )
+    finally:
+        context.close()

@@ -23,7 +23,13 @@ const TEXT = {
 };
 
 export const language = () => (document.documentElement.lang.startsWith("zh") ? "zh" : "en");
-export const say = (key) => TEXT[key][language()];
+
+/** `say(key, values)`: the text of `key` in `table` ({key: {zh, en}}) in the page's language, each {name} replaced by values[name]. */
+export const sayer =
+  (table) =>
+  (key, values = {}) =>
+    Object.entries(values).reduce((text, [name, value]) => text.replace(`{${name}}`, value), table[key][language()]);
+const say = sayer(TEXT);
 
 let runtime = null;
 function onnxruntime() {
@@ -92,23 +98,21 @@ export async function check(name) {
 }
 
 /**
- * What a widget is given: its models' names, their cards and runner (the first model's by default), a status line, and `once(work)`, which
- * runs `work` after the runtime has started and coalesces calls made while one is running (the
- * latest wins), so that a dragged pointer never queues up stale runs.
+ * What a widget is given: its models' names, their cards and runner (the first model's by default),
+ * a status line, and `once(work)`, which runs `work` once the runtime has started and coalesces the
+ * calls made while one runs (the latest wins), so that a dragged pointer never queues up stale runs;
+ * the promise it returns settles when the work asked for, or work asked for after it, is done.
  */
 function tools(widget) {
-  const models = widget.dataset.model.split(" "); // a widget may offer several models (the GAN's two mixtures): the first by default
+  const models = widget.dataset.model.split(" "); // a widget may offer several models (the GAN's two mixtures)
   const name = models[0];
   const status = document.createElement("p");
   status.className = "unimodel-widget__status";
   status.setAttribute("role", "status");
   let started = false;
-  let busy = false;
   let next = null;
-  async function once(work) {
-    next = work;
-    if (busy) return;
-    busy = true;
+  let working = null;
+  async function drain() {
     if (!started) status.textContent = say("loading");
     try {
       while (next) {
@@ -122,9 +126,14 @@ function tools(widget) {
       status.textContent = `${say("failed")}${error.message || error}. ${say("fallback")}`;
       widget.classList.add("unimodel-widget--failed");
       next = null;
-    } finally {
-      busy = false;
     }
+  }
+  function once(work) {
+    next = work;
+    working ??= drain().finally(() => {
+      working = null;
+    });
+    return working;
   }
   return { models, language: language(), card: (model = name) => card(model), run: (inputs, model = name) => run(model, inputs), once, status };
 }
@@ -181,7 +190,7 @@ const GRID_TEXT = {
  * `set(pixels)` shows a digit. Pixel levels run from 0 to `levels - 1`.
  */
 export function paintGrid({ levels, examples = [], labels = [], changed, side = 8 }) {
-  const say = (key) => GRID_TEXT[key][language()];
+  const say = sayer(GRID_TEXT);
   const top = levels - 1;
   let pixels = new Array(side * side).fill(0);
   let cursor = (side * side) / 2 - side / 2 - 1;

@@ -2,7 +2,7 @@
 // is closest to. Model: models/clip/clip.onnx, pixel levels x (1, 64) and the prompts' token ids (10, L)
 // -> cosine similarities and their softmax at the learned scale, each (1, 10). The prompts are tokenized
 // here as `captions.tokenize` does: English split at spaces, Chinese into characters, then [EOS] and [PAD]s.
-import { element, paintGrid, probabilityBars } from "../widgets.js";
+import { element, paintGrid, probabilityBars, sayer } from "../widgets.js";
 
 const TEXT = {
   prompts: { zh: "提示词（可以改；两种语言都行）", en: "Prompts (edit them; either language works)" },
@@ -33,7 +33,7 @@ export function tokenize(text, vocabulary, context) {
 }
 
 export async function mount(root, tools) {
-  const say = (key, values = {}) => Object.entries(values).reduce((text, [k, v]) => text.replace(`{${k}}`, v), TEXT[key][tools.language]);
+  const say = sayer(TEXT);
   const card = await tools.card();
   const { vocabulary, context, prompts, examples, levels } = card.meta;
   const known = vocabulary.filter((token) => token !== PAD && token !== EOS).join(" ");

@@ -3,7 +3,7 @@
 // in both languages. Models: models/unified-model/transformer.onnx, ids (2, L) -> next-token logits
 // (2, L, V), and models/unified-model/tokenizer.onnx, codes (1, N) -> image (1, 64) and image -> codes.
 // The sequences are the chapter's: [BOS] prompt [BOI] c1..cN to draw, [BOS] [BOI] c1..cN [EOI] [lang] to read.
-import { drawDigit, element, paintGrid, uniforms } from "../widgets.js";
+import { drawDigit, element, paintGrid, sayer, uniforms } from "../widgets.js";
 
 const TEXT = {
   prompt: { zh: "提示词（一个数字的名字，中英文都行）", en: "Prompt (a digit's name, in either language)" },
@@ -19,7 +19,7 @@ const TEXT = {
 const STEP_MS = 60; // a pause between codes, so that the eye can follow them
 
 export async function mount(root, tools) {
-  const say = (key, values = {}) => Object.entries(values).reduce((text, [k, v]) => text.replace(`{${k}}`, v), TEXT[key][tools.language]);
+  const say = sayer(TEXT);
   const [transformer, tokenizer] = tools.models;
   const card = await tools.card(transformer);
   const { text_vocab: vocab, names, words, caption_words: captionWords, language_tokens: languageTokens, codes: N, guidance, levels, examples } = card.meta;

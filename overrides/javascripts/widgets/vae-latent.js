@@ -1,7 +1,7 @@
 // The VAE with a 2-D latent space: move a point over the plane of z and see the decoder's image;
 // or slide from one test digit's posterior mean to another's. Model: models/vae/latent-2d.onnx,
 // z (1, 2) -> the mean of p(x|z) (1, 64); its card's meta holds every test digit's posterior mean.
-import { drawDigit, element } from "../widgets.js";
+import { drawDigit, element, sayer } from "../widgets.js";
 
 const TEXT = {
   pad: {
@@ -19,7 +19,7 @@ const COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b
 const STEP = 0.1; // an arrow key moves z by this much (Shift: 5 times more)
 
 export async function mount(root, tools) {
-  const say = (key) => TEXT[key][tools.language];
+  const say = sayer(TEXT);
   const card = await tools.card();
   const { extent, means, labels, anchors } = card.meta;
   let z = card.inputs.z.data.slice(); // the card's example: PyTorch's image for it is drawn before anything runs
