@@ -2,7 +2,7 @@
 // is closest to. Model: models/clip/clip.onnx, pixel levels x (1, 64) and the prompts' token ids (10, L)
 // -> cosine similarities and their softmax at the learned scale, each (1, 10). The prompts are tokenized
 // here as `captions.tokenize` does: English split at spaces, Chinese into characters, then [EOS] and [PAD]s.
-import { element, paintGrid, probabilityBars, sayer } from "../widgets.js";
+import { element, paintGrid, probabilityBars, sayer } from "./shared.js";
 
 const TEXT = {
   prompts: { zh: "提示词（可以改；两种语言都行）", en: "Prompts (edit them; either language works)" },

@@ -2,7 +2,7 @@
 // step by step, with or without the fresh noise each step adds. Model: models/diffusion/digits.onnx,
 // the noise predictor eps_theta(x_t, t), x (1, 64) and t (1,) -> eps (1, 64); the chain below is the
 // chapter's `reverse_step` and `predict_x0`, and its card's meta holds the schedule.
-import { drawDigit, element, normals, sayer } from "../widgets.js";
+import { drawDigit, element, normals, sayer } from "./shared.js";
 
 const TEXT = {
   noisy: { zh: "当前的 x_t", en: "the current x_t" },

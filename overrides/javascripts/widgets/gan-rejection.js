@@ -2,7 +2,7 @@
 // over the ratio network's logit. Models: models/gan/ring.onnx and models/gan/grid.onnx, z (n, noise) and
 // the plane's points (m, 2) -> G(z) (n, 2), the logit l(G(z)) (n,) and l on the plane (m,). Rejection
 // keeps a draw with probability min(1, exp(l - M)), M the median of l over the draws (the chapter's `accepted`).
-import { element, normals, sayer, uniforms } from "../widgets.js";
+import { element, normals, sayer, uniforms } from "./shared.js";
 
 const TEXT = {
   plane: {

@@ -2,7 +2,7 @@
 // which pixels each pixel's distribution may look at. Model: models/pixelcnn/pixelcnn.onnx, pixel levels
 // x (1, 64) -> p(x_i = k | x_<i) for every pixel i and level k, (1, L, 8, 8); its card's meta lists, for
 // every pixel, the input pixels its output depends on through the whole network (the masks' doing).
-import { drawDigit, element, sayer, uniforms } from "../widgets.js";
+import { drawDigit, element, sayer, uniforms } from "./shared.js";
 
 const TEXT = {
   image: { zh: "逐像素采样（黄框：正在抽的像素）", en: "Sampled pixel by pixel (yellow: the pixel being drawn)" },

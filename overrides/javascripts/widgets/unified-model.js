@@ -3,7 +3,7 @@
 // in both languages. Models: models/unified-model/transformer.onnx, ids (2, L) -> next-token logits
 // (2, L, V), and models/unified-model/tokenizer.onnx, codes (1, N) -> image (1, 64) and image -> codes.
 // The sequences are the chapter's: [BOS] prompt [BOI] c1..cN to draw, [BOS] [BOI] c1..cN [EOI] [lang] to read.
-import { drawDigit, element, paintGrid, sayer, uniforms } from "../widgets.js";
+import { drawDigit, element, paintGrid, sayer, uniforms } from "./shared.js";
 
 const TEXT = {
   prompt: { zh: "提示词（一个数字的名字，中英文都行）", en: "Prompt (a digit's name, in either language)" },

@@ -1,7 +1,7 @@
 // The VAE with a 2-D latent space: move a point over the plane of z and see the decoder's image;
 // or slide from one test digit's posterior mean to another's. Model: models/vae/latent-2d.onnx,
 // z (1, 2) -> the mean of p(x|z) (1, 64); its card's meta holds every test digit's posterior mean.
-import { drawDigit, element, sayer } from "../widgets.js";
+import { drawDigit, element, sayer } from "./shared.js";
 
 const TEXT = {
   pad: {

@@ -1,7 +1,7 @@
 // The ViT with 2x2 patches: draw a digit on the 8x8 grid and read the class probabilities and where
 // [CLS] looks in each encoder block. Model: models/vit/vit-2.onnx, pixel levels x (1, 64) in 0..16 ->
 // probabilities (1, 10) and [CLS]'s attention on the 16 patches, averaged over the heads (blocks, 16).
-import { drawDigit, element, paintGrid, probabilityBars, sayer } from "../widgets.js";
+import { drawDigit, element, paintGrid, probabilityBars, sayer } from "./shared.js";
 
 const TEXT = {
   probabilities: { zh: "各类的概率", en: "Class probabilities" },
