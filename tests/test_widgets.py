@@ -77,10 +77,12 @@ def _use(page, kind: str) -> None:
         widget.get_by_role("button").first.click()  # clear
         _drag(page, widget.locator("canvas").first, (0.5, 0.1), (0.5, 0.9))  # a 1
     elif kind == "unified-model":
+        widget.get_by_role("textbox").fill("three")  # either language's name, on either page
+        widget.get_by_role("slider").fill("5")
         widget.get_by_role("button", name=re.compile("Draw it|画出来")).click()
         page.wait_for_function("() => !document.querySelector('.unimodel-widget button').disabled", timeout=TIMEOUT_MS)
     elif kind == "clip-prompts":
-        widget.get_by_role("button").last.click()  # the prompts of the other language
+        widget.get_by_role("textbox").first.fill("数字七")  # a training caption's wording, in Chinese on either page
     elif kind == "pixelcnn-sampler":
         widget.get_by_role("button").nth(1).click()  # draw the next pixel
     elif kind == "gan-rejection":
