@@ -8,7 +8,7 @@ import { drawDigit, element, paintGrid, sayer, uniforms } from "./shared.js";
 const TEXT = {
   prompt: { zh: "提示词（一个数字的名字，中英文都行）", en: "Prompt (a digit's name, in either language)" },
   draw: { zh: "画出来", en: "Draw it" },
-  guidance: { zh: "引导强度 s", en: "guidance scale s" },
+  guidance: { zh: "引导系数 s", en: "guidance scale s" },
   codes: { zh: "16 个图像码，按顺序一个一个抽出", en: "The 16 image codes, sampled one at a time" },
   image: { zh: "解码出的图像", en: "The decoded image" },
   unknown: { zh: "模型只认识这些名字：{names}", en: "The model knows these names only: {names}" },
