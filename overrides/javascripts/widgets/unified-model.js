@@ -176,7 +176,9 @@ export async function mount(root, tools) {
   );
   showCodes([]);
   drawDigit(image, new Array(64).fill(0));
+  // before any use: the test 7 on the grid and the captions the chapter's `write` gave it, nothing run yet
   reader.set(examples[7]);
+  captions.textContent = say("written", { zh: join(card.meta.captions.zh[7], "zh"), en: join(card.meta.captions.en[7], "en") });
   // for the tests: the page's own reading of a digit, to hold against the chapter's `write`
   root.readDigit = read;
 }
