@@ -498,7 +498,7 @@ def build_parser(train_model: str | None = None) -> argparse.ArgumentParser:
     figures.add_argument("names", nargs="*", help="figures to render (default: all)")
     figures.add_argument("--list", action="store_true", help="list the registered figures")
     figures.add_argument(
-        "--json", action="store_true", help="render every figure and result, execute --notebooks, print where they are as JSON (what the site build uses)"
+        "--json", action="store_true", help="render every figure and result, export the models the pages run, execute --notebooks, print where they are as JSON (what the site build uses)"
     )
     figures.add_argument("--notebooks", nargs="*", default=[], metavar="IPYNB", help="notebooks to execute, with --json")
     figures.add_argument(
@@ -520,7 +520,7 @@ def build_parser(train_model: str | None = None) -> argparse.ArgumentParser:
     cache_actions = cache_command.add_subparsers(dest="action", required=True, parser_class=_Parser, metavar="{export,restore}")
     export = cache_actions.add_parser(
         "export",
-        help="pack the figures, results, notebooks, timings and (unless --no-runs) the trained runs into a .tar.gz",
+        help="pack the figures, results, exported models, notebooks, timings and (unless --no-runs) the trained runs into a .tar.gz",
         description="Packs what $UNIMODEL_CACHE (default .cache) holds for this code and $UNIMODEL_PROFILE into one archive, each file listed with its SHA-256 (entries of older code stay out); "
         "runs keep their best weights and history, without the optimizer state that only resuming needs.",
     )
