@@ -498,7 +498,9 @@ def build_parser(train_model: str | None = None) -> argparse.ArgumentParser:
     figures.add_argument("names", nargs="*", help="figures to render (default: all)")
     figures.add_argument("--list", action="store_true", help="list the registered figures")
     figures.add_argument(
-        "--json", action="store_true", help="render every figure and result, export the models the pages run, execute --notebooks, print where they are as JSON (what the site build uses)"
+        "--json",
+        action="store_true",
+        help="render every figure and result, export the models the pages run, execute --notebooks, print where they are as JSON (what the site build uses)",
     )
     figures.add_argument("--notebooks", nargs="*", default=[], metavar="IPYNB", help="notebooks to execute, with --json")
     figures.add_argument(
