@@ -114,16 +114,21 @@ def plan(notebooks: Iterable[str | Path] = (), chapters: Iterable[str] | None = 
         needs = loaded + tuple(f"result {used}" for used in item.uses)
         tasks.append(Task(f"result {name}", "result", (name,), f"result {name}", path.stem, path, needs, path.exists()))
         results_of.setdefault(item.module, []).append(tasks[-1].id)
+
+    def drawn_from(item: registry.Item) -> tuple[str, ...]:
+        """What an export or a figure needs: its chapter's runs and results, and the results it uses."""
+        return runs_of.get(item.module, ()) + tuple(results_of.get(item.module, ())) + tuple(f"result {used}" for used in item.uses)
+
     for name in sorted(n for n, item in registry.EXPORTS.items() if item.module in chapters):
         item = registry.EXPORTS[name]
         path = cache.artifact_path(*registry.export_artifact(name))
-        needs = runs_of.get(item.module, ()) + tuple(results_of.get(item.module, ())) + tuple(f"result {used}" for used in item.uses)
+        needs = drawn_from(item)
         tasks.append(Task(f"export {name}", "export", (name,), f"export {name}", path.stem, path, needs, path.exists()))
     for lang in registry.LANGUAGES:
         for name in sorted(n for n, item in registry.FIGURES.items() if item.module in chapters):
             item = registry.FIGURES[name]
             path = registry.figure_path(name, lang)
-            needs = runs_of.get(item.module, ()) + tuple(results_of.get(item.module, ())) + tuple(f"result {used}" for used in item.uses)
+            needs = drawn_from(item)
             tasks.append(Task(f"figure {name} {lang}", "figure", (name, lang), f"figure {name} ({lang})", path.stem, path, needs, path.exists()))
     for notebook in sorted(str(p) for p in notebooks):
         path = notebook_path(notebook)
