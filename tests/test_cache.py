@@ -235,3 +235,33 @@ def test_cached_path_is_atomic_when_produce_fails(tmp_path):
     assert cache.cached_path("figures", "k1", ".png", failing) == path  # a hit: produce not called
     assert len(attempts) == 2
     assert [p.name for p in folder.iterdir()] == ["k1.png"]
+
+
+def test_adding_a_model_retrains_no_other(tmp_path):
+    """A new recipe file registers a model without changing the key of any run of the models there before.
+
+    Every recipe imports ``unimodel.recipes``, so a list of the models written there would be code that
+    every run's key hashes. Two fresh processes on a copy of the package, before and after a recipe is added.
+    """
+    import unimodel
+
+    package = tmp_path / "src" / "unimodel"
+    shutil.copytree(Path(unimodel.__file__).parent, package, ignore=shutil.ignore_patterns("__pycache__"))
+    script = textwrap.dedent("""
+        import json
+        from unimodel.recipes import MODELS
+        from unimodel.runs import RunSpec
+        from unimodel.training import TrainConfig
+        keys = {name: RunSpec(name, {}, TrainConfig(epochs=1)).key for name in MODELS if name != "extra"}
+        print(json.dumps({"models": sorted(MODELS), "keys": keys}))
+    """)
+    env = {**os.environ, "PYTHONPATH": str(tmp_path / "src"), "UNIMODEL_PROFILE": "quick"}
+
+    def keys() -> dict:
+        return json.loads(subprocess.run([sys.executable, "-c", script], env=env, check=True, capture_output=True, text=True).stdout)
+
+    before = keys()
+    shutil.copy(package / "recipes" / "vae.py", package / "recipes" / "extra.py")
+    after = keys()
+    assert "extra" not in before["models"] and after["models"] == sorted([*before["models"], "extra"])
+    assert after["keys"] == before["keys"]

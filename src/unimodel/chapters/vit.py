@@ -4,7 +4,7 @@ Every classifier trains on the digits protocol's split (the first N of the
 1000 training digits; validation 350, test 447) with one budget: AdamW,
 batches of 64, at most 100 epochs with a cosine decay, early stopping on the
 validation error (patience 40), each architecture at its own learning rate
-(``train_defaults`` of ``recipes/vit.py`` and ``recipes/convnet.py``). Every
+(``train_defaults`` of ``recipes/vit.py`` and ``recipes/cnn.py``). Every
 setting is trained with several seeds; the logistic regression (the judge of
 the generation chapters) is the linear baseline.
 """

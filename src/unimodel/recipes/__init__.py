@@ -4,12 +4,14 @@ A recipe (``recipes/vae.py`` for ``models/vae.py``) holds what is not the networ
 settings that suit the model on the digits, the validation score early stopping reads, the test
 scores, and a ``SPEC`` that ties them to the network. Recipes are imported only when asked for,
 so the cache key of one chapter's figures does not depend on the code of another chapter's
-model. A run's key hashes its model's recipe and, through the recipe's imports, the network.
+model. A run's key hashes its model's recipe and, through the recipe's imports, the network; a
+model's name is its recipe's file name (``recipes/cnn.py`` is ``cnn``).
 """
 
 from __future__ import annotations
 
 import importlib
+import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -19,18 +21,20 @@ from torch import nn
 
 from unimodel.data import Splits
 
-MODELS = {
-    "vae": "unimodel.recipes.vae",
-    "gan": "unimodel.recipes.gan",
-    "pixelcnn": "unimodel.recipes.pixelcnn",
-    "diffusion": "unimodel.recipes.diffusion",
-    "vit": "unimodel.recipes.vit",
-    "cnn": "unimodel.recipes.convnet",
-    "clip": "unimodel.recipes.clip",
-    "blip": "unimodel.recipes.blip",
-    "vqvae": "unimodel.recipes.vqvae",
-    "unified": "unimodel.recipes.unified",
-}
+HELPERS = ("classifier",)  # modules here that recipes share, not models
+
+
+def _discover() -> dict[str, str]:
+    """Every model's name, the name of its recipe's file, and the recipe's module.
+
+    Found by the files, not listed: a list here would be code that every run's key hashes (each recipe
+    imports this module), so that adding a model would retrain every other one.
+    """
+    found = (module.name for module in pkgutil.iter_modules(__path__) if module.name not in HELPERS)
+    return {name: f"{__name__}.{name}" for name in sorted(found)}
+
+
+MODELS = _discover()
 
 
 @dataclass(frozen=True)
