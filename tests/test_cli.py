@@ -158,9 +158,9 @@ def test_eval_prints_json(capsys, trained):
 
 
 def test_unknown_model(capsys, tmp_path):
-    line = _error(capsys, ["train", "flow", "--out", tmp_path / "flow"])
-    assert "flow" in line and "vae" in line and "gan" in line
-    assert not (tmp_path / "flow").exists()
+    line = _error(capsys, ["train", "glow", "--out", tmp_path / "glow"])
+    assert "glow" in line and "vae" in line and "flow" in line
+    assert not (tmp_path / "glow").exists()
 
 
 @pytest.mark.parametrize(
@@ -253,10 +253,10 @@ def test_console_script(trained, tmp_path):
     ok = subprocess.run([*_console_script(), "sample", str(out), "--n", "3", "--out", str(tmp_path / "s.npy")], capture_output=True, text=True, env=env)
     assert ok.returncode == 0, ok.stderr
     assert json.loads(ok.stdout)["shape"] == [3, 64] and np.load(tmp_path / "s.npy").shape == (3, 64)
-    bad = subprocess.run([*_console_script(), "train", "flow", "--out", str(tmp_path / "flow")], capture_output=True, text=True, env=env)
+    bad = subprocess.run([*_console_script(), "train", "glow", "--out", str(tmp_path / "glow")], capture_output=True, text=True, env=env)
     assert bad.returncode == 2
     assert bad.stdout == ""
-    assert len(bad.stderr.splitlines()) == 1 and bad.stderr.startswith("unimodel: error: unknown model 'flow'")
+    assert len(bad.stderr.splitlines()) == 1 and bad.stderr.startswith("unimodel: error: unknown model 'glow'")
     helped = subprocess.run([*_console_script(), "--help"], capture_output=True, text=True, env=env)
     assert helped.returncode == 0 and "usage: unimodel" in helped.stdout and helped.stderr == ""
 

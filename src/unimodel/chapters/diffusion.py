@@ -69,13 +69,13 @@ def _chain(data: str, n: int, add_noise: bool) -> tuple[torch.Tensor, dict, floa
     return model.as_output(x), kept, time.perf_counter() - started
 
 
-def _spread(points: torch.Tensor, dataset: str) -> float:
+def spread(points: torch.Tensor, dataset: str) -> float:
     """Mean distance from each point to its nearest mode, in the mode's standard deviations (real data: about 1.25)."""
     mixture = MIXTURES[dataset]
     return ((torch.cdist(points.double(), mixture.means.double()).min(1).values) / mixture.std).mean().item()
 
 
-def _pairwise(images: np.ndarray) -> float:
+def diversity(images: np.ndarray) -> float:
     """Mean Euclidean distance between two different images of a set (intensities in [0, 1]): its diversity."""
     x = torch.as_tensor(images, dtype=torch.float64)
     distances = torch.cdist(x, x)
@@ -91,14 +91,14 @@ def points() -> dict:
         entry = {
             "train_seconds": r.result.seconds,
             "epochs": len(r.result.history),
-            "real_spread": _spread(MIXTURES[dataset].sample(EVAL_SIZE, torch.Generator().manual_seed(SEED))[0], dataset),
+            "real_spread": spread(MIXTURES[dataset].sample(EVAL_SIZE, torch.Generator().manual_seed(SEED))[0], dataset),
         }
         for label, add_noise in (("noise", True), ("no_noise", False)) if dataset == "grid" else (("noise", True),):
             samples, kept, seconds = _chain(dataset, EVAL_SIZE, add_noise)
             scores = mode_metrics(samples, MIXTURES[dataset])
             entry[label] = {
                 **scores,
-                "spread": _spread(samples, dataset),
+                "spread": spread(samples, dataset),
                 "sample_seconds": seconds,
                 "trajectory": {str(t): x_t[:SHOWN_POINTS].tolist() for t, (x_t, _) in kept.items()},
                 "final": samples[:SHOWN_POINTS].tolist(),
@@ -113,12 +113,12 @@ def digits() -> dict:
     r = run("digits")
     real = digits_splits().test.x.numpy() / (DIGIT_LEVELS - 1)
     table: dict = {"train_seconds": r.result.seconds, "epochs": len(r.result.history), "steps": STEPS, "keep": list(KEEP)}
-    table["real"] = {**metrics.sample_scores(real), "diversity": _pairwise(real)}
+    table["real"] = {**metrics.sample_scores(real), "diversity": diversity(real)}
     for label, add_noise in (("noise", True), ("no_noise", False)):
         images, kept, seconds = _chain("digits", 1000, add_noise)
         table[label] = {
             **metrics.sample_scores(images.numpy()),
-            "diversity": _pairwise(images.numpy()),
+            "diversity": diversity(images.numpy()),
             "ms_per_image": 1000 * seconds / len(images),
             "images": images[:SHOWN_IMAGES].tolist(),
             "chain": {str(t): {"x_t": x_t[:6].tolist(), "x0_hat": x0_hat[:6].tolist()} for t, (x_t, x0_hat) in kept.items()},
@@ -378,7 +378,8 @@ def forward_process(lang: str):
     return fig
 
 
-def _scatter(ax, points, dataset: str, color=PALETTE[0], title: str | None = None) -> None:
+def scatter(ax, points, dataset: str, color=PALETTE[0], title: str | None = None) -> None:
+    """Points of a mixture over its circled modes, at the scale the diffusion and flow-matching chapters share."""
     show_points(ax, points, MIXTURES[dataset].means, 3.0 if dataset == "ring" else 6.0, color, title)
 
 
@@ -391,8 +392,8 @@ def reverse_2d(lang: str):
     for row, dataset in enumerate(MIXTURES):
         chain = r[dataset]["noise"]
         for col, t in enumerate(steps):
-            _scatter(axes[row, col], chain["trajectory"][str(t)], dataset, title=f"t = {t}" if row == 0 else None)
-        _scatter(axes[row, -1], chain["final"], dataset, PALETTE[2], title=tr(lang, "生成结果 $x_0$", "samples $x_0$") if row == 0 else None)
+            scatter(axes[row, col], chain["trajectory"][str(t)], dataset, title=f"t = {t}" if row == 0 else None)
+        scatter(axes[row, -1], chain["final"], dataset, PALETTE[2], title=tr(lang, "生成结果 $x_0$", "samples $x_0$") if row == 0 else None)
         axes[row, 0].set_ylabel(dataset, fontsize=9)
     fig.tight_layout()
     return fig
@@ -421,8 +422,8 @@ def no_noise(lang: str):
     points, images = compute_result("diffusion-points")["grid"], compute_result("diffusion-digits")
     real = digits_splits().test.x[:SHOWN_IMAGES].numpy() / (DIGIT_LEVELS - 1)
     fig, axes = plt.subplots(1, 5, figsize=(15, 3.3), gridspec_kw={"width_ratios": [1, 1, 1, 1, 1]})
-    _scatter(axes[0], points["noise"]["final"], "grid", PALETTE[2], tr(lang, "grid：每步加新噪声", "grid: fresh noise every step"))
-    _scatter(axes[1], points["no_noise"]["final"], "grid", PALETTE[1], tr(lang, "grid：不加噪声", "grid: no fresh noise"))
+    scatter(axes[0], points["noise"]["final"], "grid", PALETTE[2], tr(lang, "grid：每步加新噪声", "grid: fresh noise every step"))
+    scatter(axes[1], points["no_noise"]["final"], "grid", PALETTE[1], tr(lang, "grid：不加噪声", "grid: no fresh noise"))
     show_images(axes[2], real, rows=8, title=tr(lang, "真实的测试集数字", "real test digits"))
     show_images(axes[3], np.asarray(images["noise"]["images"]), rows=8, title=tr(lang, "每步加新噪声", "fresh noise every step"))
     show_images(axes[4], np.asarray(images["no_noise"]["images"]), rows=8, title=tr(lang, "不加噪声", "no fresh noise"))

@@ -24,6 +24,7 @@ CHAPTERS = (
         ("gan", "GAN", "GAN"),
         ("diffusion", "扩散模型 DDPM", "Diffusion (DDPM)"),
         ("pixelcnn", "自回归 PixelCNN", "Autoregressive\n(PixelCNN)"),
+        ("flow-matching", "流匹配", "Flow matching"),
     ),
     (
         ("vit", "视觉 Transformer ViT", "Vision Transformer\n(ViT)"),
@@ -63,6 +64,7 @@ def road(lang: str):
         Arrow("vae", "unified-model", t("VQ 分词器", "VQ tokenizer"), bend=-0.35),  # over the understanding part
         Arrow("pixelcnn", "unified-model", t("逐个 token 生成", "one token at a time"), bend=0.3),  # under it
         Arrow("blip", "unified-model", t("写描述", "captioning")),
+        Arrow("flow-matching", "bagel", t("速度场", "velocity field")),  # under the understanding part
     ]
     title = t(
         "本站的路线：先生成，再理解，最后统一（绿色：动手训练的统一模型）",
