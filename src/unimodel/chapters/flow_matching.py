@@ -34,10 +34,11 @@ STEPS = (1, 2, 4, 8, 16, 32, 100)  # Euler steps compared; 100 is the model's de
 SHOWN_STEPS = (1, 2, 4, 8, 100)  # the columns of the figures
 TIMES = (1.0, 0.75, 0.5, 0.25, 0.0)  # where the marginals figure compares p_t with the ODE's points
 FIELD_TIMES = (0.9, 0.5, 0.1)  # where the learned field is compared with the exact one
-LOSS_DRAWS = 20_000  # (x_0, t, eps) draws on which the loss and its floor are measured
+LOSS_DRAWS = budget(full=20_000, quick=2000)  # (x_0, t, eps) draws on which the loss and its floor are measured
+POINTS = budget(full=EVAL_SIZE, quick=500)  # samples per number of steps on a mixture (PacGAN scores 2500)
 SHOWN_POINTS = 600
 SHOWN_IMAGES = 16
-DIGIT_SAMPLES = 1000
+DIGIT_SAMPLES = budget(full=1000, quick=200)
 
 
 def spec(data: str) -> RunSpec:
@@ -104,10 +105,10 @@ def _losses(model: FlowMatching, dataset: str) -> dict:
 @result("flow-matching-points")
 def points() -> dict:
     """The 2-D runs: PacGAN's metrics of 2500 samples at each number of Euler steps, for the network and the exact field."""
-    table: dict = {"steps": list(STEPS), "samples": EVAL_SIZE}
+    table: dict = {"steps": list(STEPS), "samples": POINTS}
     for dataset in MIXTURES:
         r = run(dataset)
-        model, noise = r.model, _noise(EVAL_SIZE, 2)
+        model, noise = r.model, _noise(POINTS, 2)
         entry: dict = {"train_seconds": r.result.seconds, "epochs": len(r.result.history), "loss": _losses(model, dataset)}
         data_mean = MIXTURES[dataset].means.mean(0)
         for name, field in (("network", model.velocity), ("exact", _exact(dataset))):
@@ -122,7 +123,7 @@ def points() -> dict:
                     "final": samples[:SHOWN_POINTS].tolist(),
                 }
             entry[name] = rows
-        real = MIXTURES[dataset].sample(EVAL_SIZE, torch.Generator().manual_seed(SEED))[0]
+        real = MIXTURES[dataset].sample(POINTS, torch.Generator().manual_seed(SEED))[0]
         entry["real"] = {"spread": spread(real, dataset), "distance_to_mean": (real.double() - data_mean).norm(dim=1).mean().item()}
         table[dataset] = entry
     return table

@@ -35,7 +35,7 @@ from unimodel.website.exports import Export
 # only checks that every number is computed, trains one
 BUILD_SEEDS = budget(full=(0, 1, 2, 3, 4), quick=(0,))
 TABLE = (("ring", "gan"), ("ring", "r1"), ("grid", "gan"), ("grid", "r1"), ("grid", "pacgan"))  # (mixture, variant) rows trained at build
-EPOCHS = budget(full=train_defaults("ring")["epochs"], quick=2)  # the benchmark's budget: 40 epochs of 200 steps
+EPOCHS = budget(full=train_defaults("ring")["epochs"], quick=1)  # the benchmark's budget: 40 epochs of 200 steps
 SHORT = {"epochs": budget(full=10, quick=1)}  # the budget of the ablations: 2000 steps
 SEED = 0
 LABELS = {"gan": "GAN", "r1": "GAN + R1", "pacgan": "PacGAN4"}
@@ -91,8 +91,8 @@ def _scatter(ax, points, dataset: str, color=PALETTE[0], title: str | None = Non
 def snapshots(lang: str):
     """Generated points over training, plain GAN and GAN + R1, on both mixtures."""
     rows = [(d, v) for d in gan2d.DATASETS for v in ("gan", "r1")]
-    shown = sorted({e for e in (1, 2, EPOCHS // 8, EPOCHS // 4, EPOCHS // 2, EPOCHS) if e >= 1})
-    fig, axes = plt.subplots(len(rows), len(shown), figsize=(1.9 * len(shown), 2.0 * len(rows)))
+    shown = sorted({e for e in (1, 2, EPOCHS // 8, EPOCHS // 4, EPOCHS // 2, EPOCHS) if 1 <= e <= EPOCHS})
+    fig, axes = plt.subplots(len(rows), len(shown), figsize=(1.9 * len(shown), 2.0 * len(rows)), squeeze=False)
     for r, (dataset, variant) in enumerate(rows):
         history = run_2d(dataset, variant).result.history
         for c, epoch in enumerate(shown):
