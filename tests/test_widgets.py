@@ -90,6 +90,8 @@ def _use(page, kind: str) -> None:
     elif kind == "diffusion-chain":
         widget.get_by_role("button").first.click()  # denoise
         page.wait_for_function("() => !document.querySelector('.unimodel-widget button').disabled", timeout=TIMEOUT_MS)
+    elif kind == "flow-euler":
+        widget.get_by_role("slider").fill("4")  # four Euler steps
     else:
         raise AssertionError(f"no scripted interaction for the widget {kind!r}: add one here")
 
@@ -197,6 +199,26 @@ def test_the_diffusion_widgets_chain_is_the_chapters_sample_chain(chromium, serv
             }"""
         )
         assert measured["largest"] <= measured["tolerance"], measured
+    finally:
+        page.close()
+
+
+def test_the_flow_widgets_euler_steps_are_the_chapters(chromium, served_site: str) -> None:
+    """From the card's noise, the page's JavaScript Euler steps end where PyTorch's did."""
+    page = chromium.new_page()
+    try:
+        page.goto(served_site + "/flow-matching/", wait_until="networkidle")
+        measured = page.evaluate(
+            """async () => {
+                const widget = await import('/javascripts/widgets/flow-euler.js');
+                const card = await window.unimodelWidgets.card('flow-matching/digits');
+                const v = async (x, t) => (await window.unimodelWidgets.run('flow-matching/digits', {x, t: [t]})).v;
+                const {noise, steps, x_0, tolerance} = card.meta.reference;
+                const x0 = widget.asOutput(await widget.euler(v, noise, steps));
+                return {largest: Math.max(...x0.map((value, i) => Math.abs(value - x_0[i]))), tolerance, steps};
+            }"""
+        )
+        assert measured["steps"] > 1 and measured["largest"] <= measured["tolerance"], measured
     finally:
         page.close()
 

@@ -21,13 +21,14 @@ from unimodel import metrics
 from unimodel.chapters.diffusion import diversity, scatter, spread
 from unimodel.data import DIGIT_LEVELS, DIGIT_SIDE, digits_splits
 from unimodel.experiments.flow import euler_sample, flow_matching_loss, interpolate, mixture_velocity, training_example
-from unimodel.figures.registry import budget, compute_result, figure, result, trains
+from unimodel.figures.registry import budget, compute_result, exported, figure, result, trains
 from unimodel.figures.style import PALETTE, show_images, show_points, tr
 from unimodel.mixtures import EVAL_SIZE, MIXTURES, mode_metrics
 from unimodel.models.flow import FlowConfig, FlowMatching
 from unimodel.recipes.flow import train_defaults
 from unimodel.runs import Run, RunSpec
 from unimodel.training import TrainConfig
+from unimodel.website.exports import Export
 
 SEED = 0
 STEPS = (1, 2, 4, 8, 16, 32, 100)  # Euler steps compared; 100 is the model's default
@@ -39,6 +40,7 @@ POINTS = budget(full=EVAL_SIZE, quick=500)  # samples per number of steps on a m
 SHOWN_POINTS = 600
 SHOWN_IMAGES = 16
 DIGIT_SAMPLES = budget(full=1000, quick=200)
+WIDGET_STEPS = 8  # the Euler steps of the widget's reference sample
 
 
 def spec(data: str) -> RunSpec:
@@ -265,3 +267,21 @@ def digits_figure(lang: str):
     ax.set_ylabel(tr(lang, "评判器的平均置信度", "the judge's mean confidence"))
     ax.legend(fontsize=7)
     return fig
+
+
+@exported("flow-matching/digits")
+def velocity_field() -> Export:
+    """The digits model's velocity v_theta(x_t, t) for the page's widget, which takes the Euler steps itself.
+
+    ``meta`` carries a reference: one seeded noise taken through ``WIDGET_STEPS`` Euler steps here, which the
+    widget's own steps must reproduce.
+    """
+    model = run("digits").model
+    noise = _noise(1, model.config.data_dim)
+    with torch.no_grad():
+        x0 = model.as_output(euler_sample(model.velocity, noise, WIDGET_STEPS))
+    meta = {
+        "default_steps": model.config.sample_steps,
+        "reference": {"noise": noise[0].tolist(), "steps": WIDGET_STEPS, "x_0": x0[0].tolist(), "tolerance": 1e-3},
+    }
+    return Export(model, lambda flow, x, t: flow.velocity(x, t), {"x": noise, "t": torch.tensor([1.0])}, ("v",), meta)
