@@ -2,7 +2,9 @@
 // step by step, with or without the fresh noise each step adds. Model: models/diffusion/digits.onnx,
 // the noise predictor eps_theta(x_t, t), x (1, 64) and t (1,) -> eps (1, 64); the chain below is the
 // chapter's `reverse_step` and `predict_x0`, and its card's meta holds the schedule.
-import { drawDigit, element, normals, sayer } from "./shared.js";
+import { asOutput, drawDigit, element, normals, sayer } from "./shared.js";
+
+export { asOutput }; // what the tests map the chain's result through
 
 const TEXT = {
   noisy: { zh: "当前的 x_t", en: "the current x_t" },
@@ -14,9 +16,6 @@ const TEXT = {
   seed: { zh: "噪声种子 {s}", en: "noise seed {s}" },
 };
 const FRAMES = 100; // the chain is shown in about this many frames, whatever its number of steps
-
-/** Pixel intensities in [0, 1] from the network's scale [-1, 1] (the chapter's `as_output`). */
-export const asOutput = (x) => x.map((v) => Math.min(1, Math.max(0, (v + 1) / 2)));
 
 /**
  * The reverse chain from `xT`: x_{t-1} = μ_θ(x_t, t) + σ_t z for t = T .. 1 (no noise at t = 1, none at all when

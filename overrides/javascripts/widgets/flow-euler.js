@@ -1,8 +1,10 @@
 // Flow matching on the digits: take a noise you can redraw to a digit in as many Euler steps as you choose,
-// from 1 (every noise lands on the average digit) to 100. Model: models/flow-matching/digits.onnx, the
+// from 1 (every noise lands near the average digit) to 100. Model: models/flow-matching/digits.onnx, the
 // velocity v_theta(x_t, t), x (1, 64) and t (1,) in [0, 1] -> v (1, 64); the steps below are the chapter's
 // `euler_sample`, and its card's meta holds a reference sample the page must reproduce.
-import { drawDigit, element, normals, sayer } from "./shared.js";
+import { asOutput, drawDigit, element, normals, sayer } from "./shared.js";
+
+export { asOutput }; // what the tests map the chain's result through
 
 const TEXT = {
   noise: { zh: "起点：噪声 x_1", en: "start: the noise x_1" },
@@ -13,9 +15,6 @@ const TEXT = {
   reference: { zh: "PyTorch 走 {n} 步的结果（拖动滑块，在你的浏览器里重新走）", en: "PyTorch's result after {n} steps (move the slider to walk again in your browser)" },
   seed: { zh: "噪声种子 {s}", en: "noise seed {s}" },
 };
-
-/** Pixel intensities in [0, 1] from the network's scale [-1, 1] (the chapter's `as_output`). */
-export const asOutput = (x) => x.map((v) => Math.min(1, Math.max(0, (v + 1) / 2)));
 
 /**
  * Euler's method from `noise` at t = 1 down to t = 0 in `steps` equal steps: x_{t-Δt} = x_t - Δt·v_θ(x_t, t).

@@ -153,6 +153,9 @@ export function uniforms(seed) {
   };
 }
 
+/** Pixel intensities in [0, 1] from the [-1, 1] scale the DDPM and flow-matching networks work in (the chapters' `as_output`). */
+export const asOutput = (x) => x.map((v) => Math.min(1, Math.max(0, (v + 1) / 2)));
+
 /** A seeded standard normal generator (Box-Muller on `uniforms`): `normals(seed)(n)` gives n draws. */
 export function normals(seed) {
   const uniform = uniforms(seed);
