@@ -38,7 +38,6 @@ from unimodel.models.unified import (
     caption_scores,
     caption_words,
     draw,
-    generate_codes,
     generation_sequence,
     guided_logits,
     prompt_digits,
@@ -250,17 +249,17 @@ def test_guided_logits_at_scale_zero_and_one():
 def test_generate_codes_shapes_and_seeds():
     model = _model()
     prompts = ["七", "seven", "zero", NULL]
-    codes = generate_codes(model, prompts, 3.0, torch.Generator().manual_seed(0))
+    codes = model.generate_codes(prompts, 3.0, torch.Generator().manual_seed(0))
     assert codes.shape == (4, N) and codes.dtype == torch.int64
     assert codes.min() >= 0 and codes.max() < model.config.codebook_size
-    assert torch.equal(generate_codes(model, prompts, 3.0, torch.Generator().manual_seed(0)), codes)
-    assert not torch.equal(generate_codes(model, prompts, 3.0, torch.Generator().manual_seed(1)), codes)
+    assert torch.equal(model.generate_codes(prompts, 3.0, torch.Generator().manual_seed(0)), codes)
+    assert not torch.equal(model.generate_codes(prompts, 3.0, torch.Generator().manual_seed(1)), codes)
 
 
 def test_guidance_zero_ignores_the_prompt():
     model = _model()
-    a = generate_codes(model, ["七", "one", "two"], 0.0, torch.Generator().manual_seed(3))
-    b = generate_codes(model, ["nine", NULL, "二"], 0.0, torch.Generator().manual_seed(3))
+    a = model.generate_codes(["七", "one", "two"], 0.0, torch.Generator().manual_seed(3))
+    b = model.generate_codes(["nine", NULL, "二"], 0.0, torch.Generator().manual_seed(3))
     assert torch.equal(a, b)
 
 
@@ -269,7 +268,7 @@ def test_guidance_runs_each_step_with_the_prompt_and_with_null(monkeypatch):
     seen = []
     real = model.logits
     monkeypatch.setattr(model, "logits", lambda ids, x=None: seen.append(ids.clone()) or real(ids, x))
-    codes = generate_codes(model, ["七", "one"], 2.0, torch.Generator().manual_seed(0))
+    codes = model.generate_codes(["七", "one"], 2.0, torch.Generator().manual_seed(0))
     assert len(seen) == N
     first, last = seen[0], seen[-1]
     assert first.tolist() == [[TOKEN_ID[BOS], TOKEN_ID[p], TOKEN_ID[BOI]] for p in ("七", "one", NULL, NULL)]

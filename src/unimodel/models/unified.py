@@ -194,6 +194,8 @@ class Block(nn.Module):
 class Unified(nn.Module):
     """The tokenizer (frozen once trained) and one causal Transformer over the shared vocabulary."""
 
+    exact_likelihood = True  # log p(codes | name) is a sum over the codes, so drawing can rank captions too (caption_scores)
+
     def __init__(self, config: UnifiedConfig) -> None:
         super().__init__()
         self.config = config
@@ -234,12 +236,39 @@ class Unified(nn.Module):
             features = self.understanding_encoder(as_images(x, self.config.levels)).flatten(2).transpose(1, 2)  # (B, N, D)
             h = torch.cat([h[:, :2], features, h[:, 2 + N :]], 1)  # [BOS] [BOI] features [EOI] ...
         h = self.dropout(h + self.position[:, :T])
-        mask = torch.ones(T, T, dtype=torch.bool, device=ids.device).tril()[None]  # (1, T, T): token t sees tokens 0..t
+        mask = self.attention_mask(ids)
         for block in self.blocks:
             h = block(h, mask)
         return self.head(self.norm(h))
 
+    def attention_mask(self, ids: torch.Tensor) -> torch.Tensor:
+        """Which token sees which, (1, T, T): causal, token t sees tokens 0..t."""
+        T = ids.shape[1]
+        return torch.ones(T, T, dtype=torch.bool, device=ids.device).tril()[None]
+
     # --8<-- [end:logits]
+
+    # --8<-- [start:guidance]
+    @torch.no_grad()
+    def generate_codes(self, prompts: list[str], guidance: float | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Sample the N codes of one image per prompt (a digit's name, or [NULL]), (B, N), with classifier-free guidance.
+
+        One code per step, N steps. Each step runs the sequences twice, with the prompt and with
+        [NULL], and samples from softmax(l_null + s (l_prompt - l_null)) over the image codes only.
+        """
+        c = self.config
+        s = c.guidance if guidance is None else guidance
+        device = next(self.parameters()).device
+        B, N = len(prompts), c.grid**2
+        ids = generation_prompt(torch.cat([_ids(prompts), torch.full((B,), TOKEN_ID[NULL])])).to(device)  # (2B, 3): with and without the prompt
+        for _ in range(N):
+            logits = self.logits(ids)[:, -1, len(TEXT_VOCAB) : len(TEXT_VOCAB) + c.codebook_size]  # (2B, K): the next token, restricted to image codes
+            guided = guided_logits(logits[:B], logits[B:], s)
+            k = torch.multinomial(guided.softmax(-1).cpu(), 1, generator=generator).to(device)  # (B, 1)
+            ids = torch.cat([ids, (k + len(TEXT_VOCAB)).repeat(2, 1)], 1)
+        return ids[:B, 3:] - len(TEXT_VOCAB)
+
+    # --8<-- [end:guidance]
 
     # --8<-- [start:loss]
     def log_likelihoods(self, ids: torch.Tensor, target: torch.Tensor, x: torch.Tensor | None = None) -> torch.Tensor:
@@ -253,6 +282,13 @@ class Unified(nn.Module):
         """Mean cross-entropy of each sequence's target tokens, (B,)."""
         return -self.log_likelihoods(ids, target, x) / target[:, 1:].sum(1)
 
+    def generation_losses(self, prompts: torch.Tensor, codes: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """The loss of drawing each image's codes (B, N) after its prompt, (B,): the next-token cross-entropy of the codes.
+
+        ``generator`` is for a loss that draws random numbers (the masked model's); this one draws none.
+        """
+        return self.sequence_losses(*generation_sequence(prompts, codes))
+
     def forward(self, batch: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, dict[str, float]]:
         x, y = batch
         B, c = len(x), self.config
@@ -263,7 +299,7 @@ class Unified(nn.Module):
             prompts = prompt_ids(y[generation], langs[generation])
             dropped = torch.rand(len(prompts)) < c.label_dropout  # label dropout: these learn p(image) with no prompt
             prompts = prompts.masked_fill(dropped, TOKEN_ID[NULL])
-            losses.append(self.sequence_losses(*generation_sequence(prompts, self.codes(x[generation.to(x.device)]))))
+            losses.append(self.generation_losses(prompts, self.codes(x[generation.to(x.device)])))
         if not generation.all():
             rows = ~generation
             seen = x[rows.to(x.device)]
@@ -287,30 +323,6 @@ def guided_logits(conditional: torch.Tensor, unconditional: torch.Tensor, scale:
 # --8<-- [end:cfg]
 
 
-# --8<-- [start:guidance]
-@torch.no_grad()
-def generate_codes(model: Unified, prompts: list[str], guidance: float | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Sample the N codes of one image per prompt (a digit's name, or [NULL]), (B, N), with classifier-free guidance.
-
-    Each step runs the sequences twice, with the prompt and with [NULL], and samples from
-    softmax(l_null + s (l_prompt - l_null)) over the image codes only.
-    """
-    c = model.config
-    s = c.guidance if guidance is None else guidance
-    device = next(model.parameters()).device
-    B, N = len(prompts), c.grid**2
-    ids = generation_prompt(torch.cat([_ids(prompts), torch.full((B,), TOKEN_ID[NULL])])).to(device)  # (2B, 3): with and without the prompt
-    for _ in range(N):
-        logits = model.logits(ids)[:, -1, len(TEXT_VOCAB) :]  # (2B, K): the next token, restricted to image codes
-        guided = guided_logits(logits[:B], logits[B:], s)
-        k = torch.multinomial(guided.softmax(-1).cpu(), 1, generator=generator).to(device)  # (B, 1)
-        ids = torch.cat([ids, (k + len(TEXT_VOCAB)).repeat(2, 1)], 1)
-    return ids[:B, 3:] - len(TEXT_VOCAB)
-
-
-# --8<-- [end:guidance]
-
-
 def draw(model: Unified, prompts: list[str], guidance: float | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
     """One image per prompt, (B, P) in [0, 1]: sampled codes, decoded by the tokenizer."""
     model.eval()
@@ -318,7 +330,7 @@ def draw(model: Unified, prompts: list[str], guidance: float | None = None, gene
     unknown = sorted({p for p in prompts if p not in known and p != NULL})
     if unknown:
         raise ValueError(f"unknown prompt(s) {', '.join(unknown)}; a prompt is a digit's name: {', '.join(known)}")
-    return model.tokenizer.decode(generate_codes(model, prompts, guidance, generator))
+    return model.tokenizer.decode(model.generate_codes(prompts, guidance, generator))
 
 
 # ------------------------------------------------------------------ captioning
@@ -348,8 +360,10 @@ DIRECTIONS = {"read": "understanding", "draw": "generation"}  # a way to score a
 
 
 def learned_directions(model: Unified) -> tuple[str, ...]:
-    """The directions a model can score captions with: both, unless it was trained on one task only."""
-    return tuple(direction for direction, task in DIRECTIONS.items() if model.config.tasks in ("both", task))
+    """The directions a model can score captions with: those of the tasks it was trained on, "draw" only where it gives log p(codes | name)."""
+    return tuple(
+        direction for direction, task in DIRECTIONS.items() if model.config.tasks in ("both", task) and (direction == "read" or model.exact_likelihood)
+    )
 
 
 # --8<-- [start:rank]

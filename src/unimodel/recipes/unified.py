@@ -7,6 +7,7 @@ whether the drawings copy the training set."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import asdict
 
 import numpy as np
@@ -23,8 +24,6 @@ from unimodel.models.unified import (
     caption_text,
     caption_words,
     draw,
-    generate_codes,
-    generation_sequence,
     learned_directions,
     prompt_ids,
     sample,
@@ -71,29 +70,37 @@ def ranked_accuracy(model: Unified, x: torch.Tensor, y: torch.Tensor, lang: str)
     return {**{direction: right(s) for direction, s in scores.items()}, "learned": right(sum(scores.values()))}
 
 
-def judged_generation(model: Unified, per_class: int, guidance: float | None, seed: int = 0) -> dict:
+def judged_generation(model: Unified, per_class: int, guidance: float | None, seed: int = 0, **drawing) -> dict:
     """Draw ``per_class`` images for each digit's name in each language; how often the judge reads the prompted digit.
 
-    Returns accuracy overall, per language and per digit (over both languages), the images (n, P)
-    and their codes, the prompted digits and the judge's reading.
+    ``drawing``: more settings of the model's ``generate_codes`` (the masked model's ``steps``).
+
+    Returns accuracy overall, per language and per digit (over both languages), the judge's mean
+    probability of the prompted digit ("confidence"), the seconds the drawing took, the images
+    (n, P) and their codes, the prompted digits and the judge's reading.
     """
     from unimodel.metrics import judge
 
     generator = torch.Generator().manual_seed(seed)
     digits = torch.arange(10).repeat_interleave(per_class)
     images, codes, langs = [], [], []
+    started = time.perf_counter()
     for lang in LANGUAGES:
         prompts = [NAMES[lang][int(d)] for d in digits]
-        drawn = generate_codes(model.eval(), prompts, guidance, generator)
+        drawn = model.eval().generate_codes(prompts, guidance, generator, **drawing)
         codes.append(drawn)
         images.append(model.tokenizer.decode(drawn).cpu())
         langs += [lang] * len(prompts)
+    seconds = time.perf_counter() - started  # drawing and decoding, not judging
     images, codes = torch.cat(images), torch.cat(codes).cpu()
     prompted = digits.repeat(len(LANGUAGES)).numpy()
-    read = judge().predict(images.numpy())
+    probabilities = judge().predict_proba(images.numpy())  # (n, 10)
+    read = probabilities.argmax(1)
     right = read == prompted
     return {
         "accuracy": float(right.mean()),
+        "confidence": float(probabilities[np.arange(len(prompted)), prompted].mean()),
+        "seconds": seconds,
         "per_language": {lang: float(right[np.array(langs) == lang].mean()) for lang in LANGUAGES},
         "per_digit": [float(right[prompted == d].mean()) for d in range(10)],
         "images": images,
@@ -160,7 +167,7 @@ def validation_error(model: Unified, splits: Splits) -> float:
     langs = torch.arange(len(x)) % len(LANGUAGES)
     errors = []
     if c.tasks != "understanding":
-        errors.append(model.sequence_losses(*generation_sequence(prompt_ids(y, langs), codes)).mean())
+        errors.append(model.generation_losses(prompt_ids(y, langs), codes, torch.Generator().manual_seed(0)).mean())  # the same draws each epoch
     if c.tasks != "generation":
         errors.append(model.sequence_losses(*understanding_sequence(codes, langs, caption_ids(y, langs)), x).mean())
     return torch.stack(errors).mean().item()
