@@ -212,7 +212,7 @@ def test_it_reads_but_cannot_rank_by_drawing():
 
 
 def test_a_short_run_draws_the_prompted_digit_more_often_than_chance(tmp_path):
-    # generation only, 10 tokenizer epochs, 25 epochs; about 7 s on one thread.
+    # generation only, 10 tokenizer epochs, 25 epochs; about 8 s on one thread.
     # seeds 0..2 at 8 passes, guidance 3: judged right 0.47, 0.89, 0.93; chance is 0.1
     splits = digits_splits()
     config = {"tokenizer_epochs": 10, "dim": 32, "depth": 1, "heads": 2, "dropout": 0.0, "tasks": "generation"}

@@ -117,12 +117,19 @@ class Attention(nn.Module):
         d = D // self.heads
         q = self.query(h).reshape(B, T, self.heads, d).transpose(1, 2)  # (B, h, T, d)
         k, v = self.key_value(context).reshape(B, S, 2, self.heads, d).permute(2, 0, 3, 1, 4)  # each (B, h, S, d)
-        scores = q @ k.transpose(-2, -1) / math.sqrt(d)  # (B, h, T, S)
-        if mask is not None:
-            scores = scores.masked_fill(~mask[:, None], float("-inf"))  # the same mask for every head
-        weights = scores.softmax(dim=-1)
-        mixed = (weights @ v).transpose(1, 2).reshape(B, T, D)  # (B, T, D)
+        mixed, weights = attend(q, k, v, mask)
         return self.dropout(self.out(mixed)), weights
+
+
+def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """softmax(QKᵀ / √d)·V of each head's queries (B, h, T, d) on its keys and values (B, h, S, d), the heads put side by side, (B, T, h·d),
+    and the weights (B, h, T, S); where ``mask`` (B or 1, T, S) is False, a weight is exactly 0."""
+    B, heads, T, d = q.shape
+    scores = q @ k.transpose(-2, -1) / math.sqrt(d)  # (B, h, T, S)
+    if mask is not None:
+        scores = scores.masked_fill(~mask[:, None], float("-inf"))  # the same mask for every head
+    weights = scores.softmax(dim=-1)
+    return (weights @ v).transpose(1, 2).reshape(B, T, heads * d), weights
 
 
 # --8<-- [end:masked-attention]

@@ -236,10 +236,14 @@ class Unified(nn.Module):
             features = self.understanding_encoder(as_images(x, self.config.levels)).flatten(2).transpose(1, 2)  # (B, N, D)
             h = torch.cat([h[:, :2], features, h[:, 2 + N :]], 1)  # [BOS] [BOI] features [EOI] ...
         h = self.dropout(h + self.position[:, :T])
+        return self.head(self.norm(self.transform(h, ids)))
+
+    def transform(self, h: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+        """The blocks: token vectors (B, T, D) of sequences ``ids`` in, token vectors out, under ``attention_mask``."""
         mask = self.attention_mask(ids)
         for block in self.blocks:
             h = block(h, mask)
-        return self.head(self.norm(h))
+        return h
 
     def attention_mask(self, ids: torch.Tensor) -> torch.Tensor:
         """Which token sees which, (1, T, T): causal, token t sees tokens 0..t."""
