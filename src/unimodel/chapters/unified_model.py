@@ -14,6 +14,7 @@ real training digits only.
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 
 import numpy as np
@@ -45,6 +46,8 @@ SEEDS = budget(full=(0, 1), quick=(0,))  # the ablation's seeds; the figures sho
 PER_CLASS = budget(full=50, quick=3)  # drawings per digit and language
 SCALES = (0.0, 1.0, 1.5, 2.0, 3.0, 5.0, 8.0)  # the guidance sweep
 SCALE = 1.0 / (DIGIT_LEVELS - 1)  # pixels 0..16 -> [0, 1]
+UNMASKING_STEPS = (1, 2, 4, 8, 16)  # the masked model's sweep of passes K; 16 is one code per pass, as the autoregressive model draws
+UNMASKING_GUIDANCE = (1.0, 3.0)  # the sweep's guidance scales: the plain conditional model, and the chapter's default
 
 
 def spec(variant: str = "joint", seed: int = SEED) -> RunSpec:
@@ -55,9 +58,30 @@ def run(variant: str = "joint", seed: int = SEED) -> Run:
     return spec(variant, seed).load()
 
 
+def masked_spec(seed: int = SEED) -> RunSpec:
+    """The Show-o-style model: the chapter's settings, trained to unmask (``models/masked.py``)."""
+    return RunSpec("masked", QUICK, replace(TRAIN, seed=seed))
+
+
+EXPERT_ROWS = {  # the BAGEL-style comparison: name on the page -> (model, config); "dense" is the chapter's model
+    "dense": ("unified", {}),
+    "experts": ("mot", {}),
+    "dense_deep": ("unified", {"depth": 8}),  # as many parameters as the experts: two blocks' weights per layer of theirs
+}
+
+
+def expert_spec(row: str, seed: int = SEED) -> RunSpec:
+    name, config = EXPERT_ROWS[row]
+    return RunSpec(name, {**config, **QUICK}, replace(TRAIN, seed=seed))
+
+
 @trains
 def runs() -> list[RunSpec]:
-    return [spec(variant, seed) for variant in VARIANTS for seed in SEEDS]
+    return (
+        [spec(variant, seed) for variant in VARIANTS for seed in SEEDS]
+        + [masked_spec(seed) for seed in SEEDS]
+        + [expert_spec(row, seed) for row in EXPERT_ROWS if row != "dense" for seed in SEEDS]
+    )
 
 
 def _transformer_parameters(model: unified.Unified) -> int:
@@ -145,6 +169,109 @@ def ablation() -> dict:
             "epochs": float(np.mean(epochs)),
         }
     return table
+
+
+def _judged_rows(model: unified.Unified, train_codes: torch.Tensor, **drawing) -> dict:
+    """Drawings of ``model`` at each guidance scale of UNMASKING_GUIDANCE: judged accuracy and confidence, diversity, seconds."""
+    splits = scored_splits()
+    rows = {}
+    for s in UNMASKING_GUIDANCE:
+        judged = unified_recipe.judged_generation(model, PER_CLASS, s, SEED, **drawing)
+        rows[scale_key(s)] = {
+            **{key: judged[key] for key in ("accuracy", "confidence", "seconds")},
+            **unified_recipe.diversity(judged["codes"], judged["images"], train_codes, splits.train.x * SCALE, splits.test.x * SCALE),
+        }
+    return rows
+
+
+@result("unified-model-masked", uses=("unified-model-ablation",))
+def masked() -> dict:
+    """The Show-o-style model over the seeds (captions written and ranked by reading, drawings at its default passes and guidance), and, for
+    seed 0, its drawings at each number of passes K and each guidance scale of the sweep, beside the autoregressive model's (the chapter's, seed 0)."""
+    splits = scored_splits()
+    seeds = {}
+    for seed in SEEDS:
+        r = masked_spec(seed).load()
+        measured = unified_recipe.evaluate(r.model, splits, seed=SEED, per_class=PER_CLASS)
+        seeds[f"seed{seed}"] = {
+            "caption_exact": measured["caption_exact"],
+            "caption_ranked": measured["ranked_exact"],
+            "generation": measured["generation"]["accuracy"],
+            "distinct": measured["diversity"]["distinct"],
+            "seconds": r.result.seconds,
+            "epochs": len(r.result.history),
+        }
+    model = masked_spec().load().model.eval()
+    train_codes = model.codes(splits.train.x)
+    chameleon = compute_result("unified-model-ablation")["variants"]["joint"]
+    return {
+        "seeds": seeds,
+        "mean": {key: float(np.mean([row[key] for row in seeds.values()])) for key in next(iter(seeds.values()))},
+        "lowest": {key: float(np.min([row[key] for row in seeds.values()])) for key in next(iter(seeds.values()))},
+        "parameters": _transformer_parameters(model),
+        "default_steps": model.config.sample_steps,
+        "guidance": model.config.guidance,
+        "samples": 10 * PER_CLASS * len(LANGUAGES),
+        "steps": {f"k{K}": {"steps": K, **_judged_rows(model, train_codes, steps=K)} for K in UNMASKING_STEPS},
+        "autoregressive": {
+            "steps": model.config.grid**2,
+            **_judged_rows(run().model.eval(), train_codes),
+            "generation_mean": chameleon["generation"]["mean"],
+            "caption_exact_mean": chameleon["caption_exact"]["mean"],
+            "caption_ranked_mean": chameleon["caption_ranked"]["mean"],
+            "seconds_trained": chameleon["seconds"],
+        },
+    }
+
+
+@result("unified-model-experts", uses=("unified-model-ablation",))
+def experts() -> dict:
+    """The BAGEL-style mixture of experts beside the dense model at the same compute per token (the chapter's) and at the same parameters
+    (twice as deep), over the seeds: captions written and ranked, drawings, parameters, seconds per epoch, epochs."""
+    splits = scored_splits()
+    dense = compute_result("unified-model-ablation")["variants"]["joint"]  # the chapter's model, measured there
+    table: dict = {}
+    for row in EXPERT_ROWS:
+        measured = []
+        for i, seed in enumerate(SEEDS):
+            r = expert_spec(row, seed).load()
+            scores = {key: dense[key]["values"][i] for key in SCORED} if row == "dense" else _scores(r.model, splits)
+            measured.append({**scores, "seconds": r.result.seconds, "epochs": len(r.result.history)})
+        table[row] = {
+            **{key: _summary([m[key] for m in measured]) for key in SCORED},
+            "seconds_per_epoch": float(np.mean([m["seconds"] / m["epochs"] for m in measured])),
+            "epochs": float(np.mean([m["epochs"] for m in measured])),
+            "parameters": _transformer_parameters(r.model),
+            "step_ms": 1000 * _step_seconds(r.model, splits),
+        }
+    return {"rows": table, "seed_count": len(SEEDS), "step_batch": STEP_BATCH}
+
+
+STEP_BATCH = 64  # the training batch
+STEP_REPEATS = budget(full=20, quick=2)  # timed training steps of each model in the experts table, after 3 to warm up
+SCORED = ("caption_exact", "caption_ranked", "generation")
+
+
+def _step_seconds(model: unified.Unified, splits, steps: int = STEP_REPEATS) -> float:
+    """Median seconds of one training step (loss and gradients, no update) on a batch of training digits, after 3 to warm up (a build: one thread)."""
+    model.train()
+    batch = (splits.train.x[:STEP_BATCH], splits.train.y[:STEP_BATCH])
+    torch.manual_seed(SEED)
+    times = []
+    for i in range(steps + 3):
+        started = time.perf_counter()
+        model(batch)[0].backward()
+        if i >= 3:
+            times.append(time.perf_counter() - started)
+    model.zero_grad(set_to_none=True)
+    model.eval()
+    return float(np.median(times))
+
+
+def _scores(model: unified.Unified, splits) -> dict:
+    """Written captions, ranked captions (every learned direction) and judged drawings at the model's guidance."""
+    measured = unified_recipe.evaluate(model, splits, seed=SEED, per_class=PER_CLASS)
+    return {"caption_exact": measured["caption_exact"], "caption_ranked": measured["ranked_exact"], "generation": measured["generation"]["accuracy"]}
 
 
 # ------------------------------------------------------------------ figures
@@ -370,6 +497,53 @@ def ablation_figure(lang: str):
         ax.set_title(title, fontsize=10)
         ax.set_ylim(0, 108)
     axes[0].set_ylabel("%")
+    fig.tight_layout()
+    return fig
+
+
+@figure("unified-model/unmasking-samples")
+def unmasking_samples(lang: str):
+    """The Show-o-style model's drawings of the ten digits' English names at each number of passes K, at guidance 1, with the same seed in every row."""
+    model = masked_spec().load().model.eval()
+    prompts = [NAMES["en"][d] for d in range(10)]
+    rows = [model.tokenizer.decode(model.generate_codes(prompts, 1.0, torch.Generator().manual_seed(SEED), steps=K)) for K in UNMASKING_STEPS]
+    fig, ax = plt.subplots(figsize=(6.2, 3.6))
+    show_images(ax, torch.cat(rows).numpy(), rows=len(UNMASKING_STEPS))
+    for i, K in enumerate(UNMASKING_STEPS):  # a tile is 8 pixels and a 1-pixel gap
+        ax.text(-1, 5 + 9 * i, f"K = {K}", ha="right", va="center", fontsize=9)
+    ax.set_title(tr(lang, "每行：用 K 次前向揭开 16 个码字（引导系数 1）", "each row: the 16 codes revealed in K passes (guidance 1)"), fontsize=9)
+    return fig
+
+
+@figure("unified-model/unmasking-steps")
+def unmasking_steps(lang: str):
+    """Judged accuracy and the judge's confidence of the masked model's drawings against K, at guidance 1 and 3, with the autoregressive model's at 16 passes."""
+    measured = compute_result("unified-model-masked")
+    rows = sorted(measured["steps"].values(), key=lambda row: row["steps"])
+    steps = [row["steps"] for row in rows]
+    fig, axes = plt.subplots(1, 2, figsize=(9.5, 3.3))
+    panels = {
+        "accuracy": tr(lang, "评判器认为画对了（%）", "judged the prompted digit (%)"),
+        "confidence": tr(lang, "评判器给所提示数字的平均概率（%）", "judge's mean probability of the prompted digit (%)"),
+    }
+    for ax, (key, title) in zip(axes, panels.items()):
+        for i, s in enumerate(UNMASKING_GUIDANCE):
+            color = PALETTE[i]
+            ax.plot(steps, [100 * row[scale_key(s)][key] for row in rows], "o-", color=color, label=tr(lang, f"掩码式，s = {s:g}", f"masked, s = {s:g}"))
+            ax.scatter(
+                [measured["autoregressive"]["steps"]],
+                [100 * measured["autoregressive"][scale_key(s)][key]],
+                marker="*",
+                s=90,
+                color=color,
+                zorder=3,
+                label=tr(lang, f"自回归（16 次），s = {s:g}", f"autoregressive (16 passes), s = {s:g}"),
+            )
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(steps, [str(K) for K in steps])
+        ax.set_xlabel(tr(lang, "画一张图的前向次数 K", "passes K to draw an image"))
+        ax.set_title(title, fontsize=9)
+    axes[1].legend(fontsize=7.5, frameon=False, loc="lower center")
     fig.tight_layout()
     return fig
 
