@@ -189,28 +189,15 @@ def masked() -> dict:
     """The Show-o-style model over the seeds (captions written and ranked by reading, drawings at its default passes and guidance), and, for
     seed 0, its drawings at each number of passes K and each guidance scale of the sweep, beside the autoregressive model's (the chapter's, seed 0)."""
     splits = scored_splits()
-    seeds = {}
-    for seed in SEEDS:
-        r = masked_spec(seed).load()
-        measured = unified_recipe.evaluate(r.model, splits, seed=SEED, per_class=PER_CLASS)
-        seeds[f"seed{seed}"] = {
-            "caption_exact": measured["caption_exact"],
-            "caption_ranked": measured["ranked_exact"],
-            "generation": measured["generation"]["accuracy"],
-            "distinct": measured["diversity"]["distinct"],
-            "seconds": r.result.seconds,
-            "epochs": len(r.result.history),
-        }
+    seeds = {f"seed{seed}": _measured(masked_spec(seed).load(), splits) for seed in SEEDS}
     model = masked_spec().load().model.eval()
     train_codes = model.codes(splits.train.x)
     chameleon = compute_result("unified-model-ablation")["variants"]["joint"]
     return {
         "seeds": seeds,
         "mean": {key: float(np.mean([row[key] for row in seeds.values()])) for key in next(iter(seeds.values()))},
-        "lowest": {key: float(np.min([row[key] for row in seeds.values()])) for key in next(iter(seeds.values()))},
         "parameters": _transformer_parameters(model),
         "default_steps": model.config.sample_steps,
-        "guidance": model.config.guidance,
         "samples": 10 * PER_CLASS * len(LANGUAGES),
         "steps": {f"k{K}": {"steps": K, **_judged_rows(model, train_codes, steps=K)} for K in UNMASKING_STEPS},
         "autoregressive": {
@@ -227,7 +214,7 @@ def masked() -> dict:
 @result("unified-model-experts", uses=("unified-model-ablation",))
 def experts() -> dict:
     """The BAGEL-style mixture of experts beside the dense model at the same compute per token (the chapter's) and at the same parameters
-    (twice as deep), over the seeds: captions written and ranked, drawings, parameters, seconds per epoch, epochs."""
+    (twice as deep), over the seeds: captions written and ranked, drawings, parameters, epochs, and one training step's time."""
     splits = scored_splits()
     dense = compute_result("unified-model-ablation")["variants"]["joint"]  # the chapter's model, measured there
     table: dict = {}
@@ -236,10 +223,9 @@ def experts() -> dict:
         for i, seed in enumerate(SEEDS):
             r = expert_spec(row, seed).load()
             scores = {key: dense[key]["values"][i] for key in SCORED} if row == "dense" else _scores(r.model, splits)
-            measured.append({**scores, "seconds": r.result.seconds, "epochs": len(r.result.history)})
+            measured.append({**scores, "epochs": len(r.result.history)})
         table[row] = {
             **{key: _summary([m[key] for m in measured]) for key in SCORED},
-            "seconds_per_epoch": float(np.mean([m["seconds"] / m["epochs"] for m in measured])),
             "epochs": float(np.mean([m["epochs"] for m in measured])),
             "parameters": _transformer_parameters(r.model),
             "step_ms": 1000 * _step_seconds(r.model, splits),
@@ -272,6 +258,11 @@ def _scores(model: unified.Unified, splits) -> dict:
     """Written captions, ranked captions (every learned direction) and judged drawings at the model's guidance."""
     measured = unified_recipe.evaluate(model, splits, seed=SEED, per_class=PER_CLASS)
     return {"caption_exact": measured["caption_exact"], "caption_ranked": measured["ranked_exact"], "generation": measured["generation"]["accuracy"]}
+
+
+def _measured(r: Run, splits) -> dict:
+    """A run's ``_scores``, its training seconds and its epochs."""
+    return {**_scores(r.model, splits), "seconds": r.result.seconds, "epochs": len(r.result.history)}
 
 
 # ------------------------------------------------------------------ figures
