@@ -116,8 +116,9 @@ def test_hiding_follows_the_cosine_and_hides_at_least_one():
 
 def test_the_loss_is_the_cross_entropy_of_the_hidden_codes_only():
     model = _model()
-    codes, prompts = _codes(3), prompt_ids(torch.tensor([1, 2, 3]), torch.tensor([0, 1, 0]))
-    loss = model.generation_losses(prompts, codes, torch.Generator().manual_seed(5))
+    x, prompts = digits_splits().test.x[:3], prompt_ids(torch.tensor([1, 2, 3]), torch.tensor([0, 1, 0]))
+    codes = model.codes(x)
+    loss = model.generation_losses(prompts, x, torch.Generator().manual_seed(5))
     shown, hidden = hide_at_random(codes, model.mask_code, torch.Generator().manual_seed(5))
     ids, _ = generation_sequence(prompts, shown)
     with torch.no_grad():

@@ -413,7 +413,6 @@ def test_a_short_run_trains_evaluates_and_reloads(tiny_run, splits):
     scores = unified_recipe.evaluate(model, splits.first(200), per_class=2)
     assert set(scores) == {
         "tasks",
-        "understanding_encoder",
         "guidance",
         "per_class",
         "judge_real",
@@ -426,7 +425,7 @@ def test_a_short_run_trains_evaluates_and_reloads(tiny_run, splits):
         "diversity",
     }
     assert set(scores["ranked"]) == set(LANGUAGES) and all(set(v) == {"read", "draw", "learned"} for v in scores["ranked"].values())
-    assert scores["per_class"] == 2 and scores["tasks"] == "both" and scores["understanding_encoder"] == "vq"
+    assert scores["per_class"] == 2 and scores["tasks"] == "both"
     assert set(scores["caption"]) == set(LANGUAGES)
     assert all(set(v) == {"exact", "names_digit"} for v in scores["caption"].values())
     assert set(scores["generation"]) == {"accuracy", "per_language", "per_digit"} and len(scores["generation"]["per_digit"]) == 10
@@ -440,6 +439,24 @@ def test_a_short_run_trains_evaluates_and_reloads(tiny_run, splits):
     with torch.no_grad():
         torch.testing.assert_close(again.model.logits(ids), model.logits(ids), atol=0, rtol=0)
     assert torch.equal(again.model.tokenizer.codebook, model.tokenizer.codebook)
+
+
+def test_diversity_compares_drawings_at_the_pixel_levels_and_copies_against_the_rebuilt_training_images():
+    train = torch.tensor([[0.0, 0.5, 1.0], [1.0, 1.0, 0.0]])
+    rebuilt = torch.tensor([[0.0, 0.5, 0.9375], [1.0, 1.0, 0.0]])  # a tokenizer's round trip: the first image lost a level
+    drawn = torch.tensor(
+        [
+            [0.0, 0.5, 0.94],  # the first training image's round trip, up to rounding: a copy
+            [0.01, 0.49, 0.93],  # the same at the 17 levels: not distinct from the first
+            [0.0, 0.5, 1.0],  # the training image itself, which this tokenizer cannot give back: not counted as a copy
+            [0.5, 0.5, 0.5],
+        ]
+    )
+    measured = unified_recipe.diversity(drawn, rebuilt, train, train[:1])
+    assert measured["distinct"] == 3 / 4 and measured["copied"] == 2 / 4
+    assert measured["nearest_train_test"] == 0
+    # distances to the nearest training image: 0.06, 0.071, 0 and 0.707; torch's median of four is the lower middle one
+    assert measured["nearest_train"] == pytest.approx(0.06)
 
 
 def test_evaluate_reports_only_the_trained_tasks(splits):

@@ -7,7 +7,9 @@ training digits (its ``train_defaults``: AdamW lr 1e-3, cosine decay, batch
 for every run of the same seed (``ModelSpec.stage``). The ablation trains
 the same Transformer on generation only, on understanding only, and with a
 Janus-style separate encoder for understanding, under the same budget and
-early-stopping rule. Captions are scored on the 447 test digits; drawings
+early-stopping rule; so do the other families beside it: Show-o-style
+(``models/masked.py``), Transfusion-style (``models/transfusion.py``, no
+tokenizer) and BAGEL-style (``models/mot.py``). Captions are scored on the 447 test digits; drawings
 by the logistic-regression judge of ``unimodel.metrics``, trained on the
 real training digits only.
 """
@@ -47,7 +49,8 @@ PER_CLASS = budget(full=50, quick=3)  # drawings per digit and language
 SCALES = (0.0, 1.0, 1.5, 2.0, 3.0, 5.0, 8.0)  # the guidance sweep
 SCALE = 1.0 / (DIGIT_LEVELS - 1)  # pixels 0..16 -> [0, 1]
 UNMASKING_STEPS = (1, 2, 4, 8, 16)  # the masked model's sweep of passes K; 16 is one code per pass, as the autoregressive model draws
-UNMASKING_GUIDANCE = (1.0, 3.0)  # the sweep's guidance scales: the plain conditional model, and the chapter's default
+UNMASKING_GUIDANCE = (1.0, 3.0)  # the sweeps' guidance scales: the plain conditional model, and the chapter's default
+EULER_STEPS = (1, 2, 4, 8, 16, 32)  # the Transfusion-style model's sweep of Euler steps (passes of the Transformer)
 
 
 def spec(variant: str = "joint", seed: int = SEED) -> RunSpec:
@@ -61,6 +64,14 @@ def run(variant: str = "joint", seed: int = SEED) -> Run:
 def masked_spec(seed: int = SEED) -> RunSpec:
     """The Show-o-style model: the chapter's settings, trained to unmask (``models/masked.py``)."""
     return RunSpec("masked", QUICK, replace(TRAIN, seed=seed))
+
+
+def transfusion_spec(seed: int = SEED, **config) -> RunSpec:
+    """The Transfusion-style model: the chapter's Transformer and budget, continuous patches and flow matching (``models/transfusion.py``; no tokenizer)."""
+    return RunSpec("transfusion", config, replace(TRAIN, seed=seed))
+
+
+CHAPTER_DROPOUT = unified.UnifiedConfig().dropout  # the Transfusion-style model trained once with the other models' dropout, to show what it costs
 
 
 EXPERT_ROWS = {  # the BAGEL-style comparison: name on the page -> (model, config); "dense" is the chapter's model
@@ -81,10 +92,12 @@ def runs() -> list[RunSpec]:
         [spec(variant, seed) for variant in VARIANTS for seed in SEEDS]
         + [masked_spec(seed) for seed in SEEDS]
         + [expert_spec(row, seed) for row in EXPERT_ROWS if row != "dense" for seed in SEEDS]
+        + [transfusion_spec(seed) for seed in SEEDS]
+        + [transfusion_spec(SEED, dropout=CHAPTER_DROPOUT)]
     )
 
 
-def _transformer_parameters(model: unified.Unified) -> int:
+def _transformer_parameters(model: unified.SequenceModel) -> int:
     return sum(p.numel() for name, p in model.named_parameters() if not name.startswith("tokenizer."))
 
 
@@ -113,17 +126,10 @@ def scores() -> dict:
 def guidance() -> dict:
     """Judged accuracy and diversity of the drawings at each guidance scale (seed 0, the same noise seed at every scale)."""
     model = run().model
-    splits = scored_splits()
-    train_codes = model.codes(splits.train.x)
     rows = {}
     for s in SCALES:
         judged = unified_recipe.judged_generation(model, PER_CLASS, s, SEED)
-        rows[scale_key(s)] = {
-            "scale": s,
-            "accuracy": judged["accuracy"],
-            "per_language": judged["per_language"],
-            **unified_recipe.diversity(judged["codes"], judged["images"], train_codes, splits.train.x * SCALE, splits.test.x * SCALE),
-        }
+        rows[scale_key(s)] = {"scale": s, "accuracy": judged["accuracy"], "per_language": judged["per_language"], **_diversity(model, judged["images"])}
     best = max(rows.values(), key=lambda row: row["accuracy"])
     return {"scales": rows, "best_scale": best["scale"], "best_accuracy": best["accuracy"], "samples": 10 * PER_CLASS * len(LANGUAGES)}
 
@@ -171,43 +177,66 @@ def ablation() -> dict:
     return table
 
 
-def _judged_rows(model: unified.Unified, train_codes: torch.Tensor, **drawing) -> dict:
-    """Drawings of ``model`` at each guidance scale of UNMASKING_GUIDANCE: judged accuracy and confidence, diversity, seconds."""
+def _diversity(model: unified.SequenceModel, images: torch.Tensor) -> dict:
+    """``unified_recipe.diversity`` of drawings (n, 64) against the training digits, and the test digits' distances beside."""
     splits = scored_splits()
+    return unified_recipe.diversity(images, model.rebuilt(splits.train.x), splits.train.x * SCALE, splits.test.x * SCALE)
+
+
+def _judged_rows(model: unified.SequenceModel, **drawing) -> dict:
+    """Drawings of ``model`` at each guidance scale of UNMASKING_GUIDANCE: judged accuracy and confidence, diversity, seconds."""
     rows = {}
     for s in UNMASKING_GUIDANCE:
         judged = unified_recipe.judged_generation(model, PER_CLASS, s, SEED, **drawing)
-        rows[scale_key(s)] = {
-            **{key: judged[key] for key in ("accuracy", "confidence", "seconds")},
-            **unified_recipe.diversity(judged["codes"], judged["images"], train_codes, splits.train.x * SCALE, splits.test.x * SCALE),
-        }
+        rows[scale_key(s)] = {**{key: judged[key] for key in ("accuracy", "confidence", "seconds")}, **_diversity(model, judged["images"])}
     return rows
+
+
+def _over_seeds(spec, splits) -> dict:
+    """``_measured`` of the run ``spec(seed)`` for each seed, and their means."""
+    seeds = {f"seed{seed}": _measured(spec(seed).load(), splits) for seed in SEEDS}
+    return {"seeds": seeds, "mean": {key: float(np.mean([row[key] for row in seeds.values()])) for key in next(iter(seeds.values()))}}
 
 
 @result("unified-model-masked", uses=("unified-model-ablation",))
 def masked() -> dict:
     """The Show-o-style model over the seeds (captions written and ranked by reading, drawings at its default passes and guidance), and, for
     seed 0, its drawings at each number of passes K and each guidance scale of the sweep, beside the autoregressive model's (the chapter's, seed 0)."""
-    splits = scored_splits()
-    seeds = {f"seed{seed}": _measured(masked_spec(seed).load(), splits) for seed in SEEDS}
     model = masked_spec().load().model.eval()
-    train_codes = model.codes(splits.train.x)
     chameleon = compute_result("unified-model-ablation")["variants"]["joint"]
     return {
-        "seeds": seeds,
-        "mean": {key: float(np.mean([row[key] for row in seeds.values()])) for key in next(iter(seeds.values()))},
+        **_over_seeds(masked_spec, scored_splits()),
         "parameters": _transformer_parameters(model),
         "default_steps": model.config.sample_steps,
         "samples": 10 * PER_CLASS * len(LANGUAGES),
-        "steps": {f"k{K}": {"steps": K, **_judged_rows(model, train_codes, steps=K)} for K in UNMASKING_STEPS},
+        "steps": {f"k{K}": {"steps": K, **_judged_rows(model, steps=K)} for K in UNMASKING_STEPS},
         "autoregressive": {
             "steps": model.config.grid**2,
-            **_judged_rows(run().model.eval(), train_codes),
+            **_judged_rows(run().model.eval()),
             "generation_mean": chameleon["generation"]["mean"],
             "caption_exact_mean": chameleon["caption_exact"]["mean"],
             "caption_ranked_mean": chameleon["caption_ranked"]["mean"],
             "seconds_trained": chameleon["seconds"],
         },
+    }
+
+
+@result("unified-model-transfusion", uses=("unified-model-masked",))
+def transfusion() -> dict:
+    """The Transfusion-style model over the seeds (captions written and ranked by reading, drawings at its default Euler steps and guidance),
+    the same model trained with the chapter's dropout (seed 0), and, for seed 0, its drawings at each number of Euler steps and each guidance
+    scale of the sweep; the autoregressive model's row is the masked section's (the chapter's model, seed 0, the same drawing seeds)."""
+    model = transfusion_spec().load().model.eval()
+    with_dropout = transfusion_spec(SEED, dropout=CHAPTER_DROPOUT).load()
+    return {
+        **_over_seeds(transfusion_spec, scored_splits()),
+        "with_dropout": {"dropout": CHAPTER_DROPOUT, **_measured(with_dropout, scored_splits())},
+        "parameters": _transformer_parameters(model),
+        "default_steps": model.config.sample_steps,
+        "flow_weight": model.config.flow_weight,
+        "samples": 10 * PER_CLASS * len(LANGUAGES),
+        "steps": {f"k{K}": {"steps": K, **_judged_rows(model, steps=K)} for K in EULER_STEPS},
+        "autoregressive": compute_result("unified-model-masked")["autoregressive"],
     }
 
 
@@ -238,7 +267,7 @@ STEP_REPEATS = budget(full=20, quick=2)  # timed training steps of each model in
 SCORED = ("caption_exact", "caption_ranked", "generation")
 
 
-def _step_seconds(model: unified.Unified, splits, steps: int = STEP_REPEATS) -> float:
+def _step_seconds(model: unified.SequenceModel, splits, steps: int = STEP_REPEATS) -> float:
     """Median seconds of one training step (loss and gradients, no update) on a batch of training digits, after 3 to warm up (a build: one thread)."""
     model.train()
     batch = (splits.train.x[:STEP_BATCH], splits.train.y[:STEP_BATCH])
@@ -254,7 +283,7 @@ def _step_seconds(model: unified.Unified, splits, steps: int = STEP_REPEATS) -> 
     return float(np.median(times))
 
 
-def _scores(model: unified.Unified, splits) -> dict:
+def _scores(model: unified.SequenceModel, splits) -> dict:
     """Written captions, ranked captions (every learned direction) and judged drawings at the model's guidance."""
     measured = unified_recipe.evaluate(model, splits, seed=SEED, per_class=PER_CLASS)
     return {"caption_exact": measured["caption_exact"], "caption_ranked": measured["ranked_exact"], "generation": measured["generation"]["accuracy"]}
@@ -334,7 +363,7 @@ def guidance_figure(lang: str):
     scales = [row["scale"] for row in rows]
     fig, ax = plt.subplots(figsize=(6.4, 3.4))
     ax.plot(scales, [100 * r["accuracy"] for r in rows], "o-", color=PALETTE[0], label=tr(lang, "评判器认为画对了", "judged the prompted digit"))
-    ax.plot(scales, [100 * r["distinct"] for r in rows], "s--", color=PALETTE[2], label=tr(lang, "互不相同的码字序列", "distinct code sequences"))
+    ax.plot(scales, [100 * r["distinct"] for r in rows], "s--", color=PALETTE[2], label=tr(lang, "互不相同的图", "distinct drawings"))
     ax.axhline(100 * main["judge_tokenized"], color=PALETTE[3], linestyle=":", linewidth=1)
     ax.text(
         scales[-1],
@@ -492,24 +521,21 @@ def ablation_figure(lang: str):
     return fig
 
 
-@figure("unified-model/unmasking-samples")
-def unmasking_samples(lang: str):
-    """The Show-o-style model's drawings of the ten digits' English names at each number of passes K, at guidance 1, with the same seed in every row."""
-    model = masked_spec().load().model.eval()
+def _drawings_by_steps(model: unified.SequenceModel, steps: tuple[int, ...], title: str):
+    """The drawings of the ten digits' English names at each number of passes K in ``steps`` (one row each), at guidance 1, the same seed in every row."""
     prompts = [NAMES["en"][d] for d in range(10)]
-    rows = [model.tokenizer.decode(model.generate_codes(prompts, 1.0, torch.Generator().manual_seed(SEED), steps=K)) for K in UNMASKING_STEPS]
-    fig, ax = plt.subplots(figsize=(6.2, 3.6))
-    show_images(ax, torch.cat(rows).numpy(), rows=len(UNMASKING_STEPS))
-    for i, K in enumerate(UNMASKING_STEPS):  # a tile is 8 pixels and a 1-pixel gap
+    rows = [model.eval().generate_images(prompts, 1.0, torch.Generator().manual_seed(SEED), steps=K) for K in steps]
+    fig, ax = plt.subplots(figsize=(6.2, 0.55 + 0.61 * len(steps)))
+    show_images(ax, torch.cat(rows).numpy(), rows=len(steps))
+    for i, K in enumerate(steps):  # a tile is 8 pixels and a 1-pixel gap
         ax.text(-1, 5 + 9 * i, f"K = {K}", ha="right", va="center", fontsize=9)
-    ax.set_title(tr(lang, "每行：用 K 次前向揭开 16 个码字（引导系数 1）", "each row: the 16 codes revealed in K passes (guidance 1)"), fontsize=9)
+    ax.set_title(title, fontsize=9)
     return fig
 
 
-@figure("unified-model/unmasking-steps")
-def unmasking_steps(lang: str):
-    """Judged accuracy and the judge's confidence of the masked model's drawings against K, at guidance 1 and 3, with the autoregressive model's at 16 passes."""
-    measured = compute_result("unified-model-masked")
+def _quality_by_steps(lang: str, measured: dict, family: tuple[str, str]):
+    """Judged accuracy and the judge's confidence of one family's drawings against its passes K (``measured``: its result), at guidance 1
+    and 3, with the autoregressive model's at 16 passes; ``family``: its name in Chinese and English."""
     rows = sorted(measured["steps"].values(), key=lambda row: row["steps"])
     steps = [row["steps"] for row in rows]
     fig, axes = plt.subplots(1, 2, figsize=(9.5, 3.3))
@@ -520,7 +546,9 @@ def unmasking_steps(lang: str):
     for ax, (key, title) in zip(axes, panels.items()):
         for i, s in enumerate(UNMASKING_GUIDANCE):
             color = PALETTE[i]
-            ax.plot(steps, [100 * row[scale_key(s)][key] for row in rows], "o-", color=color, label=tr(lang, f"掩码式，s = {s:g}", f"masked, s = {s:g}"))
+            ax.plot(
+                steps, [100 * row[scale_key(s)][key] for row in rows], "o-", color=color, label=tr(lang, f"{family[0]}，s = {s:g}", f"{family[1]}, s = {s:g}")
+            )
             ax.scatter(
                 [measured["autoregressive"]["steps"]],
                 [100 * measured["autoregressive"][scale_key(s)][key]],
@@ -537,6 +565,32 @@ def unmasking_steps(lang: str):
     axes[1].legend(fontsize=7.5, frameon=False, loc="lower center")
     fig.tight_layout()
     return fig
+
+
+@figure("unified-model/unmasking-samples")
+def unmasking_samples(lang: str):
+    """The Show-o-style model's drawings of the ten digits' English names at each number of passes K, at guidance 1, with the same seed in every row."""
+    title = tr(lang, "每行：用 K 次前向揭开 16 个码字（引导系数 1）", "each row: the 16 codes revealed in K passes (guidance 1)")
+    return _drawings_by_steps(masked_spec().load().model, UNMASKING_STEPS, title)
+
+
+@figure("unified-model/unmasking-steps")
+def unmasking_steps(lang: str):
+    """Judged accuracy and the judge's confidence of the masked model's drawings against K, at guidance 1 and 3, with the autoregressive model's at 16 passes."""
+    return _quality_by_steps(lang, compute_result("unified-model-masked"), ("掩码式", "masked"))
+
+
+@figure("unified-model/flow-samples")
+def flow_samples(lang: str):
+    """The Transfusion-style model's drawings of the ten digits' English names after K Euler steps, at guidance 1, with the same noise in every row."""
+    title = tr(lang, "每行：从噪声出发走 K 步欧拉法（引导系数 1）", "each row: K Euler steps from noise (guidance 1)")
+    return _drawings_by_steps(transfusion_spec().load().model, EULER_STEPS, title)
+
+
+@figure("unified-model/flow-steps")
+def flow_steps(lang: str):
+    """Judged accuracy and the judge's confidence of the Transfusion-style model's drawings against its Euler steps K, at guidance 1 and 3, with the autoregressive model's."""
+    return _quality_by_steps(lang, compute_result("unified-model-transfusion"), ("Transfusion 式", "Transfusion-style"))
 
 
 def _first_of_each_digit() -> torch.Tensor:

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import torch
 from torch.nn import functional as F
 
-from unimodel.models.unified import BOI, NULL, TEXT_VOCAB, TOKEN_ID, Unified, UnifiedConfig, _ids, generation_prompt, generation_sequence, guided_logits
+from unimodel.models.unified import TEXT_VOCAB, Unified, UnifiedConfig, generation_sequence, guidance_prefix, guided_logits, omni_attention_mask
 
 
 @dataclass
@@ -84,22 +84,14 @@ class MaskedUnified(Unified):
         """[MASK] as a code: its id is len(TEXT_VOCAB) + mask_code, right after the last image code."""
         return self.config.codebook_size
 
-    # --8<-- [start:omni-attention]
     def attention_mask(self, ids: torch.Tensor) -> torch.Tensor:
-        """Which token sees which, (B, T, T): causal, and the N tokens after [BOI] (the image) see each other too."""
-        B, T = ids.shape
-        N = self.config.grid**2
-        position = torch.arange(T, device=ids.device)
-        start = (ids == TOKEN_ID[BOI]).int().argmax(1)  # (B,): where each sequence's image begins
-        image = (position > start[:, None]) & (position <= start[:, None] + N)  # (B, T)
-        causal = torch.ones(T, T, dtype=torch.bool, device=ids.device).tril()
-        return causal[None] | (image[:, :, None] & image[:, None, :])
-
-    # --8<-- [end:omni-attention]
+        """Causal, and the image's N tokens see each other too (``omni_attention_mask``)."""
+        return omni_attention_mask(ids, self.config.grid**2)
 
     # --8<-- [start:masked-loss]
-    def generation_losses(self, prompts: torch.Tensor, codes: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Mean cross-entropy of the hidden codes, (B,): each is guessed at its own position, from the prompt and the visible codes."""
+    def generation_losses(self, prompts: torch.Tensor, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Mean cross-entropy of the hidden codes of each image (B, P), (B,): each is guessed at its own position, from the prompt and the visible codes."""
+        codes = self.codes(x)
         shown, hidden = hide_at_random(codes, self.mask_code, generator)
         ids, _ = generation_sequence(prompts, shown)  # [BOS] prompt [BOI] c1 [MASK] c3 ...
         K = self.config.codebook_size
@@ -125,7 +117,7 @@ class MaskedUnified(Unified):
         B, N = len(prompts), c.grid**2
         check_steps(K, N)
         device = next(self.parameters()).device
-        prefix = generation_prompt(torch.cat([_ids(prompts), torch.full((B,), TOKEN_ID[NULL])])).to(device)  # (2B, 3): with and without the prompt
+        prefix = guidance_prefix(prompts).to(device)  # (2B, 3): with and without the prompt
         codes = torch.full((B, N), self.mask_code, device=device)  # all hidden
         for step in range(K):
             ids = torch.cat([prefix, (codes + len(TEXT_VOCAB)).repeat(2, 1)], 1)

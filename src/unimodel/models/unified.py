@@ -27,9 +27,12 @@ log p(image | name). The second term is the generator used as a classifier
 through Bayes' rule, as diffusion models are in Li et al. 2023
 (arXiv 2303.16203).
 
-Read top to bottom: the tokens and the two sequences; the config; the
-Transformer; the loss; drawing with guidance; captioning. How it is trained (its
-tokenizer first) and scored is its recipe (``unimodel.recipes.unified``).
+Read top to bottom: the tokens and the two sequences; the configs; the
+Transformer and the training step that every unified family here shares
+(``SequenceModel``: the masked, the mixture-of-experts and the Transfusion-style
+models build on it); the Chameleon-style model itself (``Unified``) and its
+drawing with guidance; captioning. How it is trained (its tokenizer first) and
+scored is its recipe (``unimodel.recipes.unified``).
 
 Legend for shape comments: B batch, N image codes per image (16), T tokens
 of a sequence, D the width of a token (``dim``), V the vocabulary (the text
@@ -47,7 +50,7 @@ from torch.nn import functional as F
 from unimodel.data import DIGIT_LEVELS
 from unimodel.models.captions import LANGUAGES, NAMES, PARITY
 from unimodel.models.layers import Attention
-from unimodel.models.vqvae import VQVAE, VQVAEConfig, as_images, conv_encoder
+from unimodel.models.vqvae import VQVAE, VQVAEConfig, as_images, conv_encoder, reconstruct
 
 # ------------------------------------------------------------------ tokens and sequences
 
@@ -72,7 +75,7 @@ def prompt_digits() -> dict[str, int]:
     return {NAMES[lang][digit]: digit for lang in LANGUAGES for digit in range(10)}
 
 
-def _ids(tokens: list[str]) -> torch.Tensor:
+def token_ids(tokens: list[str]) -> torch.Tensor:
     return torch.tensor([TOKEN_ID[token] for token in tokens])
 
 
@@ -114,7 +117,7 @@ def understanding_sequence(codes: torch.Tensor, langs: torch.Tensor, captions: t
 def caption_ids(y: torch.Tensor, langs: torch.Tensor) -> torch.Tensor:
     """The caption tokens of digits ``y`` in languages ``langs`` (indices into LANGUAGES), (B, 2)."""
     rows = [caption_words(int(d), LANGUAGES[int(lang)]) for d, lang in zip(y, langs, strict=True)]
-    return torch.stack([_ids(row) for row in rows])
+    return torch.stack([token_ids(row) for row in rows])
 
 
 def prompt_ids(y: torch.Tensor, langs: torch.Tensor) -> torch.Tensor:
@@ -126,10 +129,11 @@ def prompt_ids(y: torch.Tensor, langs: torch.Tensor) -> torch.Tensor:
 
 
 @dataclass
-class UnifiedConfig:
-    data_dim: int = 64  # pixels per image: the tokenizer is built for the 8x8 digits
+class SequenceConfig:
+    """What every unified model here shares: the sequences, the Transformer, the tasks and the guidance."""
+
+    data_dim: int = 64  # pixels per image: the sequences are built for the 8x8 digits
     tasks: str = "both"  # what the Transformer is trained on: "both" (each example a random one of the two), "generation" or "understanding"
-    understanding_encoder: str = "vq"  # how an image is read for captioning: "vq" its codes (Chameleon) or "patches" a separate encoder (Janus)
     dim: int = 128  # width D of every token
     depth: int = 4  # Transformer blocks
     heads: int = 4  # attention heads per block; must divide dim
@@ -137,36 +141,48 @@ class UnifiedConfig:
     dropout: float = 0.3  # dropout probability after the embeddings, the attention and the MLP
     label_dropout: float = 0.1  # share of generation examples whose prompt is replaced by [NULL], for classifier-free guidance
     guidance: float = 3.0  # classifier-free guidance scale when sampling: 0 ignores the prompt, 1 is the plain conditional model
-    codebook_size: int = 32  # K, the tokenizer's codebook (see ``unimodel.models.vqvae``)
-    code_dim: int = 16  # width of a code vector of the tokenizer
-    grid: int = 4  # the tokenizer's code grid: grid x grid codes per image
-    tokenizer_epochs: int = 100  # the tokenizer is trained first, for at most this many epochs (early stopping on validation)
-    tokenizer_lr: float = 2e-3  # its learning rate (Adam)
+    grid: int = 4  # an image is grid x grid tokens in a sequence
     levels: int = DIGIT_LEVELS  # values a pixel can take (0..16)
 
     def __post_init__(self) -> None:
-        for name in ("dim", "depth", "heads", "mlp_ratio", "tokenizer_epochs"):
+        for name in ("dim", "depth", "heads", "mlp_ratio"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)}")
         if self.tasks not in TASKS:
             raise ValueError(f"tasks must be one of {', '.join(TASKS)}, got {self.tasks!r}")
-        if self.understanding_encoder not in ENCODERS:
-            raise ValueError(f"understanding_encoder must be one of {', '.join(ENCODERS)}, got {self.understanding_encoder!r}")
         if self.dim % self.heads != 0:
             raise ValueError(f"heads must divide dim, got dim={self.dim}, heads={self.heads}")
         if not (0 <= self.dropout < 1 and 0 <= self.label_dropout < 1):
             raise ValueError("dropout and label_dropout must be in [0, 1)")
-        if not (self.guidance >= 0 and self.tokenizer_lr > 0):
-            raise ValueError("guidance must be >= 0 and tokenizer_lr > 0")
-        self.tokenizer_config()  # validates the tokenizer's settings too
-
-    def tokenizer_config(self) -> VQVAEConfig:
-        return VQVAEConfig(data_dim=self.data_dim, codebook_size=self.codebook_size, code_dim=self.code_dim, grid=self.grid, levels=self.levels)
+        if not self.guidance >= 0:
+            raise ValueError(f"guidance must be >= 0, got {self.guidance}")
 
     @property
     def length(self) -> int:
         """The longest sequence: an understanding one, N + 7 tokens."""
         return self.grid * self.grid + 4 + CAPTION_WORDS + 1
+
+
+@dataclass
+class UnifiedConfig(SequenceConfig):
+    understanding_encoder: str = "vq"  # how an image is read for captioning: "vq" its codes (Chameleon) or "patches" a separate encoder (Janus)
+    codebook_size: int = 32  # K, the tokenizer's codebook (see ``unimodel.models.vqvae``)
+    code_dim: int = 16  # width of a code vector of the tokenizer
+    tokenizer_epochs: int = 100  # the tokenizer is trained first, for at most this many epochs (early stopping on validation)
+    tokenizer_lr: float = 2e-3  # its learning rate (Adam)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.tokenizer_epochs < 1:
+            raise ValueError(f"tokenizer_epochs must be a positive integer, got {self.tokenizer_epochs}")
+        if self.understanding_encoder not in ENCODERS:
+            raise ValueError(f"understanding_encoder must be one of {', '.join(ENCODERS)}, got {self.understanding_encoder!r}")
+        if not self.tokenizer_lr > 0:
+            raise ValueError(f"tokenizer_lr must be > 0, got {self.tokenizer_lr}")
+        self.tokenizer_config()  # validates the tokenizer's settings too
+
+    def tokenizer_config(self) -> VQVAEConfig:
+        return VQVAEConfig(data_dim=self.data_dim, codebook_size=self.codebook_size, code_dim=self.code_dim, grid=self.grid, levels=self.levels)
 
     @property
     def vocab(self) -> int:
@@ -177,9 +193,9 @@ class UnifiedConfig:
 
 
 class Block(nn.Module):
-    """A decoder block: causal self-attention (the attention of the BLIP chapter, given a causal mask) and an MLP, each after a LayerNorm."""
+    """A decoder block: masked self-attention (the attention of the BLIP chapter) and an MLP, each after a LayerNorm."""
 
-    def __init__(self, c: UnifiedConfig) -> None:
+    def __init__(self, c: SequenceConfig) -> None:
         super().__init__()
         self.norm_attention = nn.LayerNorm(c.dim)
         self.attention = Attention(c.dim, c.heads, c.dropout)
@@ -191,52 +207,69 @@ class Block(nn.Module):
         return h + self.mlp(self.norm_mlp(h))
 
 
-class Unified(nn.Module):
-    """The tokenizer (frozen once trained) and one causal Transformer over the shared vocabulary."""
+def image_start(ids: torch.Tensor) -> torch.Tensor:
+    """Where each sequence's [BOI] is, (B,): its image is the N positions after it."""
+    return (ids == TOKEN_ID[BOI]).int().argmax(1)
 
-    exact_likelihood = True  # log p(codes | name) is a sum over the codes, so drawing can rank captions too (caption_scores)
 
-    def __init__(self, config: UnifiedConfig) -> None:
+def with_image(h: torch.Tensor, ids: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+    """Token vectors (B, T, D) with each sequence's image positions replaced by ``features`` (B, N, D)."""
+    positions = image_start(ids)[:, None] + 1 + torch.arange(features.shape[1], device=ids.device)  # (B, N)
+    return h.scatter(1, positions[..., None].expand(-1, -1, h.shape[-1]), features)
+
+
+# --8<-- [start:omni-attention]
+def omni_attention_mask(ids: torch.Tensor, N: int) -> torch.Tensor:
+    """Which token sees which, (B, T, T): causal, and the N tokens after [BOI] (the image) see each other too."""
+    T = ids.shape[1]
+    position = torch.arange(T, device=ids.device)
+    start = image_start(ids)[:, None]  # (B, 1)
+    image = (position > start) & (position <= start + N)  # (B, T)
+    causal = torch.ones(T, T, dtype=torch.bool, device=ids.device).tril()
+    return causal[None] | (image[:, :, None] & image[:, None, :])
+
+
+# --8<-- [end:omni-attention]
+
+
+class SequenceModel(nn.Module):
+    """One Transformer over the sequences: embeddings, blocks, the next-token head, and the two tasks' training step.
+
+    What a family adds: what an image's N positions hold (``codes``, ``embed_sequence``), how it learns to
+    draw (``generation_losses``) and how it draws (``generate_images``).
+    """
+
+    exact_likelihood = False  # whether drawing gives log p(image | name) as a sum of token log-probabilities, so it can rank captions too
+
+    def __init__(self, config: SequenceConfig) -> None:
         super().__init__()
         self.config = config
         c = config
-        self.tokenizer = VQVAE(c.tokenizer_config())
-        self.tokenizer.requires_grad_(False)  # trained alone first (train_tokenizer), then fixed while the Transformer learns
         self.embed = nn.Embedding(c.vocab, c.dim)
         nn.init.normal_(self.embed.weight, std=0.02)
         self.position = nn.Parameter(torch.zeros(1, c.length, c.dim))
         nn.init.trunc_normal_(self.position, std=0.02)
-        if c.understanding_encoder == "patches":  # Janus: the image is read by its own encoder, continuous features
-            self.understanding_encoder = conv_encoder(64, c.dim, c.grid)
         self.dropout = nn.Dropout(c.dropout)
         self.blocks = nn.ModuleList(Block(c) for _ in range(c.depth))
         self.norm = nn.LayerNorm(c.dim)
         self.head = nn.Linear(c.dim, c.vocab)
 
-    def train(self, mode: bool = True) -> Unified:
-        super().train(mode)
-        self.tokenizer.eval()  # trained before the Transformer, then fixed: no dead-code restarts while the Transformer learns
-        return self
-
-    def codes(self, x: torch.Tensor) -> torch.Tensor:
-        """The tokenizer's codes of images, (B, N)."""
-        return self.tokenizer.encode(x)
-
     # --8<-- [start:logits]
     def logits(self, ids: torch.Tensor, x: torch.Tensor | None = None) -> torch.Tensor:
-        """Next-token logits (B, T, V) of sequences ``ids`` (B, T), each position seeing only itself and the past.
+        """Next-token logits (B, T, V) of sequences ``ids`` (B, T), each position seeing what ``attention_mask`` lets it see.
 
-        With the Janus encoder, pass the images ``x`` of understanding
-        sequences: their N code embeddings are replaced by the encoder's features.
+        ``x``: the images (B, P) of understanding sequences, for a model that reads their pixels (``embed_sequence``).
         """
-        B, T = ids.shape
-        h = self.embed(ids)  # (B, T, D)
-        if x is not None and self.config.understanding_encoder == "patches":
-            N = self.config.grid**2
-            features = self.understanding_encoder(as_images(x, self.config.levels)).flatten(2).transpose(1, 2)  # (B, N, D)
-            h = torch.cat([h[:, :2], features, h[:, 2 + N :]], 1)  # [BOS] [BOI] features [EOI] ...
-        h = self.dropout(h + self.position[:, :T])
-        return self.head(self.norm(self.transform(h, ids)))
+        return self.head(self.states(self.embed_sequence(ids, x), ids))
+
+    def embed_sequence(self, ids: torch.Tensor, x: torch.Tensor | None = None) -> torch.Tensor:
+        """The token vectors (B, T, D) of sequences ``ids``: one embedding row per id."""
+        return self.embed(ids)
+
+    def states(self, h: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+        """Token vectors (B, T, D) in, with the position embeddings added, through the blocks and the final LayerNorm."""
+        h = self.dropout(h + self.position[:, : ids.shape[1]])
+        return self.norm(self.transform(h, ids))
 
     def transform(self, h: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
         """The blocks: token vectors (B, T, D) of sequences ``ids`` in, token vectors out, under ``attention_mask``."""
@@ -252,28 +285,6 @@ class Unified(nn.Module):
 
     # --8<-- [end:logits]
 
-    # --8<-- [start:guidance]
-    @torch.no_grad()
-    def generate_codes(self, prompts: list[str], guidance: float | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Sample the N codes of one image per prompt (a digit's name, or [NULL]), (B, N), with classifier-free guidance.
-
-        One code per step, N steps. Each step runs the sequences twice, with the prompt and with
-        [NULL], and samples from softmax(l_null + s (l_prompt - l_null)) over the image codes only.
-        """
-        c = self.config
-        s = c.guidance if guidance is None else guidance
-        device = next(self.parameters()).device
-        B, N = len(prompts), c.grid**2
-        ids = generation_prompt(torch.cat([_ids(prompts), torch.full((B,), TOKEN_ID[NULL])])).to(device)  # (2B, 3): with and without the prompt
-        for _ in range(N):
-            logits = self.logits(ids)[:, -1, len(TEXT_VOCAB) : len(TEXT_VOCAB) + c.codebook_size]  # (2B, K): the next token, restricted to image codes
-            guided = guided_logits(logits[:B], logits[B:], s)
-            k = torch.multinomial(guided.softmax(-1).cpu(), 1, generator=generator).to(device)  # (B, 1)
-            ids = torch.cat([ids, (k + len(TEXT_VOCAB)).repeat(2, 1)], 1)
-        return ids[:B, 3:] - len(TEXT_VOCAB)
-
-    # --8<-- [end:guidance]
-
     # --8<-- [start:loss]
     def log_likelihoods(self, ids: torch.Tensor, target: torch.Tensor, x: torch.Tensor | None = None) -> torch.Tensor:
         """Summed log-probability of each sequence's target tokens, (B,): position t predicts token t + 1."""
@@ -286,13 +297,6 @@ class Unified(nn.Module):
         """Mean cross-entropy of each sequence's target tokens, (B,)."""
         return -self.log_likelihoods(ids, target, x) / target[:, 1:].sum(1)
 
-    def generation_losses(self, prompts: torch.Tensor, codes: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        """The loss of drawing each image's codes (B, N) after its prompt, (B,): the next-token cross-entropy of the codes.
-
-        ``generator`` is for a loss that draws random numbers (the masked model's); this one draws none.
-        """
-        return self.sequence_losses(*generation_sequence(prompts, codes))
-
     def forward(self, batch: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, dict[str, float]]:
         x, y = batch
         B, c = len(x), self.config
@@ -303,7 +307,7 @@ class Unified(nn.Module):
             prompts = prompt_ids(y[generation], langs[generation])
             dropped = torch.rand(len(prompts)) < c.label_dropout  # label dropout: these learn p(image) with no prompt
             prompts = prompts.masked_fill(dropped, TOKEN_ID[NULL])
-            losses.append(self.generation_losses(prompts, self.codes(x[generation.to(x.device)])))
+            losses.append(self.generation_losses(prompts, x[generation.to(x.device)]))
         if not generation.all():
             rows = ~generation
             seen = x[rows.to(x.device)]
@@ -313,6 +317,80 @@ class Unified(nn.Module):
         return loss, {}
 
     # --8<-- [end:loss]
+
+
+class Unified(SequenceModel):
+    """The tokenizer (frozen once trained) and one causal Transformer over the shared vocabulary."""
+
+    exact_likelihood = True  # log p(codes | name) is a sum over the codes, so drawing can rank captions too (caption_scores)
+
+    def __init__(self, config: UnifiedConfig) -> None:
+        tokenizer = VQVAE(config.tokenizer_config())  # built first: its initial weights are those of the tokenizer stage's run of the same seed
+        super().__init__(config)
+        c = config
+        self.tokenizer = tokenizer
+        self.tokenizer.requires_grad_(False)  # trained alone first (train_tokenizer), then fixed while the Transformer learns
+        if c.understanding_encoder == "patches":  # Janus: the image is read by its own encoder, continuous features
+            self.understanding_encoder = conv_encoder(64, c.dim, c.grid)
+
+    def train(self, mode: bool = True) -> Unified:
+        super().train(mode)
+        self.tokenizer.eval()  # trained before the Transformer, then fixed: no dead-code restarts while the Transformer learns
+        return self
+
+    def codes(self, x: torch.Tensor) -> torch.Tensor:
+        """What an image's N positions hold in a sequence: the tokenizer's codes of images, (B, N)."""
+        return self.tokenizer.encode(x)
+
+    def rebuilt(self, x: torch.Tensor) -> torch.Tensor:
+        """Images (B, P) as the model's image tokens give them back, in [0, 1]: through the tokenizer."""
+        return reconstruct(self.tokenizer, x)
+
+    def embed_sequence(self, ids: torch.Tensor, x: torch.Tensor | None = None) -> torch.Tensor:
+        """The token vectors of sequences ``ids``; with the Janus encoder and the images ``x`` of understanding sequences, their N code embeddings replaced by the encoder's features."""
+        h = self.embed(ids)  # (B, T, D)
+        if x is not None and self.config.understanding_encoder == "patches":
+            features = self.understanding_encoder(as_images(x, self.config.levels)).flatten(2).transpose(1, 2)  # (B, N, D)
+            h = with_image(h, ids, features)  # [BOS] [BOI] features [EOI] ...
+        return h
+
+    def generation_losses(self, prompts: torch.Tensor, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """The loss of drawing each image (B, P) after its prompt, (B,): the next-token cross-entropy of its codes.
+
+        ``generator`` is for a loss that draws random numbers (the masked model's); this one draws none.
+        """
+        return self.sequence_losses(*generation_sequence(prompts, self.codes(x)))
+
+    # --8<-- [start:guidance]
+    @torch.no_grad()
+    def generate_codes(self, prompts: list[str], guidance: float | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Sample the N codes of one image per prompt (a digit's name, or [NULL]), (B, N), with classifier-free guidance.
+
+        One code per step, N steps. Each step runs the sequences twice, with the prompt and with
+        [NULL], and samples from softmax(l_null + s (l_prompt - l_null)) over the image codes only.
+        """
+        c = self.config
+        s = c.guidance if guidance is None else guidance
+        device = next(self.parameters()).device
+        B, N = len(prompts), c.grid**2
+        ids = guidance_prefix(prompts).to(device)  # (2B, 3): with and without the prompt
+        for _ in range(N):
+            logits = self.logits(ids)[:, -1, len(TEXT_VOCAB) : len(TEXT_VOCAB) + c.codebook_size]  # (2B, K): the next token, restricted to image codes
+            guided = guided_logits(logits[:B], logits[B:], s)
+            k = torch.multinomial(guided.softmax(-1).cpu(), 1, generator=generator).to(device)  # (B, 1)
+            ids = torch.cat([ids, (k + len(TEXT_VOCAB)).repeat(2, 1)], 1)
+        return ids[:B, 3:] - len(TEXT_VOCAB)
+
+    # --8<-- [end:guidance]
+
+    def generate_images(self, prompts: list[str], guidance: float | None = None, generator: torch.Generator | None = None, **drawing) -> torch.Tensor:
+        """One image per prompt, (B, P) in [0, 1]: codes sampled by ``generate_codes`` (with ``drawing``'s settings), decoded by the tokenizer."""
+        return self.tokenizer.decode(self.generate_codes(prompts, guidance, generator, **drawing))
+
+
+def guidance_prefix(prompts: list[str]) -> torch.Tensor:
+    """``[BOS] prompt [BOI]`` for each prompt, then ``[BOS] [NULL] [BOI]`` as many times, (2B, 3): the two halves guidance compares."""
+    return generation_prompt(torch.cat([token_ids(prompts), torch.full((len(prompts),), TOKEN_ID[NULL])]))
 
 
 # ------------------------------------------------------------------ drawing with guidance
@@ -327,21 +405,21 @@ def guided_logits(conditional: torch.Tensor, unconditional: torch.Tensor, scale:
 # --8<-- [end:cfg]
 
 
-def draw(model: Unified, prompts: list[str], guidance: float | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
+def draw(model: SequenceModel, prompts: list[str], guidance: float | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
     """One image per prompt, (B, P) in [0, 1]: sampled codes, decoded by the tokenizer."""
     model.eval()
     known = prompt_digits()
     unknown = sorted({p for p in prompts if p not in known and p != NULL})
     if unknown:
         raise ValueError(f"unknown prompt(s) {', '.join(unknown)}; a prompt is a digit's name: {', '.join(known)}")
-    return model.tokenizer.decode(model.generate_codes(prompts, guidance, generator))
+    return model.generate_images(prompts, guidance, generator)
 
 
 # ------------------------------------------------------------------ captioning
 
 
 @torch.no_grad()
-def write(model: Unified, x: torch.Tensor, lang: str) -> list[list[str]]:
+def write(model: SequenceModel, x: torch.Tensor, lang: str) -> list[list[str]]:
     """Greedy captions of images (B, P) in language ``lang``: the words written, one at a time, before [EOS]."""
     model.eval()
     device = next(model.parameters()).device
@@ -363,7 +441,7 @@ def write(model: Unified, x: torch.Tensor, lang: str) -> list[list[str]]:
 DIRECTIONS = {"read": "understanding", "draw": "generation"}  # a way to score a caption, and the task that teaches it
 
 
-def learned_directions(model: Unified) -> tuple[str, ...]:
+def learned_directions(model: SequenceModel) -> tuple[str, ...]:
     """The directions a model can score captions with: those of the tasks it was trained on, "draw" only where it gives log p(codes | name)."""
     return tuple(
         direction for direction, task in DIRECTIONS.items() if model.config.tasks in ("both", task) and (direction == "read" or model.exact_likelihood)
@@ -372,7 +450,7 @@ def learned_directions(model: Unified) -> tuple[str, ...]:
 
 # --8<-- [start:rank]
 @torch.no_grad()
-def caption_scores(model: Unified, x: torch.Tensor, lang: str, directions: tuple[str, ...] | None = None) -> torch.Tensor:
+def caption_scores(model: SequenceModel, x: torch.Tensor, lang: str, directions: tuple[str, ...] | None = None) -> torch.Tensor:
     """How well each digit's caption fits each image, (B, 10): a sum of log-likelihoods, one term per direction.
 
     read: log p(caption of d, [EOS] | image), what understanding learned;
@@ -404,7 +482,7 @@ def caption_scores(model: Unified, x: torch.Tensor, lang: str, directions: tuple
 CAPTION_METHODS = ("ranked", "greedy")
 
 
-def caption(model: Unified, x: torch.Tensor, lang: str, method: str = "ranked") -> list[list[str]]:
+def caption(model: SequenceModel, x: torch.Tensor, lang: str, method: str = "ranked") -> list[list[str]]:
     """Captions of images (B, P) in language ``lang``.
 
     "ranked": the digit's caption that ``caption_scores`` rates highest, with every direction the
@@ -420,7 +498,7 @@ def caption(model: Unified, x: torch.Tensor, lang: str, method: str = "ranked") 
 # ------------------------------------------------------------------ drawing and writing as strings
 
 
-def sample(model: Unified, n: int, generator: torch.Generator) -> torch.Tensor:
+def sample(model: SequenceModel, n: int, generator: torch.Generator) -> torch.Tensor:
     """``n`` images of random digits, each prompted by its name in a random language, at the config's guidance."""
     names = [NAMES[LANGUAGES[int(torch.randint(2, (), generator=generator))]][int(torch.randint(10, (), generator=generator))] for _ in range(n)]
     return draw(model, names, generator=generator)

@@ -16,6 +16,7 @@ import torch
 from unimodel.data import DIGIT_LEVELS, Splits
 from unimodel.models.captions import LANGUAGES, NAMES
 from unimodel.models.unified import (
+    SequenceModel,
     Unified,
     UnifiedConfig,
     caption,
@@ -29,7 +30,7 @@ from unimodel.models.unified import (
     sample,
     understanding_sequence,
 )
-from unimodel.models.vqvae import VQVAE, reconstruct
+from unimodel.models.vqvae import VQVAE
 from unimodel.recipes import ModelSpec
 from unimodel.recipes.vqvae import validation_error as tokenizer_error
 from unimodel.training import TrainConfig, fit
@@ -54,7 +55,7 @@ def train_tokenizer(model: Unified, splits: Splits, train_config: TrainConfig, p
     model.tokenizer.requires_grad_(False)
 
 
-def caption_accuracy(model: Unified, x: torch.Tensor, y: torch.Tensor, lang: str, method: str = "ranked") -> dict[str, float]:
+def caption_accuracy(model: SequenceModel, x: torch.Tensor, y: torch.Tensor, lang: str, method: str = "ranked") -> dict[str, float]:
     """Share of captions that are exactly right (name and parity), and share that name the right digit."""
     written = caption(model, x, lang, method)
     exact = [words == caption_words(int(d), lang) for words, d in zip(written, y, strict=True)]
@@ -62,7 +63,7 @@ def caption_accuracy(model: Unified, x: torch.Tensor, y: torch.Tensor, lang: str
     return {"exact": float(np.mean(exact)), "names_digit": float(np.mean(named))}
 
 
-def ranked_accuracy(model: Unified, x: torch.Tensor, y: torch.Tensor, lang: str) -> dict[str, float]:
+def ranked_accuracy(model: SequenceModel, x: torch.Tensor, y: torch.Tensor, lang: str) -> dict[str, float]:
     """Share of ranked captions that are right, by each learned direction alone and by all of them ("learned")."""
     y = y.to(next(model.parameters()).device)
     scores = {direction: caption_scores(model, x, lang, (direction,)) for direction in learned_directions(model)}
@@ -70,29 +71,27 @@ def ranked_accuracy(model: Unified, x: torch.Tensor, y: torch.Tensor, lang: str)
     return {**{direction: right(s) for direction, s in scores.items()}, "learned": right(sum(scores.values()))}
 
 
-def judged_generation(model: Unified, per_class: int, guidance: float | None, seed: int = 0, **drawing) -> dict:
+def judged_generation(model: SequenceModel, per_class: int, guidance: float | None, seed: int = 0, **drawing) -> dict:
     """Draw ``per_class`` images for each digit's name in each language; how often the judge reads the prompted digit.
 
-    ``drawing``: more settings of the model's ``generate_codes`` (the masked model's ``steps``).
+    ``drawing``: more settings of the model's ``generate_images`` (the masked model's passes, the Transfusion-style model's Euler steps: ``steps``).
 
     Returns accuracy overall, per language and per digit (over both languages), the judge's mean
     probability of the prompted digit ("confidence"), the seconds the drawing took, the images
-    (n, P) and their codes, the prompted digits and the judge's reading.
+    (n, P), the prompted digits and the judge's reading.
     """
     from unimodel.metrics import judge
 
     generator = torch.Generator().manual_seed(seed)
     digits = torch.arange(10).repeat_interleave(per_class)
-    images, codes, langs = [], [], []
+    images, langs = [], []
     started = time.perf_counter()
     for lang in LANGUAGES:
         prompts = [NAMES[lang][int(d)] for d in digits]
-        drawn = model.eval().generate_codes(prompts, guidance, generator, **drawing)
-        codes.append(drawn)
-        images.append(model.tokenizer.decode(drawn).cpu())
+        images.append(model.eval().generate_images(prompts, guidance, generator, **drawing).cpu())
         langs += [lang] * len(prompts)
-    seconds = time.perf_counter() - started  # drawing and decoding, not judging
-    images, codes = torch.cat(images), torch.cat(codes).cpu()
+    seconds = time.perf_counter() - started  # drawing (and decoding), not judging
+    images = torch.cat(images)
     prompted = digits.repeat(len(LANGUAGES)).numpy()
     probabilities = judge().predict_proba(images.numpy())  # (n, 10)
     read = probabilities.argmax(1)
@@ -104,21 +103,21 @@ def judged_generation(model: Unified, per_class: int, guidance: float | None, se
         "per_language": {lang: float(right[np.array(langs) == lang].mean()) for lang in LANGUAGES},
         "per_digit": [float(right[prompted == d].mean()) for d in range(10)],
         "images": images,
-        "codes": codes,
         "prompted": prompted,
         "read": read,
     }
 
 
-def diversity(codes: torch.Tensor, images: torch.Tensor, train_codes: torch.Tensor, train_images: torch.Tensor, test_images: torch.Tensor) -> dict:
-    """Is the model copying its training set?
+def diversity(images: torch.Tensor, train_rebuilt: torch.Tensor, train_images: torch.Tensor, test_images: torch.Tensor) -> dict:
+    """Is the model copying its training set? Images (n, P) in [0, 1]; two images are the same when every pixel rounds to the same of the 17 levels.
 
-    distinct: share of distinct code sequences among the samples; copied: share whose code
-    sequence is exactly a training image's; nearest_train: median distance (pixels in [0, 1], L2)
-    from a sample to its nearest training image, beside the same median for the real test images.
+    distinct: share of distinct drawings; copied: share that are a training image as the model's image
+    tokens give it back (``train_rebuilt``, the model's ``rebuilt``: a copy of a training image's codes
+    decodes to exactly that); nearest_train: median distance (pixels in [0, 1], L2) from a drawing
+    to its nearest training image, beside the same median for the real test images.
     """
-    train_rows = {tuple(row) for row in train_codes.tolist()}
-    rows = [tuple(row) for row in codes.tolist()]
+    at_levels = lambda a: [tuple(row) for row in (a.float() * (DIGIT_LEVELS - 1)).round().int().tolist()]  # noqa: E731
+    rows, train_rows = at_levels(images), set(at_levels(train_rebuilt))
     nearest = lambda a: torch.cdist(a.float(), train_images.float()).min(1).values.median().item()  # noqa: E731
     return {
         "distinct": len(set(rows)) / len(rows),
@@ -128,7 +127,7 @@ def diversity(codes: torch.Tensor, images: torch.Tensor, train_codes: torch.Tens
     }
 
 
-def evaluate(model: Unified, splits: Splits, seed: int = 0, per_class: int = 50, **_options) -> dict:
+def evaluate(model: SequenceModel, splits: Splits, seed: int = 0, per_class: int = 50, **_options) -> dict:
     """Captioning accuracy on the test digits, generation judged by a classifier of real digits, diversity, and the ceilings."""
     from unimodel.metrics import judge
 
@@ -137,24 +136,24 @@ def evaluate(model: Unified, splits: Splits, seed: int = 0, per_class: int = 50,
     device = next(model.parameters()).device
     test = splits.test
     scale = DIGIT_LEVELS - 1
-    out: dict = {"tasks": c.tasks, "understanding_encoder": c.understanding_encoder, "guidance": c.guidance, "per_class": per_class}
-    rebuilt = reconstruct(model.tokenizer, test.x.to(device)).cpu()
+    out: dict = {"tasks": c.tasks, "guidance": c.guidance, "per_class": per_class}
+    rebuilt = model.rebuilt(test.x.to(device)).cpu()
     out["judge_real"] = float(judge().score(test.x.numpy() / scale, test.y.numpy()))
-    out["judge_tokenized"] = float(judge().score(rebuilt.numpy(), test.y.numpy()))  # the ceiling: real test digits through the tokenizer
+    out["judge_tokenized"] = float(judge().score(rebuilt.numpy(), test.y.numpy()))  # the ceiling: real test digits as the model's image tokens give them back
     if c.tasks != "generation":
         out["caption"] = {lang: caption_accuracy(model, test.x, test.y, lang, "greedy") for lang in LANGUAGES}  # written
         out["caption_exact"] = float(np.mean([out["caption"][lang]["exact"] for lang in LANGUAGES]))
-    out["ranked"] = {lang: ranked_accuracy(model, test.x, test.y, lang) for lang in LANGUAGES}
-    out["ranked_exact"] = float(np.mean([out["ranked"][lang]["learned"] for lang in LANGUAGES]))
+    if learned_directions(model):  # a model that only draws, and gives no exact likelihood of a drawing, cannot rank captions
+        out["ranked"] = {lang: ranked_accuracy(model, test.x, test.y, lang) for lang in LANGUAGES}
+        out["ranked_exact"] = float(np.mean([out["ranked"][lang]["learned"] for lang in LANGUAGES]))
     if c.tasks != "understanding":
         judged = judged_generation(model, per_class, None, seed)
         out["generation"] = {key: judged[key] for key in ("accuracy", "per_language", "per_digit")}
-        train_x = splits.train.x.to(device)
-        out["diversity"] = diversity(judged["codes"], judged["images"], model.codes(train_x).cpu(), splits.train.x / scale, test.x / scale)
+        out["diversity"] = diversity(judged["images"], model.rebuilt(splits.train.x.to(device)).cpu(), splits.train.x / scale, test.x / scale)
     return out
 
 
-def validation_error(model: Unified, splits: Splits) -> float:
+def validation_error(model: SequenceModel, splits: Splits) -> float:
     """Mean cross-entropy of the target tokens of the validation digits, for each trained task, no prompt dropped.
 
     Each digit is read in one language, alternately Chinese and English: both languages count
@@ -167,7 +166,7 @@ def validation_error(model: Unified, splits: Splits) -> float:
     langs = torch.arange(len(x)) % len(LANGUAGES)
     errors = []
     if c.tasks != "understanding":
-        errors.append(model.generation_losses(prompt_ids(y, langs), codes, torch.Generator().manual_seed(0)).mean())  # the same draws each epoch
+        errors.append(model.generation_losses(prompt_ids(y, langs), x, torch.Generator().manual_seed(0)).mean())  # the same draws each epoch
     if c.tasks != "generation":
         errors.append(model.sequence_losses(*understanding_sequence(codes, langs, caption_ids(y, langs)), x).mean())
     return torch.stack(errors).mean().item()
