@@ -50,7 +50,7 @@ serve: setup
 site: setup
 	$(BIN)/mkdocs build --strict
 
-# one worker process per core (pytest-xdist); the first worker that needs the built site trains for it, the others reuse its cache
+# one worker process per core (pytest-xdist); the first worker that needs the built site builds it, the others copy that build
 test: setup
 	$(BIN)/ruff check src tests
 	$(BIN)/ruff format --check src tests

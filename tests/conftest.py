@@ -1,7 +1,7 @@
 """Shared fixtures: the built site, a local server for it, a headless Chromium.
 
-``built_site``      Path of the site built once per test session (and worker process) with
-                    ``mkdocs build --strict`` into a temporary directory,
+``built_site``      Path of the site built once per test session with ``mkdocs build --strict``
+                    into a temporary directory (each worker process its own copy),
                     under the quick profile (a few epochs per model) unless
                     ``UNIMODEL_PROFILE`` says otherwise.
 ``served_site``     Base URL (``http://127.0.0.1:PORT``, no trailing slash) of a
@@ -18,9 +18,12 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import functools
+import gzip
 import http.server
+import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import threading
@@ -73,27 +76,44 @@ def _site_server(tmp_path_factory):
 
 @contextlib.contextmanager
 def _one_build_at_a_time(tmp_path_factory):
-    """Hold a lock that the session's other worker processes (pytest-xdist) share.
+    """Hold a lock that the session's other worker processes (pytest-xdist) share; yield the path of the record of a site one of them built.
 
-    The first worker to ask for the site trains and draws into the cache; the others wait, then
-    build their own copy (for their own server's address) from that cache in seconds.
+    The first worker to ask for the site trains and draws into the cache and builds it; the others
+    wait, then copy that build for their own server's address (``_copy_for``).
     """
-    with open(tmp_path_factory.getbasetemp().parent / "built-site.lock", "w") as lock:
+    shared = tmp_path_factory.getbasetemp().parent
+    with open(shared / "built-site.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
-            yield
+            yield shared / "built-site.json"
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
+def _copy_for(source: Path, old_url: str, site: Path, url: str) -> None:
+    """Copy a site built for ``old_url`` into ``site`` as built for ``url``: the site's address is in its pages, search index and sitemaps only."""
+    shutil.copytree(source, site, dirs_exist_ok=True)
+    for path in site.rglob("*"):
+        if path.suffix in (".html", ".xml", ".json"):
+            text = path.read_text(encoding="utf-8")
+            if old_url in text:
+                path.write_text(text.replace(old_url, url), encoding="utf-8")
+        elif path.name.endswith(".xml.gz"):
+            path.write_bytes(gzip.compress(gzip.decompress(path.read_bytes()).replace(old_url.encode(), url.encode()), mtime=0))
+
+
 @pytest.fixture(scope="session")
 def built_site(_site_server, tmp_path_factory) -> Path:
-    """Build the site once per session (and worker process) with ``mkdocs build --strict``; its directory."""
+    """Build the site once per session with ``mkdocs build --strict``; its directory, for this worker's server's address."""
     server, site = _site_server
-    port = server.server_address[1]
+    url = f"http://127.0.0.1:{server.server_address[1]}/"
     # every page, figure and number is built, on small budgets: the full ones take an hour (`make site`)
-    env = {**os.environ, "SITE_URL": f"http://127.0.0.1:{port}/", "NO_MKDOCS_2_WARNING": "1"}
-    with _one_build_at_a_time(tmp_path_factory):
+    env = {**os.environ, "SITE_URL": url, "NO_MKDOCS_2_WARNING": "1"}
+    with _one_build_at_a_time(tmp_path_factory) as record:
+        if record.exists():  # another worker of this session built it
+            built = json.loads(record.read_text(encoding="utf-8"))
+            _copy_for(Path(built["site"]), built["url"], site, url)
+            return site
         result = subprocess.run(
             [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(site)],
             cwd=ROOT,
@@ -101,6 +121,8 @@ def built_site(_site_server, tmp_path_factory) -> Path:
             capture_output=True,
             text=True,
         )
+        if result.returncode == 0:
+            record.write_text(json.dumps({"site": str(site), "url": url}), encoding="utf-8")
     if result.returncode != 0:
         pytest.fail(
             f"mkdocs build --strict failed (exit {result.returncode}):\n{result.stdout}\n{result.stderr}",
