@@ -16,6 +16,7 @@ real training digits only.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import replace
 
@@ -234,6 +235,7 @@ def transfusion() -> dict:
         "parameters": _transformer_parameters(model),
         "default_steps": model.config.sample_steps,
         "flow_weight": model.config.flow_weight,
+        "training_steps": len(transfusion_spec().load().result.history) * math.ceil(len(scored_splits().train.y) / TRAIN.batch_size),  # seed 0's
         "samples": 10 * PER_CLASS * len(LANGUAGES),
         "steps": {f"k{K}": {"steps": K, **_judged_rows(model, steps=K)} for K in EULER_STEPS},
         "autoregressive": compute_result("unified-model-masked")["autoregressive"],
@@ -533,12 +535,12 @@ def _drawings_by_steps(model: unified.SequenceModel, steps: tuple[int, ...], tit
     return fig
 
 
-def _quality_by_steps(lang: str, measured: dict, family: tuple[str, str]):
+def _quality_by_steps(lang: str, measured: dict, family: tuple[str, str], axis: tuple[str, str]):
     """Judged accuracy and the judge's confidence of one family's drawings against its passes K (``measured``: its result), at guidance 1
-    and 3, with the autoregressive model's at 16 passes; ``family``: its name in Chinese and English."""
+    and 3, with the autoregressive model's at 16 passes; ``family``: its name, ``axis``: what K counts, in Chinese and English."""
     rows = sorted(measured["steps"].values(), key=lambda row: row["steps"])
     steps = [row["steps"] for row in rows]
-    fig, axes = plt.subplots(1, 2, figsize=(9.5, 3.3))
+    fig, axes = plt.subplots(1, 2, figsize=(9.5, 3.6))
     panels = {
         "accuracy": tr(lang, "评判器认为画对了（%）", "judged the prompted digit (%)"),
         "confidence": tr(lang, "评判器给所提示数字的平均概率（%）", "judge's mean probability of the prompted digit (%)"),
@@ -560,10 +562,11 @@ def _quality_by_steps(lang: str, measured: dict, family: tuple[str, str]):
             )
         ax.set_xscale("log", base=2)
         ax.set_xticks(steps, [str(K) for K in steps])
-        ax.set_xlabel(tr(lang, "画一张图的前向次数 K", "passes K to draw an image"))
+        ax.set_xlabel(tr(lang, *axis))
         ax.set_title(title, fontsize=9)
-    axes[1].legend(fontsize=7.5, frameon=False, loc="lower center")
-    fig.tight_layout()
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=7.5, frameon=False, loc="lower center", ncol=len(labels))  # below the panels, over no curve
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
     return fig
 
 
@@ -577,7 +580,7 @@ def unmasking_samples(lang: str):
 @figure("unified-model/unmasking-steps")
 def unmasking_steps(lang: str):
     """Judged accuracy and the judge's confidence of the masked model's drawings against K, at guidance 1 and 3, with the autoregressive model's at 16 passes."""
-    return _quality_by_steps(lang, compute_result("unified-model-masked"), ("掩码式", "masked"))
+    return _quality_by_steps(lang, compute_result("unified-model-masked"), ("掩码式", "masked"), ("画一张图的前向次数 K", "passes K to draw an image"))
 
 
 @figure("unified-model/flow-samples")
@@ -590,7 +593,8 @@ def flow_samples(lang: str):
 @figure("unified-model/flow-steps")
 def flow_steps(lang: str):
     """Judged accuracy and the judge's confidence of the Transfusion-style model's drawings against its Euler steps K, at guidance 1 and 3, with the autoregressive model's."""
-    return _quality_by_steps(lang, compute_result("unified-model-transfusion"), ("Transfusion 式", "Transfusion-style"))
+    axis = ("欧拉步数 K（每步一次前向）", "Euler steps K (one pass each)")
+    return _quality_by_steps(lang, compute_result("unified-model-transfusion"), ("Transfusion 式", "Transfusion-style"), axis)
 
 
 def _first_of_each_digit() -> torch.Tensor:
