@@ -1,9 +1,10 @@
 """The unified model on the digits (network: ``unimodel.models.unified``): how it is trained and judged.
 
 Stage 1 trains its VQ tokenizer (a run of its own, shared by every run that needs it); the
-validation error early stopping reads is the cross-entropy of the target tokens; the test scores
-are caption accuracy (written and ranked), drawings read by a judge trained on real digits, and
-whether the drawings copy the training set."""
+validation error early stopping reads is the loss of each trained task; the test scores are
+caption accuracy (written and ranked), drawings read by a judge trained on real digits, and
+whether the drawings copy the training set. The other unified families (masked, mot,
+transfusion) reuse all of it but the network; the Transfusion-style model has no stage 1."""
 
 from __future__ import annotations
 
