@@ -73,6 +73,13 @@ def transfusion_spec(seed: int = SEED, **config) -> RunSpec:
 
 
 CHAPTER_DROPOUT = unified.UnifiedConfig().dropout  # the Transfusion-style model trained once with the other models' dropout, to show what it costs
+LONGER = 2  # and once for this many times the chapter's epochs, to show what the budget costs its unguided drawings
+
+
+def longer_transfusion_spec() -> RunSpec:
+    """The Transfusion-style model, seed 0, trained for LONGER times the chapter's epochs (the same early-stopping rule)."""
+    spec = transfusion_spec()
+    return replace(spec, train_config=replace(spec.train_config, epochs=LONGER * TRAIN.epochs))
 
 
 EXPERT_ROWS = {  # the BAGEL-style comparison: name on the page -> (model, config); "dense" is the chapter's model
@@ -94,7 +101,7 @@ def runs() -> list[RunSpec]:
         + [masked_spec(seed) for seed in SEEDS]
         + [expert_spec(row, seed) for row in EXPERT_ROWS if row != "dense" for seed in SEEDS]
         + [transfusion_spec(seed) for seed in SEEDS]
-        + [transfusion_spec(SEED, dropout=CHAPTER_DROPOUT)]
+        + [transfusion_spec(SEED, dropout=CHAPTER_DROPOUT), longer_transfusion_spec()]
     )
 
 
@@ -225,13 +232,16 @@ def masked() -> dict:
 @result("unified-model-transfusion", uses=("unified-model-masked",))
 def transfusion() -> dict:
     """The Transfusion-style model over the seeds (captions written and ranked by reading, drawings at its default Euler steps and guidance),
-    the same model trained with the chapter's dropout (seed 0), and, for seed 0, its drawings at each number of Euler steps and each guidance
+    the same model trained with the chapter's dropout and for LONGER times the epochs (seed 0; the latter's drawings at the default
+    steps and each guidance scale of the sweep), and, for seed 0, its drawings at each number of Euler steps and each guidance
     scale of the sweep; the autoregressive model's row is the masked section's (the chapter's model, seed 0, the same drawing seeds)."""
     model = transfusion_spec().load().model.eval()
     with_dropout = transfusion_spec(SEED, dropout=CHAPTER_DROPOUT).load()
+    longer = longer_transfusion_spec().load()
     return {
         **_over_seeds(transfusion_spec, scored_splits()),
         "with_dropout": {"dropout": CHAPTER_DROPOUT, **_measured(with_dropout, scored_splits())},
+        "longer": {"epochs_allowed": LONGER * TRAIN.epochs, **_measured(longer, scored_splits()), **_judged_rows(longer.model.eval())},
         "parameters": _transformer_parameters(model),
         "default_steps": model.config.sample_steps,
         "flow_weight": model.config.flow_weight,
