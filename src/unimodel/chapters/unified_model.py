@@ -235,17 +235,19 @@ def transfusion() -> dict:
     the same model trained with the chapter's dropout and for LONGER times the epochs (seed 0; the latter's drawings at the default
     steps and each guidance scale of the sweep), and, for seed 0, its drawings at each number of Euler steps and each guidance
     scale of the sweep; the autoregressive model's row is the masked section's (the chapter's model, seed 0, the same drawing seeds)."""
-    model = transfusion_spec().load().model.eval()
+    first = transfusion_spec().load()
+    model = first.model.eval()
+    splits = scored_splits()
     with_dropout = transfusion_spec(SEED, dropout=CHAPTER_DROPOUT).load()
     longer = longer_transfusion_spec().load()
     return {
-        **_over_seeds(transfusion_spec, scored_splits()),
-        "with_dropout": {"dropout": CHAPTER_DROPOUT, **_measured(with_dropout, scored_splits())},
-        "longer": {"epochs_allowed": LONGER * TRAIN.epochs, **_measured(longer, scored_splits()), **_judged_rows(longer.model.eval())},
+        **_over_seeds(transfusion_spec, splits),
+        "with_dropout": {"dropout": CHAPTER_DROPOUT, **_measured(with_dropout, splits)},
+        "longer": {"epochs_allowed": LONGER * TRAIN.epochs, **_measured(longer, splits), **_judged_rows(longer.model.eval())},
         "parameters": _transformer_parameters(model),
         "default_steps": model.config.sample_steps,
         "flow_weight": model.config.flow_weight,
-        "training_steps": len(transfusion_spec().load().result.history) * math.ceil(len(scored_splits().train.y) / TRAIN.batch_size),  # seed 0's
+        "training_steps": len(first.result.history) * math.ceil(len(splits.train.y) / TRAIN.batch_size),  # seed 0's
         "samples": 10 * PER_CLASS * len(LANGUAGES),
         "steps": {f"k{K}": {"steps": K, **_judged_rows(model, steps=K)} for K in EULER_STEPS},
         "autoregressive": compute_result("unified-model-masked")["autoregressive"],
