@@ -10,6 +10,7 @@ import contextlib
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -20,6 +21,7 @@ import pytest
 
 from unimodel.checkpoint import load_checkpoint
 from unimodel.cli import main
+from unimodel.recipes import MODELS
 
 TRAIN = ["train", "vae", "--hidden-dim", "16", "--batch-size", "128"]
 
@@ -242,6 +244,15 @@ def test_help_exits_zero(capsys):
     text = capsys.readouterr().out
     assert "train" in text and "sample" in text and "eval" in text
     assert "--latent-dim" in text and "size of z" in text  # the model's flags, with the config's comments
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_every_model_flag_says_what_it_does(capsys, model):
+    with pytest.raises(SystemExit):
+        main(["train", model, "--help"])
+    flags = capsys.readouterr().out.split("model:")[1].split("training:")[0]  # the model's group, up to the training settings
+    helps = re.findall(r"^  --[\w-]+ \w+\s+(.*)$", flags, re.M)
+    assert helps and not [h for h in helps if h.startswith("(default")], model  # inherited fields keep their comments too
 
 
 # ------------------------------------------------------------------ the installed command

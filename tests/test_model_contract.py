@@ -26,9 +26,22 @@ from unimodel.sources import module_source
 from unimodel.training import TrainConfig, TrainResult
 
 # what makes one epoch quick; every other setting is the model's default
-SMALL = {"unified": {"tokenizer_epochs": 1}, "masked": {"tokenizer_epochs": 1}, "mot": {"tokenizer_epochs": 1}, "diffusion": {"steps": 50}}
+SMALL = {
+    "unified": {"tokenizer_epochs": 1},
+    "masked": {"tokenizer_epochs": 1},
+    "mot": {"tokenizer_epochs": 1},
+    "metaqueries": {"tokenizer_epochs": 1},
+    "diffusion": {"steps": 50},
+}
 # scored on fewer samples: the importance-sampled NLL with a few per image, a few drawings per digit
-FEW = {"vae": {"k": 8}, "unified": {"per_class": 2}, "masked": {"per_class": 2}, "mot": {"per_class": 2}, "transfusion": {"per_class": 2}}
+FEW = {
+    "vae": {"k": 8},
+    "unified": {"per_class": 2},
+    "masked": {"per_class": 2},
+    "mot": {"per_class": 2},
+    "transfusion": {"per_class": 2},
+    "metaqueries": {"per_class": 2},
+}
 TRAIN_EXAMPLES = 64
 TEST_EXAMPLES = 12
 

@@ -34,7 +34,7 @@ import re
 import subprocess
 import sys
 import tempfile
-from dataclasses import MISSING, asdict, fields
+from dataclasses import MISSING, asdict, fields, is_dataclass
 from pathlib import Path
 
 from unimodel.checkpoint import CheckpointError, atomic_write, load_checkpoint
@@ -54,9 +54,12 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _field_comments(cls: type) -> dict[str, str]:
-    """The ``# comment`` after each field of a dataclass, for --help."""
+    """The ``# comment`` after each field of a dataclass and of the dataclasses it extends, for --help."""
     pattern = re.compile(r"^\s+(\w+):[^#]*#\s*(.+)$")
-    return {m.group(1): m.group(2) for line in inspect.getsource(cls).splitlines() if (m := pattern.match(line))}
+    comments: dict[str, str] = {}
+    for klass in reversed([k for k in cls.__mro__ if is_dataclass(k)]):  # a subclass's comment wins
+        comments |= {m.group(1): m.group(2) for line in inspect.getsource(klass).splitlines() if (m := pattern.match(line))}
+    return comments
 
 
 def _boolean(text: str) -> bool:

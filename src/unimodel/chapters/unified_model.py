@@ -11,7 +11,9 @@ early-stopping rule; so do the other families beside it: Show-o-style
 (``models/masked.py``), Transfusion-style (``models/transfusion.py``, no
 tokenizer) and BAGEL-style (``models/mot.py``). Captions are scored on the 447 test digits; drawings
 by the logistic-regression judge of ``unimodel.metrics``, trained on the
-real training digits only.
+real training digits only. The MetaQueries-style model (``models/metaqueries.py``)
+takes one of these runs as its frozen reader and trains only its queries,
+connector and flow-matching decoder.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from unimodel.figures.registry import budget, compute_result, exported, figure, 
 from unimodel.figures.style import PALETTE, show_images, tr
 from unimodel.models import unified
 from unimodel.models.captions import LANGUAGES, NAMES
+from unimodel.models.metaqueries import MetaQueriesConfig
 from unimodel.recipes import unified as unified_recipe
 from unimodel.runs import Run, RunSpec
 from unimodel.training import TrainConfig
@@ -82,6 +85,15 @@ def longer_transfusion_spec() -> RunSpec:
     return replace(spec, train_config=replace(spec.train_config, epochs=LONGER * TRAIN.epochs))
 
 
+QUERY_COUNTS = (1, 4, 16)  # the MetaQueries-style model's sweep of the number of queries N; 16 is its default, the image's positions
+READER_CONTROLS = ("understanding", "untrained")  # and its other readers, beside the chapter's model (seed 0)
+
+
+def metaqueries_spec(seed: int = SEED, **config) -> RunSpec:
+    """The MetaQueries-style model: the chapter's budget; its frozen reader is one of the chapter's runs of the same seed (``models/metaqueries.py``)."""
+    return RunSpec("metaqueries", {**QUICK, **config}, replace(TRAIN, seed=seed))
+
+
 EXPERT_ROWS = {  # the BAGEL-style comparison: name on the page -> (model, config); "dense" is the chapter's model
     "dense": ("unified", {}),
     "experts": ("mot", {}),
@@ -102,6 +114,9 @@ def runs() -> list[RunSpec]:
         + [expert_spec(row, seed) for row in EXPERT_ROWS if row != "dense" for seed in SEEDS]
         + [transfusion_spec(seed) for seed in SEEDS]
         + [transfusion_spec(SEED, dropout=CHAPTER_DROPOUT), longer_transfusion_spec()]
+        + [metaqueries_spec(seed) for seed in SEEDS]
+        + [metaqueries_spec(queries=n) for n in QUERY_COUNTS if n != MetaQueriesConfig().queries]
+        + [metaqueries_spec(reader=reader) for reader in READER_CONTROLS]
     )
 
 
@@ -252,6 +267,80 @@ def transfusion() -> dict:
         "steps": {f"k{K}": {"steps": K, **_judged_rows(model, steps=K)} for K in EULER_STEPS},
         "autoregressive": compute_result("unified-model-masked")["autoregressive"],
     }
+
+
+@result("unified-model-metaqueries", uses=("unified-model-ablation", "unified-model-transfusion"))
+def metaqueries() -> dict:
+    """The MetaQueries-style model over the seeds (its frozen reader the chapter's model of the same seed), what training changed in its
+    reader, and, for seed 0: each reader of the comparison and each number of queries of the sweep, with their drawings at each guidance
+    scale of the sweep, and how each reader's input embeddings of the digits' names group by parity."""
+    splits = scored_splits()
+    first = metaqueries_spec().load()
+    model = first.model.eval()
+    over_seeds = _over_seeds(metaqueries_spec, splits)
+    readers = {"joint": first, **{reader: metaqueries_spec(reader=reader).load() for reader in READER_CONTROLS}}
+    swept = {n: first if n == model.config.queries else metaqueries_spec(queries=n).load() for n in QUERY_COUNTS}
+    ablation, flow = compute_result("unified-model-ablation")["variants"], compute_result("unified-model-transfusion")
+    return {
+        **over_seeds,
+        "untouched": _untouched(splits),
+        "readers": {
+            name: {
+                **(over_seeds["seeds"][f"seed{SEED}"] if name == "joint" else _measured(r, splits)),
+                **_judged_rows(r.model.eval()),
+                "names": _name_similarity(r.model.reader),
+                "wrong_same_parity": _wrong_same_parity(r.model.eval()),
+            }
+            for name, r in readers.items()
+        },
+        "queries": {f"n{n}": {"queries": n, **_judged_rows(r.model.eval())} for n, r in swept.items()},
+        "trainable": sum(p.numel() for p in model.parameters() if p.requires_grad),
+        "reader_parameters": _transformer_parameters(model.reader),
+        "default_queries": model.config.queries,
+        "sample_steps": model.config.sample_steps,
+        "training_steps": len(first.result.history) * math.ceil(len(splits.train.y) / TRAIN.batch_size),  # seed 0's
+        "samples": 10 * PER_CLASS * len(LANGUAGES),
+        "chameleon": {key: ablation[variant][key]["mean"] for variant, key in (("joint", "caption_exact"), ("joint", "generation"))},
+        "understanding_caption_exact": ablation["understanding"]["caption_exact"]["mean"],
+        "transfusion": {"generation": flow["mean"]["generation"], "seconds_k16_s3": flow["steps"]["k16"]["s3"]["seconds"]},
+    }
+
+
+def _untouched(splits) -> dict:
+    """What training the queries, the connector and the decoder changed in the frozen reader, over the seeds: tensors of its weights
+    that differ from its run's, and written test captions (both languages) that differ from those the run itself writes."""
+    tensors = captions = compared = 0
+    for seed in SEEDS:
+        reader, trained = run("joint", seed).model.eval(), metaqueries_spec(seed).load().model.eval()
+        before, after = reader.state_dict(), trained.reader.state_dict()
+        tensors += sum(not torch.equal(before[key], after[key]) for key in before)
+        for lang in LANGUAGES:
+            written = unified.write(reader, splits.test.x, lang), unified.write(trained, splits.test.x, lang)
+            captions += sum(a != b for a, b in zip(*written, strict=True))
+            compared += len(written[0])
+    return {"changed_tensors": tensors, "tensors": len(before), "changed_captions": captions, "captions": compared}
+
+
+def _wrong_same_parity(model: unified.SequenceModel) -> float:
+    """Of the drawings at guidance 3 that the judge reads as another digit than the prompted one, the share read as a digit of the same
+    parity (4 of the 9 other digits: 44% if a wrong digit were any other one)."""
+    judged = unified_recipe.judged_generation(model, PER_CLASS, 3.0, SEED)
+    wrong = judged["read"] != judged["prompted"]
+    return float(np.mean(judged["read"][wrong] % 2 == judged["prompted"][wrong] % 2)) if wrong.any() else float("nan")
+
+
+def _name_similarity(reader: unified.Unified) -> dict:
+    """How a reader's input embeddings of the ten digits' names group, per language then averaged: the mean cosine similarity of two
+    names' embeddings (each minus the mean of the ten) when the digits have the same parity, and when they do not."""
+    same, other = [], []
+    for lang in LANGUAGES:
+        rows = reader.embed.weight.detach()[unified.token_ids(list(NAMES[lang]))]
+        rows = torch.nn.functional.normalize(rows - rows.mean(0), dim=1)
+        cosine = rows @ rows.T
+        for i in range(10):
+            for j in range(i + 1, 10):
+                (same if i % 2 == j % 2 else other).append(float(cosine[i, j]))
+    return {"same_parity": float(np.mean(same)), "other_parity": float(np.mean(other))}
 
 
 @result("unified-model-experts", uses=("unified-model-ablation",))
@@ -607,6 +696,29 @@ def flow_steps(lang: str):
     """Judged accuracy and the judge's confidence of the Transfusion-style model's drawings against its Euler steps K, at guidance 1 and 3, with the autoregressive model's."""
     axis = ("欧拉步数 K（每步一次前向）", "Euler steps K (one pass each)")
     return _quality_by_steps(lang, compute_result("unified-model-transfusion"), ("Transfusion 式", "Transfusion-style"), axis)
+
+
+@figure("unified-model/metaqueries-readers")
+def metaqueries_readers(lang: str):
+    """The MetaQueries-style model's drawings of the ten digits' English names (two rows, two noise seeds), at guidance 3, for each frozen reader (seed 0)."""
+    labels = {
+        "joint": tr(lang, "本章的模型（读过、也画过）", "the chapter's model (read and drew)"),
+        "understanding": tr(lang, "只学看图说话的模型", "trained on captions only"),
+        "untrained": tr(lang, "未训练（随机权重）", "untrained (random weights)"),
+    }
+    prompts = [NAMES["en"][d] for d in range(10)]
+    rows = []
+    for reader in labels:
+        model = metaqueries_spec(**({} if reader == "joint" else {"reader": reader})).load().model.eval()
+        rows += [model.generate_images(prompts, 3.0, torch.Generator().manual_seed(seed)) for seed in (SEED, SEED + 1)]
+    fig, ax = plt.subplots(figsize=(6.2, 0.55 + 0.61 * len(rows)))
+    show_images(ax, torch.cat(rows).numpy(), rows=len(rows))
+    for i, label in enumerate(labels.values()):  # a tile is 8 pixels and a 1-pixel gap; two rows per reader
+        ax.text(-1, 9.5 + 18 * i, label, ha="right", va="center", fontsize=9)
+    ax.set_title(
+        tr(lang, "冻结的阅读器不同，画出的数字（从左到右：0 到 9，引导系数 3）", "by frozen reader: zero to nine, left to right (guidance 3)"), fontsize=9
+    )
+    return fig
 
 
 def _first_of_each_digit() -> torch.Tensor:

@@ -99,9 +99,9 @@ def plan(notebooks: Iterable[str | Path] = (), chapters: Iterable[str] | None = 
         return task.id
 
     def add_staged(spec) -> str:
-        stage = spec.stage  # a run's first stage is a run of its own, trained before it
+        stage = spec.stage  # a run's first stage is a run of its own, trained before it (with its own first stage, if it has one)
         if stage:
-            add_run(stage)
+            add_staged(stage)
         return add_run(spec, (f"run {stage.key}",) if stage else ())
 
     for module in chapters:
