@@ -32,7 +32,7 @@ from unimodel.figures.registry import budget, compute_result, exported, figure, 
 from unimodel.figures.style import PALETTE, show_images, tr
 from unimodel.models import unified
 from unimodel.models.captions import LANGUAGES, NAMES
-from unimodel.models.metaqueries import MetaQueriesConfig
+from unimodel.models.metaqueries import MetaQueries, MetaQueriesConfig
 from unimodel.recipes import unified as unified_recipe
 from unimodel.runs import Run, RunSpec
 from unimodel.training import TrainConfig
@@ -48,7 +48,8 @@ VARIANTS = {  # name on the page -> the config's settings; "joint" is the model 
     "understanding": {"tasks": "understanding"},
     "janus": {"understanding_encoder": "patches"},
 }
-SEEDS = budget(full=(0, 1), quick=(0,))  # the ablation's seeds; the figures show seed 0
+SEEDS = budget(full=(0, 1, 2), quick=(0,))  # the seeds of the families' table; the figures show seed 0
+EXPERT_SEEDS = SEEDS[:2]  # the BAGEL-style comparison's seeds: its dense model twice as deep is the chapter's costliest run
 PER_CLASS = budget(full=50, quick=3)  # drawings per digit and language
 SCALES = (0.0, 1.0, 1.5, 2.0, 3.0, 5.0, 8.0)  # the guidance sweep
 SCALE = 1.0 / (DIGIT_LEVELS - 1)  # pixels 0..16 -> [0, 1]
@@ -111,7 +112,8 @@ def runs() -> list[RunSpec]:
     return (
         [spec(variant, seed) for variant in VARIANTS for seed in SEEDS]
         + [masked_spec(seed) for seed in SEEDS]
-        + [expert_spec(row, seed) for row in EXPERT_ROWS if row != "dense" for seed in SEEDS]
+        + [expert_spec("experts", seed) for seed in SEEDS]
+        + [expert_spec("dense_deep", seed) for seed in EXPERT_SEEDS]
         + [transfusion_spec(seed) for seed in SEEDS]
         + [transfusion_spec(SEED, dropout=CHAPTER_DROPOUT), longer_transfusion_spec()]
         + [metaqueries_spec(seed) for seed in SEEDS]
@@ -166,38 +168,63 @@ def _summary(values: list[float]) -> dict:
     return {"mean": float(np.mean(values)), "lowest": float(np.min(values)), "highest": float(np.max(values)), "values": values}
 
 
-@result("unified-model-ablation", uses=("unified-model-scores",))
-def ablation() -> dict:
-    """Each variant over the seeds: written captions, ranked captions (every learned direction), judged drawings at the default guidance, epochs and seconds (None where a variant lacks the task).
+FAMILIES = {  # a row of the families' table -> its run of a seed; "joint", "janus", "generation" and "understanding" are the ablation's variants
+    "joint": lambda seed: spec("joint", seed),
+    "janus": lambda seed: spec("janus", seed),
+    "masked": masked_spec,
+    "transfusion": transfusion_spec,
+    "mot": lambda seed: expert_spec("experts", seed),
+    "metaqueries": metaqueries_spec,
+    "generation": lambda seed: spec("generation", seed),
+    "understanding": lambda seed: spec("understanding", seed),
+}
 
-    The chapter's model (joint, seed 0) is measured once, by "unified-model-scores".
-    """
+
+@result("unified-model-families")
+def families() -> dict:
+    """Every family of the chapter and the two one-task controls over the seeds, all with the same data, budget and early-stopping rule:
+    captions written and ranked (every learned direction), drawings at the default guidance (judged, distinct, distance to the nearest
+    training digit, seconds to draw them), training seconds and epochs, each summarised over the seeds (None where a row lacks the
+    task); the parameters that train (no frozen tokenizer or reader) and the passes of the network that draw an image."""
     splits = scored_splits()
-    table: dict = {"seeds": list(SEEDS), "seed_count": len(SEEDS), "variants": {}}
-    for variant in VARIANTS:
-        caption, ranked, drawing, seconds, epochs = [], [], [], [], []
-        for seed in SEEDS:
-            r = run(variant, seed)
-            measured = (
-                compute_result("unified-model-scores")
-                if (variant, seed) == ("joint", SEED)
-                else unified_recipe.evaluate(r.model, splits, seed=SEED, per_class=PER_CLASS)
-            )
-            if "caption_exact" in measured:
-                caption.append(measured["caption_exact"])
-            ranked.append(measured["ranked_exact"])
-            if "generation" in measured:
-                drawing.append(measured["generation"]["accuracy"])
-            seconds.append(r.result.seconds)
-            epochs.append(len(r.result.history))
-        table["variants"][variant] = {
-            "caption_exact": _summary(caption) if caption else None,
-            "caption_ranked": _summary(ranked),
-            "generation": _summary(drawing) if drawing else None,
-            "seconds": float(np.mean(seconds)),
-            "epochs": float(np.mean(epochs)),
+    rows = {}
+    for row, run_of in FAMILIES.items():
+        trained = [run_of(seed).load() for seed in SEEDS]
+        measured = [{**_family_scores(r.model.eval(), splits), "seconds": r.result.seconds, "epochs": len(r.result.history)} for r in trained]
+        c = trained[0].model.config
+        rows[row] = {
+            **{key: None if measured[0][key] is None else _summary([m[key] for m in measured]) for key in measured[0]},
+            "parameters": sum(p.numel() for p in trained[0].model.parameters() if p.requires_grad),
+            "passes": None if c.tasks == "understanding" else getattr(c, "sample_steps", c.grid**2),
         }
-    return table
+    return {"seeds": list(SEEDS), "seed_count": len(SEEDS), "rows": rows}
+
+
+def _family_scores(model: unified.SequenceModel, splits) -> dict:
+    """One run's row of the families' table: ``unified_recipe.evaluate``'s captions and drawings (the same draws), with the drawings' seconds."""
+    test, c = splits.test, model.config
+    scores = dict.fromkeys(("caption_exact", "caption_ranked", "generation", "distinct", "nearest_train", "draw_seconds"))
+    if c.tasks != "generation":
+        scores["caption_exact"] = float(np.mean([unified_recipe.caption_accuracy(model, test.x, test.y, lang, "greedy")["exact"] for lang in LANGUAGES]))
+    if unified.learned_directions(model):
+        scores["caption_ranked"] = float(np.mean([unified_recipe.ranked_accuracy(model, test.x, test.y, lang)["learned"] for lang in LANGUAGES]))
+    if c.tasks != "understanding":
+        judged = unified_recipe.judged_generation(model, PER_CLASS, None, SEED)
+        diversity = _diversity(model, judged["images"])
+        scores |= {
+            "generation": judged["accuracy"],
+            "distinct": diversity["distinct"],
+            "nearest_train": diversity["nearest_train"],
+            "draw_seconds": judged["seconds"],
+        }
+    return scores
+
+
+def _by_seed(row: dict) -> dict:
+    """A row of the families' table as a family's section reads it: each seed's captions, drawings, seconds and epochs, and their means."""
+    keys = [key for key in ("caption_exact", "caption_ranked", "generation", "seconds", "epochs") if row[key] is not None]
+    seeds = {f"seed{seed}": {key: row[key]["values"][i] for key in keys} for i, seed in enumerate(SEEDS)}
+    return {"seeds": seeds, "mean": {key: row[key]["mean"] for key in keys}}
 
 
 def _diversity(model: unified.SequenceModel, images: torch.Tensor) -> dict:
@@ -215,20 +242,15 @@ def _judged_rows(model: unified.SequenceModel, **drawing) -> dict:
     return rows
 
 
-def _over_seeds(spec, splits) -> dict:
-    """``_measured`` of the run ``spec(seed)`` for each seed, and their means."""
-    seeds = {f"seed{seed}": _measured(spec(seed).load(), splits) for seed in SEEDS}
-    return {"seeds": seeds, "mean": {key: float(np.mean([row[key] for row in seeds.values()])) for key in next(iter(seeds.values()))}}
-
-
-@result("unified-model-masked", uses=("unified-model-ablation",))
+@result("unified-model-masked", uses=("unified-model-families",))
 def masked() -> dict:
     """The Show-o-style model over the seeds (captions written and ranked by reading, drawings at its default passes and guidance), and, for
     seed 0, its drawings at each number of passes K and each guidance scale of the sweep, beside the autoregressive model's (the chapter's, seed 0)."""
     model = masked_spec().load().model.eval()
-    chameleon = compute_result("unified-model-ablation")["variants"]["joint"]
+    rows = compute_result("unified-model-families")["rows"]
+    chameleon = rows["joint"]
     return {
-        **_over_seeds(masked_spec, scored_splits()),
+        **_by_seed(rows["masked"]),
         "parameters": _transformer_parameters(model),
         "default_steps": model.config.sample_steps,
         "samples": 10 * PER_CLASS * len(LANGUAGES),
@@ -239,12 +261,12 @@ def masked() -> dict:
             "generation_mean": chameleon["generation"]["mean"],
             "caption_exact_mean": chameleon["caption_exact"]["mean"],
             "caption_ranked_mean": chameleon["caption_ranked"]["mean"],
-            "seconds_trained": chameleon["seconds"],
+            "seconds_trained": chameleon["seconds"]["mean"],
         },
     }
 
 
-@result("unified-model-transfusion", uses=("unified-model-masked",))
+@result("unified-model-transfusion", uses=("unified-model-masked", "unified-model-families"))
 def transfusion() -> dict:
     """The Transfusion-style model over the seeds (captions written and ranked by reading, drawings at its default Euler steps and guidance),
     the same model trained with the chapter's dropout and for LONGER times the epochs (seed 0; the latter's drawings at the default
@@ -256,7 +278,7 @@ def transfusion() -> dict:
     with_dropout = transfusion_spec(SEED, dropout=CHAPTER_DROPOUT).load()
     longer = longer_transfusion_spec().load()
     return {
-        **_over_seeds(transfusion_spec, splits),
+        **_by_seed(compute_result("unified-model-families")["rows"]["transfusion"]),
         "with_dropout": {"dropout": CHAPTER_DROPOUT, **_measured(with_dropout, splits)},
         "longer": {"epochs_allowed": LONGER * TRAIN.epochs, **_measured(longer, splits), **_judged_rows(longer.model.eval())},
         "parameters": _transformer_parameters(model),
@@ -269,7 +291,7 @@ def transfusion() -> dict:
     }
 
 
-@result("unified-model-metaqueries", uses=("unified-model-ablation", "unified-model-transfusion"))
+@result("unified-model-metaqueries", uses=("unified-model-families", "unified-model-transfusion"))
 def metaqueries() -> dict:
     """The MetaQueries-style model over the seeds (its frozen reader the chapter's model of the same seed), what training changed in its
     reader, and, for seed 0: each reader of the comparison and each number of queries of the sweep, with their drawings at each guidance
@@ -277,10 +299,11 @@ def metaqueries() -> dict:
     splits = scored_splits()
     first = metaqueries_spec().load()
     model = first.model.eval()
-    over_seeds = _over_seeds(metaqueries_spec, splits)
+    families = compute_result("unified-model-families")["rows"]
+    over_seeds = _by_seed(families["metaqueries"])
     readers = {"joint": first, **{reader: metaqueries_spec(reader=reader).load() for reader in READER_CONTROLS}}
     swept = {n: first if n == model.config.queries else metaqueries_spec(queries=n).load() for n in QUERY_COUNTS}
-    ablation, flow = compute_result("unified-model-ablation")["variants"], compute_result("unified-model-transfusion")
+    flow = compute_result("unified-model-transfusion")
     return {
         **over_seeds,
         "untouched": _untouched(splits),
@@ -288,7 +311,7 @@ def metaqueries() -> dict:
             name: {
                 **(over_seeds["seeds"][f"seed{SEED}"] if name == "joint" else _measured(r, splits)),
                 **_judged_rows(r.model.eval()),
-                "names": _name_similarity(r.model.reader),
+                "names": _name_similarity(r.model.eval()),
                 "wrong_same_parity": _wrong_same_parity(r.model.eval()),
             }
             for name, r in readers.items()
@@ -300,9 +323,12 @@ def metaqueries() -> dict:
         "sample_steps": model.config.sample_steps,
         "training_steps": len(first.result.history) * math.ceil(len(splits.train.y) / TRAIN.batch_size),  # seed 0's
         "samples": 10 * PER_CLASS * len(LANGUAGES),
-        "chameleon": {key: ablation[variant][key]["mean"] for variant, key in (("joint", "caption_exact"), ("joint", "generation"))},
-        "understanding_caption_exact": ablation["understanding"]["caption_exact"]["mean"],
-        "transfusion": {"generation": flow["mean"]["generation"], "seconds_k16_s3": flow["steps"]["k16"]["s3"]["seconds"]},
+        "chameleon": {key: families["joint"][key]["mean"] for key in ("caption_exact", "generation")},
+        "transfusion": {"generation": flow["mean"]["generation"]},
+        "drawing_seconds": {  # drawing the same prompts at s = 3 in K = 16 steps, one model after the other in this process
+            "metaqueries": unified_recipe.judged_generation(model, PER_CLASS, 3.0, SEED)["seconds"],
+            "transfusion": unified_recipe.judged_generation(transfusion_spec().load().model.eval(), PER_CLASS, 3.0, SEED, steps=16)["seconds"],
+        },
     }
 
 
@@ -321,40 +347,57 @@ def _untouched(splits) -> dict:
     return {"changed_tensors": tensors, "tensors": len(before), "changed_captions": captions, "captions": compared}
 
 
-def _wrong_same_parity(model: unified.SequenceModel) -> float:
+def _wrong_same_parity(model: unified.SequenceModel) -> float | None:
     """Of the drawings at guidance 3 that the judge reads as another digit than the prompted one, the share read as a digit of the same
-    parity (4 of the 9 other digits: 44% if a wrong digit were any other one)."""
+    parity (4 of the 9 other digits: 44% if a wrong digit were any other one); None when none is wrong."""
     judged = unified_recipe.judged_generation(model, PER_CLASS, 3.0, SEED)
     wrong = judged["read"] != judged["prompted"]
-    return float(np.mean(judged["read"][wrong] % 2 == judged["prompted"][wrong] % 2)) if wrong.any() else float("nan")
+    return float(np.mean(judged["read"][wrong] % 2 == judged["prompted"][wrong] % 2)) if wrong.any() else None
 
 
-def _name_similarity(reader: unified.Unified) -> dict:
-    """How a reader's input embeddings of the ten digits' names group, per language then averaged: the mean cosine similarity of two
-    names' embeddings (each minus the mean of the ten) when the digits have the same parity, and when they do not."""
-    same, other = [], []
+def _name_similarity(model: MetaQueries) -> dict:
+    """How a MetaQueries-style model's reader tells the ten digits' names apart, per language then averaged: the mean cosine similarity
+    of two names (each minus the mean of the ten) when their digits have the same parity, and when they do not; for the reader's input
+    embeddings of the names ("embedding") and for its last states at the trained queries after ``[BOS] name [BOI]`` ("states": what
+    the connector reads)."""
+    pairs: dict = {"embedding": ([], []), "states": ([], [])}
     for lang in LANGUAGES:
-        rows = reader.embed.weight.detach()[unified.token_ids(list(NAMES[lang]))]
-        rows = torch.nn.functional.normalize(rows - rows.mean(0), dim=1)
-        cosine = rows @ rows.T
-        for i in range(10):
-            for j in range(i + 1, 10):
-                (same if i % 2 == j % 2 else other).append(float(cosine[i, j]))
-    return {"same_parity": float(np.mean(same)), "other_parity": float(np.mean(other))}
+        names = unified.token_ids(list(NAMES[lang]))
+        for kind, vectors in (("embedding", model.reader.embed.weight.detach()[names]), ("states", _reader_states(model, names))):
+            vectors = torch.nn.functional.normalize(vectors - vectors.mean(0), dim=1)
+            cosine = vectors @ vectors.T
+            for i in range(10):
+                for j in range(i + 1, 10):
+                    pairs[kind][i % 2 != j % 2].append(float(cosine[i, j]))
+    return {f"{kind}_{parity}": float(np.mean(values[k])) for kind, values in pairs.items() for k, parity in enumerate(("same_parity", "other_parity"))}
 
 
-@result("unified-model-experts", uses=("unified-model-ablation",))
+def _reader_states(model: MetaQueries, prompts: torch.Tensor) -> torch.Tensor:
+    """The frozen reader's last states at the queries for each prompt id, flattened, (B, N·D): the input of the connector's first block."""
+    captured = []
+    hook = model.connector[0].register_forward_pre_hook(lambda block, args: captured.append(args[0].detach()))
+    try:
+        with torch.no_grad():
+            for prompt in prompts:
+                model.conditions(prompt[None])
+    finally:
+        hook.remove()
+    return torch.cat(captured).flatten(1)
+
+
+@result("unified-model-experts", uses=("unified-model-families",))
 def experts() -> dict:
     """The BAGEL-style mixture of experts beside the dense model at the same compute per token (the chapter's) and at the same parameters
     (twice as deep), over the seeds: captions written and ranked, drawings, parameters, epochs, and one training step's time."""
     splits = scored_splits()
-    dense = compute_result("unified-model-ablation")["variants"]["joint"]  # the chapter's model, measured there
+    families = compute_result("unified-model-families")["rows"]  # the chapter's model and the experts, measured there
     table: dict = {}
     for row in EXPERT_ROWS:
         measured = []
-        for i, seed in enumerate(SEEDS):
+        for i, seed in enumerate(EXPERT_SEEDS):
             r = expert_spec(row, seed).load()
-            scores = {key: dense[key]["values"][i] for key in SCORED} if row == "dense" else _scores(r.model, splits)
+            family = {"dense": "joint", "experts": "mot"}.get(row)
+            scores = {key: families[family][key]["values"][i] for key in SCORED} if family else _scores(r.model, splits)
             measured.append({**scores, "epochs": len(r.result.history)})
         table[row] = {
             **{key: _summary([m[key] for m in measured]) for key in SCORED},
@@ -362,7 +405,7 @@ def experts() -> dict:
             "parameters": _transformer_parameters(r.model),
             "step_ms": 1000 * _step_seconds(r.model, splits),
         }
-    return {"rows": table, "seed_count": len(SEEDS), "step_batch": STEP_BATCH}
+    return {"rows": table, "seed_count": len(EXPERT_SEEDS), "step_batch": STEP_BATCH}
 
 
 STEP_BATCH = 64  # the training batch
@@ -388,8 +431,8 @@ def _step_seconds(model: unified.SequenceModel, splits, steps: int = STEP_REPEAT
 
 def _scores(model: unified.SequenceModel, splits) -> dict:
     """Written captions, ranked captions (every learned direction) and judged drawings at the model's guidance."""
-    measured = unified_recipe.evaluate(model, splits, seed=SEED, per_class=PER_CLASS)
-    return {"caption_exact": measured["caption_exact"], "caption_ranked": measured["ranked_exact"], "generation": measured["generation"]["accuracy"]}
+    scores = _family_scores(model.eval(), splits)
+    return {key: scores[key] for key in SCORED}
 
 
 def _measured(r: Run, splits) -> dict:
@@ -594,7 +637,7 @@ def nearest(lang: str):
 @figure("unified-model/ablation")
 def ablation_figure(lang: str):
     """Written captions, ranked captions and judged drawings of each variant (mean over seeds, the bar; each seed, a dot)."""
-    measured = compute_result("unified-model-ablation")["variants"]
+    measured = compute_result("unified-model-families")["rows"]
     names = {
         "joint": tr(lang, "两个任务一起\n（Chameleon 式）", "both tasks\n(Chameleon-style)"),
         "generation": tr(lang, "只训练生成", "generation\nonly"),
@@ -702,8 +745,8 @@ def flow_steps(lang: str):
 def metaqueries_readers(lang: str):
     """The MetaQueries-style model's drawings of the ten digits' English names (two rows, two noise seeds), at guidance 3, for each frozen reader (seed 0)."""
     labels = {
-        "joint": tr(lang, "本章的模型（读过、也画过）", "the chapter's model (read and drew)"),
-        "understanding": tr(lang, "只学看图说话的模型", "trained on captions only"),
+        "joint": tr(lang, "本章的模型（学过写描述和画图）", "the chapter's model (captions and drawings)"),
+        "understanding": tr(lang, "只学过写描述", "trained on captions only"),
         "untrained": tr(lang, "未训练（随机权重）", "untrained (random weights)"),
     }
     prompts = [NAMES["en"][d] for d in range(10)]

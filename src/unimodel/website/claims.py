@@ -4,7 +4,7 @@ A sentence that ranks, compares or thresholds computed numbers carries its
 claim right after it, in the page's Markdown::
 
     Captioning is better when trained together, on every seed.
-    [[? unified-model-ablation.variants.joint.caption_exact.lowest > unified-model-ablation.variants.understanding.caption_exact.highest ]]
+    [[? unified-model-families.rows.joint.caption_exact.lowest > unified-model-families.rows.understanding.caption_exact.highest ]]
 
 A claim is a comparison (``<``, ``<=``, ``>``, ``>=``, ``==``, ``!=``,
 chained or joined by ``and``/``or``/``not``) of numbers: paths into the
