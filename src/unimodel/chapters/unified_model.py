@@ -295,7 +295,8 @@ def transfusion() -> dict:
 def metaqueries() -> dict:
     """The MetaQueries-style model over the seeds (its frozen reader the chapter's model of the same seed), what training changed in its
     reader, and, for seed 0: each reader of the comparison and each number of queries of the sweep, with their drawings at each guidance
-    scale of the sweep, and how each reader's input embeddings of the digits' names group by parity."""
+    scale of the sweep; how each reader tells the digits' names apart (its input embeddings and its states at the queries) and which
+    digits its wrong drawings are; and the time to draw, beside the Transfusion-style model's in the same process."""
     splits = scored_splits()
     first = metaqueries_spec().load()
     model = first.model.eval()
@@ -758,6 +759,8 @@ def metaqueries_readers(lang: str):
     show_images(ax, torch.cat(rows).numpy(), rows=len(rows))
     for i, label in enumerate(labels.values()):  # a tile is 8 pixels and a 1-pixel gap; two rows per reader
         ax.text(-1, 9.5 + 18 * i, label, ha="right", va="center", fontsize=9)
+        if i:
+            ax.axhline(18 * i - 1, color=PALETTE[0], linewidth=1.5)  # in the gap between two readers' rows
     ax.set_title(
         tr(lang, "冻结的阅读器不同，画出的数字（从左到右：0 到 9，引导系数 3）", "by frozen reader: zero to nine, left to right (guidance 3)"), fontsize=9
     )
