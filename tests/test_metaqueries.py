@@ -15,6 +15,7 @@ from unimodel.models import unified
 from unimodel.models.metaqueries import MetaQueries, MetaQueriesConfig
 from unimodel.models.unified import NULL, TOKEN_ID, prompt_ids, token_ids
 from unimodel.recipes import metaqueries as recipe
+from unimodel.recipes import unified as unified_recipe
 from unimodel.runtime import set_seed
 from unimodel.training import TrainConfig
 
@@ -186,8 +187,6 @@ def test_a_short_run_draws_the_prompted_digit_more_often_than_chance(tmp_path):
     # seeds 0..2 at 16 Euler steps, guidance 3: judged right 0.505, 0.555, 0.62; chance is 0.1.
     # (In batches of 64 the same 30 epochs stay near chance: the prompt reaches the decoder through the
     # frozen reader, the queries and the connector, and that path needs more steps than the flow alone.)
-    from unimodel.recipes import unified as unified_recipe
-
     config = {**SMALL, "decoder_dim": 64, "reader": "untrained"}
     train = TrainConfig(epochs=30, batch_size=16, lr=3e-3, optimizer="adamw", schedule="cosine", patience=0, device="cpu", seed=0)
     run = runs.train_run("metaqueries", config, train, tmp_path / "run", progress=False, splits=digits_splits())
